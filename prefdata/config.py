@@ -1,0 +1,96 @@
+"""Loading YAML configs: `--set` overrides, strict pydantic validation, every error at once.
+
+    from prefdata.config import load_config
+    recipe = load_config(Recipe, "pipelines/sample_vllm_cpu.yaml", ["sample.k=8"])
+
+Every config model derives from `StrictModel` (unknown keys are errors). Validation turns
+pydantic's errors into one `ConfigError` that lists each problem with its key path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from prefdata.errors import ConfigError, PrefdataError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise PrefdataError(f"{path}: no such config file. Pass the path of a YAML file.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PrefdataError(f"{path}:{where} is not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise PrefdataError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}.")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key.path=value` overrides; values are parsed as YAML (`k=4`, `x=[a,b]`)."""
+    data = json.loads(json.dumps(data))
+    problems = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            problems.append(f"--set {item!r}: expected key.path=value, e.g. --set sample.k=8")
+            continue
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            if not isinstance(node.setdefault(part, {}), dict):
+                problems.append(f"--set {item!r}: {part!r} is not a mapping")
+                break
+            node = node[part]
+        else:
+            node[leaf] = yaml.safe_load(raw) if raw != "" else ""
+    if problems:
+        raise ConfigError("--set", problems)
+    return data
+
+
+def format_errors(error: ValidationError) -> list[str]:
+    problems = []
+    for err in error.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the recipe docs for valid keys)"
+        elif "input" in err and err["type"] not in ("missing",):
+            msg = f"{msg} (got {err['input']!r})"
+        problems.append(f"{loc or '<root>'}: {msg}")
+    return problems
+
+
+def validate(model: type[M], data: dict[str, Any], source: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(source, format_errors(e)) from None
+
+
+def load_config(model: type[M], path: str | Path, overrides: list[str] = ()) -> M:
+    return validate(model, apply_overrides(read_yaml(path), list(overrides)), str(path))
+
+
+def stable_hash(obj: Any) -> str:
+    """sha256 of a JSON-able object with sorted keys (configs, fingerprints)."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,199 @@
+"""Record models, one per stage boundary.
+
+    from prefdata.records import DPOExample
+    DPOExample.model_validate({"prompt": [{"role": "user", "content": "2+2?"}],
+                               "chosen": [{"role": "assistant", "content": "4"}],
+                               "rejected": [{"role": "assistant", "content": "5"}],
+                               "prompt_id": "p1", "source": "demo"})
+
+prompts -> PromptRecord -> sample -> Candidate -> label -> Judgment -> pair -> PairRecord
+-> filter -> PairRecord -> export -> DPOExample (TRL's explicit-prompt format).
+Every stage also writes RejectRecord rows for what it drops, and the run a RunManifest.
+`schemas/*.json` are generated from these models (`python -m prefdata.schemas`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length"]
+JudgeType = Literal[
+    "reward_model", "llm_pointwise", "llm_pairwise", "programmatic", "human", "imported", "aggregate"
+]
+ParseStatus = Literal["ok", "parse_error", "out_of_range", "invalid_score", "error"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(Record):
+    role: Role
+    content: str
+
+
+Conversation = list[Message]
+
+
+class PromptRecord(Record):
+    """One prompt: a conversation that ends with a user turn (system turn optional)."""
+
+    prompt_id: str = Field(description="Stable id: hash of the normalized prompt messages.")
+    prompt: Conversation = Field(description="Messages, the last one a user turn.")
+    source: str = Field(description="Where the prompt came from (file, dataset).")
+    source_row: int | None = Field(None, description="1-based line/row in the source.")
+    reference: str | None = Field(None, description="Reference answer, for programmatic judges.")
+    metadata: str | None = Field(None, description="Free metadata as a JSON object string.")
+
+    @model_validator(mode="after")
+    def _ends_with_user(self):
+        _check_prompt_messages(self.prompt)
+        return self
+
+
+class Candidate(Record):
+    """One sampled response to a prompt."""
+
+    candidate_id: str = Field(description="f'{prompt_id}:{model_index}:{sample_index}'.")
+    prompt_id: str
+    text: str
+    num_tokens: int | None = Field(None, description="Generated tokens.")
+    finish_reason: str | None = Field(None, description="'stop' or 'length' (truncated).")
+    model: str = Field(description="Model id or path that generated it.")
+    backend: str = Field(description="vllm | openai | transformers | ray | imported.")
+    seed: int | None = Field(None, description="Request seed; same seed, same text.")
+    sampling: str = Field("{}", description="Sampling params as a JSON object string.")
+    sample_index: int = Field(0, description="Index among the k samples of this prompt/model.")
+
+
+class Judgment(Record):
+    """One label of one candidate, from any source: judge, human, or imported data."""
+
+    judgment_id: str
+    prompt_id: str
+    candidate_id: str
+    judge_id: str = Field(description="Name of the judge in the recipe (or annotator set).")
+    judge_type: JudgeType
+    model: str | None = Field(None, description="Judge model, if any.")
+    template_hash: str | None = Field(None, description="sha256 of the judge template used.")
+    score: float | None = Field(None, description="Higher is better; None when no label.")
+    rank: int | None = Field(None, description="1 = best, for ranking labels.")
+    raw_output: str | None = Field(None, description="The judge's raw text, for audits.")
+    parse_status: ParseStatus = "ok"
+    reason: str | None = Field(None, description="Why the label is missing or suspect.")
+    annotator: str | None = Field(None, description="Human annotator id (Argilla user).")
+    aspects: str | None = Field(None, description="Per-aspect ratings as a JSON object string.")
+    opponent_id: str | None = Field(None, description="Other candidate, for pairwise judges.")
+    swap_consistent: bool | None = Field(None, description="Pairwise verdict same in both orders.")
+
+
+class PairRecord(Record):
+    """A chosen/rejected pair for one prompt, with the evidence that decided it."""
+
+    pair_id: str
+    prompt_id: str
+    prompt: Conversation
+    chosen: str
+    rejected: str
+    chosen_id: str
+    rejected_id: str
+    chosen_score: float
+    rejected_score: float
+    margin: float = Field(description="chosen_score - rejected_score, > 0.")
+    label_source: str = Field(description="Judge id(s) or 'human' that produced the scores.")
+    strategy: str = Field(description="Pairing strategy that formed the pair.")
+    chosen_finish_reason: str | None = None
+    rejected_finish_reason: str | None = None
+    chosen_tokens: int | None = None
+    rejected_tokens: int | None = None
+    swap_consistency: float | None = Field(None, description="Share of swap-consistent verdicts.")
+    agreement: float | None = Field(None, description="Judge/annotator agreement on this pair.")
+
+
+class DPOExample(Record):
+    """TRL's explicit-prompt preference example plus provenance columns.
+
+    Standard: prompt/chosen/rejected are strings. Conversational: prompt is a list of
+    messages ending with a user turn, chosen/rejected one assistant message each.
+    """
+
+    prompt: str | Conversation
+    chosen: str | Conversation
+    rejected: str | Conversation
+    prompt_id: str
+    chosen_score: float | None = None
+    rejected_score: float | None = None
+    margin: float | None = None
+    source: str = Field(description="Dataset or run the example came from.")
+
+    @model_validator(mode="after")
+    def _one_format(self):
+        kinds = {isinstance(v, str) for v in (self.prompt, self.chosen, self.rejected)}
+        if len(kinds) != 1:
+            raise ValueError("prompt, chosen and rejected must be all strings or all message lists")
+        if isinstance(self.prompt, list):
+            _check_prompt_messages(self.prompt)
+            for name in ("chosen", "rejected"):
+                msgs = getattr(self, name)
+                if len(msgs) != 1 or msgs[0].role != "assistant":
+                    raise ValueError(f"{name} must be exactly one assistant message")
+        return self
+
+
+class RejectRecord(Record):
+    """One dropped input row and why; kept + rejected = input at every stage."""
+
+    stage: str
+    reason: str = Field(description="Reason code, e.g. 'tie', 'empty_chosen', 'bad_json'.")
+    message: str = Field(description="Human-readable explanation with the fix.")
+    row: int | None = Field(None, description="1-based line/row in the stage input or source.")
+    row_id: str | None = Field(None, description="Id of the dropped row (prompt_id, pair_id...).")
+    field: str | None = Field(None, description="Field that decided it.")
+    values: str | None = Field(None, description="Deciding values as a JSON object string.")
+    source: str | None = Field(None, description="Input file or artifact.")
+
+
+class StageManifest(Record):
+    name: str
+    key: str = Field(description="Content hash of config + inputs: unchanged key -> not re-run.")
+    config_hash: str
+    input_hashes: dict[str, str]
+    output_hash: str
+    rows_in: int
+    rows_out: int
+    dropped: dict[str, int] = Field(description="Dropped rows by reason code.")
+    seconds: float
+    skipped: bool = Field(False, description="True when reused from an earlier run.")
+    stats: str = Field("{}", description="Stage statistics as a JSON object string.")
+
+
+class RunManifest(Record):
+    prefdata_version: str
+    recipe: str
+    config_hash: str
+    package_versions: dict[str, str]
+    stages: list[StageManifest]
+    created_at: str
+
+
+def _check_prompt_messages(messages: list[Message]) -> None:
+    if not messages:
+        raise ValueError("prompt has no messages")
+    if messages[-1].role != "user":
+        raise ValueError(f"prompt must end with a user turn, ends with {messages[-1].role!r}")
+    if any(m.role == "system" for m in messages[1:]):
+        raise ValueError("a system message may only come first")
+
+
+RECORD_MODELS: dict[str, type[Record]] = {
+    "prompt": PromptRecord,
+    "candidate": Candidate,
+    "judgment": Judgment,
+    "pair": PairRecord,
+    "dpo_example": DPOExample,
+    "reject": RejectRecord,
+    "run_manifest": RunManifest,
+}

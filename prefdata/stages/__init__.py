@@ -1,0 +1,1 @@
+"""Pipeline stages, in data-flow order: prompts -> sample -> label -> pair -> filter -> export."""

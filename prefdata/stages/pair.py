@@ -1,0 +1,7 @@
+"""The `pair` stage (placeholder: its owner replaces this module)."""
+
+from prefdata.config import StrictModel
+
+
+class PairConfig(StrictModel):
+    pass

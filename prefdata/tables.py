@@ -1,0 +1,148 @@
+"""Records <-> polars frames, and the rejects ledger every stage writes.
+
+    from prefdata.tables import frame, Rejects
+    rejects = Rejects(stage="pair", source="label/data.parquet")
+    rejects.add("tie", "all candidates scored 0.5: no preference", row_id="p1", values={"score": 0.5})
+    rejects.frame()  # polars DataFrame with RejectRecord columns
+
+Frames built here have a fixed schema per record type, so an empty stage output still has
+the right columns and parquet files from different runs concatenate.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable
+
+import polars as pl
+from pydantic import BaseModel
+
+from prefdata.records import Message, RejectRecord
+
+MESSAGES = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
+
+_SCALARS = {str: pl.String, int: pl.Int64, float: pl.Float64, bool: pl.Boolean}
+
+
+def _dtype(annotation: Any) -> pl.DataType:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if len(args) == 1:
+            return _dtype(args[0])
+        return pl.Object  # str | list[Message]: decided per frame (see DPOExample)
+    if origin is typing.Literal:
+        return pl.String
+    if origin is list and args and args[0] is Message:
+        return MESSAGES
+    if origin is dict:
+        return pl.Object
+    return _SCALARS.get(annotation, pl.String)
+
+
+def polars_schema(model: type[BaseModel]) -> dict[str, pl.DataType]:
+    """Column dtypes of a record model; union-typed columns are left out (decided per frame)."""
+    schema = {}
+    for name, field in model.model_fields.items():
+        dtype = _dtype(field.annotation)
+        if dtype != pl.Object:
+            schema[name] = dtype
+    return schema
+
+
+def frame(rows: Iterable[dict | BaseModel], model: type[BaseModel]) -> pl.DataFrame:
+    """A frame with `model`'s columns (in field order) from dicts or records."""
+    dicts = [r.model_dump() if isinstance(r, BaseModel) else r for r in rows]
+    schema = polars_schema(model)
+    if not dicts:
+        return pl.DataFrame(schema=schema)
+    df = pl.DataFrame(dicts, schema_overrides=schema, infer_schema_length=None)
+    return df.select([c for c in model.model_fields if c in df.columns])
+
+
+REJECT_SCHEMA = polars_schema(RejectRecord)
+
+
+class Rejects:
+    """Collects dropped rows for one stage; every drop has a reason code and a message."""
+
+    def __init__(self, stage: str, source: str | None = None):
+        self.stage = stage
+        self.source = source
+        self.rows: list[dict] = []
+
+    def add(
+        self,
+        reason: str,
+        message: str,
+        *,
+        row: int | None = None,
+        row_id: str | None = None,
+        field: str | None = None,
+        values: dict | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.rows.append(
+            {
+                "stage": self.stage,
+                "reason": reason,
+                "message": message,
+                "row": row,
+                "row_id": row_id,
+                "field": field,
+                "values": json.dumps(values, default=str, sort_keys=True) if values else None,
+                "source": source or self.source,
+            }
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.rows, schema=REJECT_SCHEMA)
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def rejects_from(df: pl.DataFrame, *, stage: str, reason: str, message: str,
+                 id_column: str, value_columns: list[str] = ()) -> pl.DataFrame:
+    """Vectorised rejects for a frame of dropped rows (filters drop many rows at once)."""
+    if df.height == 0:
+        return empty_rejects()
+    values = (
+        pl.struct(list(value_columns)).struct.json_encode()
+        if value_columns
+        else pl.lit(None, dtype=pl.String)
+    )
+    return df.select(
+        pl.lit(stage).alias("stage"),
+        pl.lit(reason).alias("reason"),
+        pl.lit(message).alias("message"),
+        pl.lit(None, dtype=pl.Int64).alias("row"),
+        pl.col(id_column).cast(pl.String).alias("row_id"),
+        pl.lit(value_columns[0] if value_columns else None, dtype=pl.String).alias("field"),
+        values.alias("values"),
+        pl.lit(None, dtype=pl.String).alias("source"),
+    ).cast(REJECT_SCHEMA)
+
+
+def reasons(rejects: pl.DataFrame) -> dict[str, int]:
+    """Dropped rows by reason code, sorted by count."""
+    if rejects.height == 0:
+        return {}
+    counts = rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    return dict(zip(counts["reason"].to_list(), counts["len"].to_list()))
+
+
+def write_parquet(df: pl.DataFrame, path: Path) -> Path:
+    """Write atomically: a crash mid-write never leaves a truncated file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    df.write_parquet(tmp)
+    tmp.replace(path)
+    return path

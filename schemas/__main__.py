@@ -1,0 +1,4 @@
+from prefdata.schemas import write_all
+
+for p in write_all():
+    print(p)

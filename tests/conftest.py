@@ -1,0 +1,77 @@
+"""Shared fixtures: offline environment, real data from ../shared/data, tiny local models.
+
+Expensive things are session-scoped: the tiny model is built once; the vLLM engine is
+cached by prefdata.backends.vllm per engine settings, so every test that samples from
+`tiny_model_dir` with the default engine settings shares one engine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Before anything imports transformers / vllm / datasets.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("PREFDATA_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path} (set PREFDATA_SHARED_DATA to ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hh_rlhf_file(shared_data) -> Path:
+    path = shared_data / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+    if not path.is_file():
+        pytest.skip(f"HH-RLHF test file not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def llamafactory_dir(shared_data) -> Path:
+    path = shared_data / "llamafactory"
+    if not (path / "dpo_en_demo.json").is_file():
+        pytest.skip(f"LLaMA-Factory demo data not found in {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random tiny Llama + ChatML BPE tokenizer, saved and loaded with from_pretrained."""
+    from prefdata.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_model_dir(tmp_path_factory) -> Path:
+    from prefdata.tiny import build_tiny_reward_model
+
+    return build_tiny_reward_model(tmp_path_factory.mktemp("tiny-rm"), seed=0)

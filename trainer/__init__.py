@@ -1,0 +1,1 @@
+"""DPO harness on TRL: `prefdata train --data DIR --config CFG.yaml`."""
