@@ -1,0 +1,60 @@
+"""One interface for every text generator: the `sample` stage and LLM judges both use it.
+
+    sampler = make_sampler(VLLMConfig(model="/tmp/tiny"))        # or OpenAIConfig, TransformersConfig
+    params = SamplingParams(max_tokens=64, temperature=1.0)
+    outs = sampler.generate([Request(messages=[{"role": "user", "content": "hi"}], n=4, seed=7)], params)
+    outs[0][0].text, outs[0][0].finish_reason                   # 4 Generations for request 0
+
+A request carries its own seed so that a prompt's candidates do not depend on how prompts
+were batched: a resumed run reproduces an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from prefdata.config import StrictModel
+
+
+class SamplingParams(StrictModel):
+    temperature: float = Field(1.0, ge=0.0, description="0 = greedy.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(-1, description="-1 = off.")
+    max_tokens: int = Field(256, ge=1)
+    stop: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: list[dict[str, str]]  # a conversation ending with a user turn
+    n: int = 1
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    num_tokens: int | None
+    finish_reason: str | None  # "stop" | "length"
+
+
+class Sampler(ABC):
+    backend: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str: ...
+
+    @abstractmethod
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Generation]]:
+        """One list of `request.n` generations per request, in request order."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release engines / connections."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.backend, "model": self.model_id}

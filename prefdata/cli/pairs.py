@@ -1,0 +1,3 @@
+"""Commands registered on the prefdata app (filled in by its area)."""
+
+from prefdata.cli._app import app  # noqa: F401
