@@ -1,3 +1,41 @@
-"""Commands registered on the prefdata app (filled in by its area)."""
+"""`prefdata judges`: the judge types and built-in checks a recipe's `label` section can use.
 
-from prefdata.cli._app import app  # noqa: F401
+    prefdata judges
+    prefdata build pipelines/label_rm_programmatic.yaml --out runs/label-math   # runs the label stage
+"""
+
+from __future__ import annotations
+
+from prefdata.cli._app import app
+
+JUDGE_TYPES = {
+    "reward_model": "AutoModelForSequenceClassification with one logit: score = the logit of prompt + candidate",
+    "llm": "LLM-as-judge through a sampler backend: pointwise rubric ratings, or pairwise with position swap",
+    "programmatic": "a built-in check below (name: ...) or your own function (function: 'module:function')",
+}
+
+
+def judge_catalog() -> list[tuple[str, str, str]]:
+    """(kind, name, description / params) rows: judge types, then built-in programmatic checks."""
+    from prefdata.judges.base import JUDGE_CLASSES
+    from prefdata.judges.programmatic import BUILTINS
+
+    rows = [("type", name, JUDGE_TYPES[name]) for name in JUDGE_CLASSES]
+    for name, (fn, params) in BUILTINS.items():
+        fields = ", ".join(
+            f"{f}" + ("" if info.is_required() else f"={info.default!r}") for f, info in params.model_fields.items()
+        )
+        rows.append(("programmatic", name, f"params: {fields}"))
+    return rows
+
+
+@app.command("judges")
+def judges() -> None:
+    """List the judge types and built-in programmatic checks for a recipe's `label.judges`."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("kind", "name", "what / params", title="label.judges")
+    for row in judge_catalog():
+        table.add_row(*row)
+    Console().print(table)

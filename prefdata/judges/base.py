@@ -1,0 +1,126 @@
+"""The judge interface, the items judges score, and the registry of judge types.
+
+    from prefdata.judges.base import build_judge, JudgeItem
+    judge = build_judge(ProgrammaticJudgeConfig(id="math", name="numeric_match"))
+    rows = judge.judge([JudgeItem("p1", "p1:0:0", [{"role": "user", "content": "2+2?"}], "4", "4")])
+    rows[0]["score"], rows[0]["parse_status"]     # 1.0, 'ok'  (records.Judgment columns)
+    judge.close()
+
+A judge turns candidates into `records.Judgment` rows: one row per candidate (pairwise
+judges add one row per judged pair, with `opponent_id`). A missing label is still a row,
+with score None, a parse_status other than "ok" and a reason: judges never raise on bad
+model output. Configs live beside each judge (`reward_model.py`, `llm.py`,
+`programmatic.py`) and import nothing heavy, so a recipe validates before any model loads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    prompt_id: str
+    candidate_id: str
+    prompt: list[dict[str, str]]  # the conversation, ending with a user turn
+    response: str
+    reference: str | None = None
+
+
+def judgment_row(
+    judge: "Judge",
+    item: JudgeItem,
+    *,
+    score: float | None,
+    parse_status: str = "ok",
+    reason: str | None = None,
+    raw_output: str | None = None,
+    aspects: dict | None = None,
+    opponent_id: str | None = None,
+    swap_consistent: bool | None = None,
+    rank: int | None = None,
+) -> dict[str, Any]:
+    """A dict with records.Judgment's fields; the id is unique per judge, candidate, opponent."""
+    suffix = f":vs:{opponent_id}" if opponent_id else ""
+    return {
+        "judgment_id": f"{judge.judge_id}:{item.candidate_id}{suffix}",
+        "prompt_id": item.prompt_id,
+        "candidate_id": item.candidate_id,
+        "judge_id": judge.judge_id,
+        "judge_type": judge.judge_type,
+        "model": judge.model,
+        "template_hash": judge.template_hash,
+        "score": score if parse_status == "ok" else None,
+        "rank": rank,
+        "raw_output": raw_output,
+        "parse_status": parse_status,
+        "reason": reason,
+        "annotator": None,
+        "aspects": json.dumps(aspects, sort_keys=True) if aspects is not None else None,
+        "opponent_id": opponent_id,
+        "swap_consistent": swap_consistent,
+    }
+
+
+class Judge(ABC):
+    judge_type: ClassVar[str]  # records.JudgeType
+
+    def __init__(self, config: BaseModel):
+        self.config = config
+        self.judge_id: str = config.id
+        self.model: str | None = None
+        self.template_hash: str | None = None
+
+    @abstractmethod
+    def judge(
+        self, items: list[JudgeItem], progress: Callable[[int], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """Judgment rows for `items`; never raises on a bad model output (missing label + reason).
+
+        `progress(n)` is called as items get done (a rich progress bar's advance).
+        """
+
+    def stats(self) -> dict[str, Any]:
+        """Judge-specific statistics for the stage report (e.g. swap consistency)."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Free models / engines."""
+
+
+# config `type` -> "module:Class" of the judge; imported only when the judge is built.
+JUDGE_CLASSES = {
+    "reward_model": "prefdata.judges.reward_model:RewardModelJudge",
+    "llm": "prefdata.judges.llm:LLMJudge",
+    "programmatic": "prefdata.judges.programmatic:ProgrammaticJudge",
+}
+
+
+def build_judge(config: BaseModel) -> Judge:
+    module, _, cls = JUDGE_CLASSES[config.type].partition(":")
+    return getattr(importlib.import_module(module), cls)(config)
+
+
+def import_object(spec: str) -> Any:
+    """`package.module:attribute` -> the attribute; ValueError with the fix if it fails."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{spec!r} is not 'module:function' (e.g. 'my_pkg.judges:score')")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(
+            f"cannot import module {module_name!r} for {spec!r}: {e}. Is it installed or on PYTHONPATH?"
+        ) from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {spec!r})")
+        obj = getattr(obj, part)
+    return obj

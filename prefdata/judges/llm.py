@@ -1,0 +1,288 @@
+"""LLM-as-judge: pointwise rubric ratings or pairwise verdicts with position swap.
+
+    label:
+      judges:
+        - type: llm
+          id: uf
+          mode: pointwise                    # or pairwise
+          sampler: {backend: vllm, model: /models/judge, max_model_len: 4096}
+          aspects: [helpfulness, honesty, instruction_following, truthfulness]
+          # template: my_pointwise.jinja     # optional override of templates/pointwise.jinja
+
+The work is two pure functions per mode, distilabel style: `format_pointwise` /
+`format_pairwise` turn an item into chat messages (templates are Jinja files; candidate
+and prompt text go inside delimiter tags, with any tag inside the text escaped by
+`parsing.fence`, so "rate this 10" in a response is data), and `parsing.parse_ratings` /
+`parsing.parse_verdict` turn the judge's text into a label or a reason. Generation goes
+through the same `Sampler` interface as the sample stage (vllm, openai, transformers).
+
+- pointwise: one request per candidate; score = mean of the aspect ratings (per-aspect
+  ratings in `aspects`). Any aspect missing/conflicting/out of range -> no label + reason.
+- pairwise: every two candidates of a prompt are judged twice, A/B and B/A. The verdicts,
+  mapped back to candidates, either agree (swap_consistent=True) or flip with the order
+  (False: position bias; the pair counts as a tie). If either order fails to parse, the
+  pair has no label. Rows: two per pair (one per candidate, `opponent_id` set, score 1 /
+  0.5 / 0) and one per candidate (`opponent_id` None) whose score is its win rate over its
+  labelled pairs, (wins + ties/2) / pairs, and every verdict text in raw_output. The
+  label stage keeps the per-candidate rows in its output and writes the per-pair rows to
+  `<stage dir>/pairwise_judgments.parquet` (same Judgment columns).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import Field, model_validator
+
+from prefdata.backends import SamplerConfig, SamplingParams
+from prefdata.backends.base import Request, Sampler
+from prefdata.config import StrictModel, stable_hash
+from prefdata.judges.base import Judge, JudgeItem, judgment_row
+from prefdata.judges.parsing import Parsed, fence, parse_ratings, parse_verdict
+
+ASPECTS = {
+    "helpfulness": "does it address the request fully, correctly and usefully?",
+    "honesty": "does it express uncertainty where appropriate and avoid pretending to know?",
+    "instruction_following": "does it follow every instruction and constraint in the prompt?",
+    "truthfulness": "is it free of fabricated or false statements?",
+}
+TEMPLATE_VARIABLES = {"pointwise": {"response"}, "pairwise": {"response_a", "response_b"}}
+
+
+class LLMJudgeConfig(StrictModel):
+    type: Literal["llm"] = "llm"
+    id: str = Field(description="Judge id, unique in the recipe; written to every judgment.")
+    mode: Literal["pointwise", "pairwise"] = Field("pointwise", description="Rubric ratings or A/B verdicts.")
+    sampler: SamplerConfig = Field(description="The judge model's backend, as in the sample stage.")
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=256),
+        description="Decoding of the judge (greedy by default).",
+    )
+    seed: int = Field(0, description="Base seed of the judge requests (matters when temperature > 0).")
+    template: str | None = Field(None, description="Jinja file replacing the built-in template of this mode.")
+    aspects: list[str] = Field(default_factory=lambda: list(ASPECTS), min_length=1, description="Rubric aspects.")
+    rating_min: int = Field(1, description="Lowest rating of the pointwise scale.")
+    rating_max: int = Field(5, description="Highest rating of the pointwise scale.")
+    max_pairs_per_prompt: int | None = Field(
+        None, ge=1, description="Pairwise: judge only the first N pairs per prompt, in candidate order (None: all)."
+    )
+    batch_size: int = Field(64, ge=1, description="Requests per generate() call.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.rating_min >= self.rating_max:
+            raise ValueError(f"rating_min ({self.rating_min}) must be < rating_max ({self.rating_max})")
+        if len(set(self.aspects)) != len(self.aspects):
+            raise ValueError(f"aspects repeat a name: {self.aspects}")
+        if self.template is not None:
+            load_template(self.template, self.mode)  # ValueError naming the file and the problem
+        return self
+
+
+def _builtin_source(mode: str) -> str:
+    return resources.files("prefdata.judges").joinpath(f"templates/{mode}.jinja").read_text()
+
+
+def load_template(path: str | None, mode: str) -> tuple[Any, str]:
+    """(compiled template, sha256[:16] of its source) for `path` or the built-in of `mode`."""
+    import jinja2
+    from jinja2 import meta
+
+    if path is None:
+        source, name = _builtin_source(mode), f"templates/{mode}.jinja"
+    else:
+        if not Path(path).is_file():
+            raise ValueError(f"template {path!r} not found: give the path of a Jinja file")
+        source, name = Path(path).read_text(), path
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    try:
+        used = meta.find_undeclared_variables(env.parse(source))
+    except jinja2.TemplateSyntaxError as e:
+        raise ValueError(f"template {name} line {e.lineno}: {e.message}") from None
+    missing = TEMPLATE_VARIABLES[mode] - used
+    if missing:
+        raise ValueError(f"{mode} template {name} never uses {sorted(missing)}: the judge would not see the candidates")
+    return env.from_string(source), hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def render_conversation(prompt: list[dict[str, str]]) -> str:
+    """The prompt conversation as fenced text: one `Role: content` block per turn."""
+    return "\n\n".join(f"{m['role'].capitalize()}: {fence(m['content'])}" for m in prompt)
+
+
+def _aspect_rows(aspects: list[str]) -> list[dict[str, str]]:
+    return [{"name": a, "description": ASPECTS.get(a, f"how well the response does on {a}")} for a in aspects]
+
+
+def format_pointwise(item: JudgeItem, template, aspects: list[str], low: int, high: int) -> list[dict[str, str]]:
+    text = template.render(
+        prompt=render_conversation(item.prompt), response=fence(item.response),
+        aspects=_aspect_rows(aspects), low=low, high=high,
+    )
+    return [{"role": "user", "content": text.strip()}]
+
+
+def format_pairwise(first: JudgeItem, second: JudgeItem, template, aspects: list[str]) -> list[dict[str, str]]:
+    """Messages showing `first` as response A and `second` as response B."""
+    text = template.render(
+        prompt=render_conversation(first.prompt), response_a=fence(first.response),
+        response_b=fence(second.response), aspects=_aspect_rows(aspects),
+    )
+    return [{"role": "user", "content": text.strip()}]
+
+
+def pair_outcome(ab: Parsed, ba: Parsed) -> tuple[float | None, bool | None, str | None]:
+    """(score of the first candidate, swap_consistent, reason) from verdicts in both orders.
+
+    `ab` shows the first candidate as A; `ba` shows it as B. A flip counts as a tie.
+    """
+    if not ab.ok or not ba.ok:
+        failed = [f"{o}: {p.reason}" for o, p in (("A/B", ab), ("B/A", ba)) if not p.ok]
+        return None, None, "pair not labelled: " + "; ".join(failed)
+    first_ab = {"A": 1.0, "B": 0.0, "tie": 0.5}[ab.value]
+    first_ba = {"B": 1.0, "A": 0.0, "tie": 0.5}[ba.value]
+    if first_ab == first_ba:
+        return first_ab, True, None
+    return 0.5, False, f"verdict flipped with the order (A/B: {ab.value}, B/A: {ba.value}): counted as a tie"
+
+
+class LLMJudge(Judge):
+    judge_type = "llm_pointwise"
+
+    def __init__(self, config: LLMJudgeConfig, sampler: Sampler | None = None):
+        super().__init__(config)
+        self.judge_type = f"llm_{config.mode}"
+        self.template, self.template_hash = load_template(config.template, config.mode)
+        if sampler is None:
+            from prefdata.backends import make_sampler
+
+            sampler = make_sampler(config.sampler)
+        self.sampler = sampler
+        self.model = sampler.model_id
+        self._stats: dict[str, Any] = {}
+
+    # -- generation -----------------------------------------------------------------
+    def _generate(self, conversations: list[list[dict]], progress: Callable | None) -> list[Parsed | str]:
+        """Judge text per conversation, or a Parsed failure for a prompt too long to send."""
+        limit = self.sampler.max_model_len
+        out: list[Any] = [None] * len(conversations)
+        todo = []
+        for i, messages in enumerate(conversations):
+            n = self.sampler.prompt_tokens(messages) if limit else None
+            if n is not None and n >= limit:
+                out[i] = Parsed(None, "error", f"judge prompt has {n} tokens, model context is {limit}")
+            else:
+                todo.append(i)
+        size = self.config.batch_size
+        for start in range(0, len(todo), size):
+            chunk = todo[start : start + size]
+            requests = [Request(messages=conversations[i], n=1, seed=self._seed(conversations[i])) for i in chunk]
+            for i, gens in zip(chunk, self.sampler.generate(requests, self.config.sampling)):
+                out[i] = gens[0].text if gens else ""
+            if progress is not None:
+                progress(len(chunk))
+        if progress is not None and len(todo) < len(conversations):
+            progress(len(conversations) - len(todo))
+        return out
+
+    def _seed(self, messages: list[dict]) -> int:
+        return int(stable_hash([self.config.seed, messages])[:8], 16) & 0x7FFFFFFF
+
+    def judge(self, items: list[JudgeItem], progress: Callable | None = None) -> list[dict[str, Any]]:
+        if self.config.mode == "pointwise":
+            return self._pointwise(items, progress)
+        return self._pairwise(items, progress)
+
+    def request_count(self, items: list[JudgeItem]) -> int:
+        """Generate calls this judge makes for `items` (progress bar total)."""
+        if self.config.mode == "pointwise":
+            return len(items)
+        return 2 * sum(len(p) for p in self._pairs_by_prompt(items).values())
+
+    # -- pointwise ------------------------------------------------------------------
+    def _pointwise(self, items: list[JudgeItem], progress) -> list[dict[str, Any]]:
+        cfg = self.config
+        conversations = [format_pointwise(it, self.template, cfg.aspects, cfg.rating_min, cfg.rating_max) for it in items]
+        rows = []
+        for item, text in zip(items, self._generate(conversations, progress)):
+            if isinstance(text, Parsed):
+                rows.append(judgment_row(self, item, score=None, parse_status=text.status, reason=text.reason))
+                continue
+            parsed = parse_ratings(text, cfg.aspects, cfg.rating_min, cfg.rating_max)
+            score = sum(parsed.value.values()) / len(parsed.value) if parsed.ok else None
+            rows.append(judgment_row(self, item, score=score, parse_status=parsed.status, reason=parsed.reason,
+                                     raw_output=text, aspects=parsed.value))
+        self._stats = {"requests": len(items)}
+        return rows
+
+    # -- pairwise -------------------------------------------------------------------
+    def _pairs_by_prompt(self, items: list[JudgeItem]) -> dict[str, list[tuple[int, int]]]:
+        by_prompt: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            by_prompt.setdefault(item.prompt_id, []).append(i)
+        cap = self.config.max_pairs_per_prompt
+        return {p: list(itertools.combinations(idx, 2))[:cap] for p, idx in by_prompt.items()}
+
+    def _pairwise(self, items: list[JudgeItem], progress) -> list[dict[str, Any]]:
+        pairs = [pair for ps in self._pairs_by_prompt(items).values() for pair in ps]
+        conversations = []
+        for i, j in pairs:
+            conversations.append(format_pairwise(items[i], items[j], self.template, self.config.aspects))
+            conversations.append(format_pairwise(items[j], items[i], self.template, self.config.aspects))
+        texts = self._generate(conversations, progress)
+        rows, outcomes = [], {i: [] for i in range(len(items))}
+        consistent = inconsistent = failed_outputs = 0
+        for n, (i, j) in enumerate(pairs):
+            ab, ba = (t if isinstance(t, Parsed) else parse_verdict(t) for t in texts[2 * n : 2 * n + 2])
+            failed_outputs += (not ab.ok) + (not ba.ok)
+            score, swap_ok, reason = pair_outcome(ab, ba)
+            consistent += swap_ok is True
+            inconsistent += swap_ok is False
+            raw = json.dumps({"ab": _text(texts[2 * n]), "ba": _text(texts[2 * n + 1])})
+            status = "ok" if score is not None else (ab if not ab.ok else ba).status
+            for me, other, s in ((i, j, score), (j, i, None if score is None else 1.0 - score)):
+                rows.append(judgment_row(self, items[me], score=s, parse_status=status, reason=reason, raw_output=raw,
+                                         opponent_id=items[other].candidate_id, swap_consistent=swap_ok))
+                outcomes[me].append((s, swap_ok, items[other].candidate_id, raw))
+        rows += [self._win_rate_row(items[i], outcomes[i]) for i in range(len(items))]
+        judged = consistent + inconsistent
+        self._stats = {
+            "pairs": len(pairs), "requests": len(conversations), "failed_outputs": failed_outputs,
+            "output_parse_failure_rate": failed_outputs / len(conversations) if conversations else None,
+            "swap_consistent_pairs": consistent, "swap_inconsistent_pairs": inconsistent,
+            "swap_consistency_rate": consistent / judged if judged else None,
+        }
+        return rows
+
+    def _win_rate_row(self, item: JudgeItem, outcomes: list[tuple]) -> dict[str, Any]:
+        """The candidate's row: win rate over its labelled pairs; raw_output keeps every verdict text."""
+        if not outcomes:
+            return judgment_row(self, item, score=None, parse_status="error",
+                                reason="no other candidate for this prompt to compare with")
+        raw = json.dumps({other: json.loads(r) for _, _, other, r in outcomes}, sort_keys=True)
+        labelled = [s for s, *_ in outcomes if s is not None]
+        if not labelled:
+            return judgment_row(self, item, score=None, parse_status="parse_error", raw_output=raw,
+                                reason=f"none of its {len(outcomes)} pairs got a parsable verdict in both orders")
+        wins, ties = sum(s == 1.0 for s in labelled), sum(s == 0.5 for s in labelled)
+        flips = sum(ok is False for _, ok, *_ in outcomes)
+        reason = (f"win rate over {len(labelled)} of {len(outcomes)} pairs: {wins} wins, {ties} ties "
+                  f"({flips} swap-inconsistent, counted as ties), {len(labelled) - wins - ties} losses")
+        checked = [ok for _, ok, *_ in outcomes if ok is not None]
+        return judgment_row(self, item, score=sum(labelled) / len(labelled), reason=reason, raw_output=raw,
+                            swap_consistent=all(checked) if checked else None)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._stats)
+
+    def close(self) -> None:
+        self.sampler.close()
+
+
+def _text(t: Parsed | str) -> str | None:
+    return None if isinstance(t, Parsed) else t
