@@ -63,6 +63,10 @@ class LabelConfig(StrictModel):
     )
     weights: dict[str, float] | None = Field(None, description="Per judge id weight in the combination (default 1).")
     aggregate_id: str = Field("aggregate", description="judge_id of the combined judgment rows.")
+    aggregate_judges: list[str] | None = Field(
+        None, description="Judge ids that enter the combination (default: all); the others are "
+        "kept as reference labels, e.g. a trusted check audited against cheaper judges.",
+    )
 
     @model_validator(mode="after")
     def _ids(self):
@@ -75,6 +79,9 @@ class LabelConfig(StrictModel):
         unknown = sorted(set(self.weights or {}) - set(ids))
         if unknown:
             raise ValueError(f"weights name unknown judges {unknown}; judge ids are {ids}")
+        unknown = sorted(set(self.aggregate_judges or []) - set(ids))
+        if unknown:
+            raise ValueError(f"aggregate_judges name unknown judges {unknown}; judge ids are {ids}")
         bad = {k: w for k, w in (self.weights or {}).items() if not w > 0}
         if bad:
             raise ValueError(f"weights must be > 0, got {bad}")
@@ -173,6 +180,8 @@ def candidate_scores(rows: list[dict], items: list[JudgeItem], judge_ids: list[s
 
 def aggregate_rows(config: LabelConfig, items: list[JudgeItem], per_judge: dict[str, list]) -> list[dict]:
     groups = [it.prompt_id for it in items]
+    if config.aggregate_judges:
+        per_judge = {j: s for j, s in per_judge.items() if j in config.aggregate_judges}
     scores = combine(groups, per_judge, config.combine, config.weights)
     ranks = ranks_within_groups(groups, scores)
     rows = []

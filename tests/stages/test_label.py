@@ -181,3 +181,26 @@ def test_shipped_recipe_end_to_end(tmp_path, tiny_model_dir, tiny_reward_model_d
     assert math_rows["model"].unique().to_list() == ["builtin:numeric_match"]
     assert set(math_rows["score"].to_list()) <= {0.0, 1.0}
     assert judgments.filter(pl.col("judge_type") == "aggregate")["rank"].null_count() == 0
+
+
+def test_aggregate_judges_leaves_reference_judges_out_of_the_combination(tmp_path):
+    # `exact` audits the other two; the aggregate must follow `len` alone.
+    config = {"judges": [
+        {"type": "programmatic", "id": "exact", "name": "numeric_match"},
+        {"type": "programmatic", "id": "len", "name": "length", "params": {"prefer": "longer"}},
+    ], "combine": "rank", "aggregate_judges": ["len"]}
+    _, out = run(config, tmp_path, orphan=False)
+    data = out.data
+    agg = data.filter(pl.col("judge_type") == "aggregate")
+    lengths = data.filter(pl.col("judge_id") == "len").select("candidate_id", "score")
+    joined = agg.join(lengths, on="candidate_id", suffix="_len")
+    for _, group in joined.group_by("prompt_id"):
+        best = group.sort("score_len", descending=True)["candidate_id"][0]
+        assert group.filter(pl.col("rank") == 1)["candidate_id"].to_list() == [best]
+
+
+def test_aggregate_judges_must_name_known_judges():
+    with pytest.raises(ValueError, match="aggregate_judges name unknown judges"):
+        LabelConfig.model_validate({"judges": [{"type": "programmatic", "id": "a", "name": "json_valid"},
+                                               {"type": "programmatic", "id": "b", "name": "json_valid"}],
+                                    "aggregate_judges": ["c"]})
