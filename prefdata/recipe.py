@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import model_validator
 
+from prefdata.argilla.settings import ArgillaConfig
 from prefdata.config import StrictModel, load_config
 from prefdata.stages.export import ExportConfig
 from prefdata.stages.filter import FilterConfig
@@ -41,6 +42,8 @@ class Recipe(StrictModel):
     pair: PairConfig | None = None
     filter: FilterConfig | None = None
     export: ExportConfig | None = None
+    # Not a stage: how `prefdata argilla push/pull` shape the human-annotation dataset.
+    argilla: ArgillaConfig | None = None
 
     @model_validator(mode="after")
     def _contiguous(self):

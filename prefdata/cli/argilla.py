@@ -1,3 +1,123 @@
-"""Commands registered on the prefdata app (filled in by its area)."""
+"""`prefdata argilla {serve,stop,push,pull}`: human annotation rounds in Argilla.
 
-from prefdata.cli._app import app  # noqa: F401
+    prefdata argilla serve --port 6900               # local server; prints URL, user, password, API key
+    prefdata argilla push runs/hh --dataset hh-round-1 --set argilla.min_submitted=2
+    prefdata argilla pull runs/hh --dataset hh-round-1
+    prefdata argilla stop
+
+With a real Argilla deployment (Docker, HF Space) skip serve/stop and pass --api-url/--api-key
+(or set ARGILLA_API_URL / ARGILLA_API_KEY). push/pull read the `argilla:` section of the run's
+recipe (RUN_DIR/recipe.resolved.yaml, or --recipe FILE); see prefdata/argilla/settings.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from prefdata.cli._app import SetOption, app
+
+argilla_app = typer.Typer(help="Human annotation in Argilla: serve a local server, push candidates, pull labels.",
+                          no_args_is_help=True)
+app.add_typer(argilla_app, name="argilla")
+
+HomeOption = Annotated[Optional[Path], typer.Option("--home", help="Server state folder (default ~/.cache/prefdata/argilla).")]
+ApiUrlOption = Annotated[Optional[str], typer.Option("--api-url", help="Argilla URL (default: $ARGILLA_API_URL, else the local server).")]
+ApiKeyOption = Annotated[Optional[str], typer.Option("--api-key", help="API key (default: $ARGILLA_API_KEY, else the local server's).")]
+DatasetOption = Annotated[Optional[str], typer.Option("--dataset", help="Dataset name (default: argilla.dataset in the recipe).")]
+RecipeOption = Annotated[Optional[Path], typer.Option("--recipe", help="Recipe with an `argilla:` section (default: RUN_DIR/recipe.resolved.yaml).")]
+
+
+@argilla_app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", help="Port of the web UI and API.")] = 6900,
+    home: HomeOption = None,
+    venv: Annotated[Optional[Path], typer.Option("--venv", help="Server virtualenv (created on first use).")] = None,
+) -> None:
+    """Start argilla-server 2.8 + Redis + worker with an SQLite search engine; print URL and credentials."""
+    import time
+
+    from rich.console import Console
+
+    from prefdata.argilla import server
+
+    console = Console(stderr=True)
+    started = time.monotonic()
+    info = server.serve(port=port, home=home or server.DEFAULT_HOME, venv=venv or server.DEFAULT_VENV,
+                        log=console.print)
+    console.print(f"Argilla is ready at [bold]{info.api_url}[/] ({time.monotonic() - started:.1f} s)")
+    # The one place the key is shown; it is stored only in HOME/credentials.json (mode 0600).
+    print(f"URL:      {info.api_url}\nusername: {info.username}\npassword: {info.password}\nAPI key:  {info.api_key}")
+    print(f"export ARGILLA_API_URL={info.api_url} ARGILLA_API_KEY={info.api_key}")
+    console.print(f"stop it with: prefdata argilla stop --home {info.home}")
+
+
+@argilla_app.command()
+def stop(home: HomeOption = None) -> None:
+    """Stop the server, worker and Redis started by `serve` from HOME."""
+    from prefdata.argilla import server
+
+    stopped = server.stop(home or server.DEFAULT_HOME)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def _config(run_dir: Path, recipe: Path | None, overrides: list[str]):
+    from prefdata.argilla.settings import ArgillaConfig
+    from prefdata.config import apply_overrides, read_yaml, validate
+
+    source = recipe or run_dir / "recipe.resolved.yaml"
+    data = read_yaml(source) if (recipe or source.is_file()) else {}
+    data = apply_overrides({"argilla": data.get("argilla") or {}}, overrides)
+    return validate(ArgillaConfig, data["argilla"], f"{source} (argilla section)")
+
+
+@argilla_app.command()
+def push(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory built up to the sample stage.")],
+    dataset: DatasetOption = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = [],
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+    home: HomeOption = None,
+) -> None:
+    """One record per prompt (candidates as fields, judge labels as suggestions); idempotent upsert."""
+    from prefdata.argilla.client import connect
+    from prefdata.argilla.push import push as run_push
+
+    config = _config(run_dir, recipe, set_)
+    with connect(api_url, api_key, home) as client:
+        report = run_push(run_dir, client, config, dataset=dataset)
+    print(f"pushed {report['records']} records to {report['dataset']!r} at {report['api_url']} "
+          f"({report['records_in_dataset']} in the dataset; {report['prompts_without_candidates']} prompts had no candidates)")
+
+
+@argilla_app.command()
+def pull(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory the dataset was pushed from.")],
+    dataset: DatasetOption = None,
+    recipe: RecipeOption = None,
+    set_: SetOption = [],
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Submitted answers -> RUN_DIR/human/judgments.parquet, plus annotator agreement."""
+    import json
+
+    from prefdata.argilla.client import connect
+    from prefdata.argilla.pull import pull as run_pull
+    from prefdata.errors import PrefdataError
+
+    config = _config(run_dir, recipe, set_)
+    name = dataset or config.dataset
+    if not name:
+        raise PrefdataError("no dataset name: pass --dataset NAME or set argilla.dataset in the recipe")
+    with connect(api_url, api_key, home) as client:
+        report = run_pull(run_dir, client, name, workspace=config.workspace, suggestions_from=config.suggestions_from)
+    print(f"{report['records_kept']} of {report['records']} records had submitted answers "
+          f"(responses by status: {report['response_statuses']}; dropped: {report['dropped']})")
+    print(json.dumps(report["agreement"], indent=2))
+    print(f"judgments: {report['files']['judgments']}")

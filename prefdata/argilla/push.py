@@ -1,0 +1,203 @@
+"""Push a run's prompts and candidates to Argilla: one record per prompt, candidates as fields.
+
+    prefdata argilla push runs/hh --dataset hh-round-1 --recipe pipelines/human_loop.yaml
+
+    from prefdata.argilla.push import push
+    report = push("runs/hh", client, ArgillaConfig(dataset="hh-round-1"))
+
+Reads RUN_DIR/stages/{prompts,sample}/data.parquet (and label/data.parquet when present: judge
+scores become metadata and suggestions). Idempotent: a record's external_id is its prompt_id,
+so a re-push (after a crash, or with new judge labels) updates records, never duplicates them.
+Each record's metadata keeps `candidate_ids`, the candidate shown as response_1..n, which is
+how `pull` maps answers back. Writes RUN_DIR/human/push.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import polars as pl
+
+from prefdata.argilla.client import ArgillaClient
+from prefdata.argilla.settings import ArgillaConfig, dataset_spec, response_field, spec_differences
+from prefdata.errors import DataError, PrefdataError
+
+CANDIDATE_IDS = "candidate_ids"  # extra record metadata: response_i -> candidate_id
+
+
+def read_stage(run_dir: Path, stage: str, required: bool = True) -> pl.DataFrame | None:
+    path = Path(run_dir) / "stages" / stage / "data.parquet"
+    if not path.is_file():
+        if required:
+            raise DataError(
+                f"{path} not found: push needs a run built up to the {stage} stage "
+                f"(prefdata build RECIPE --out {run_dir})"
+            )
+        return None
+    return pl.read_parquet(path)
+
+
+def render_prompt(messages: list[dict]) -> str:
+    """A single user turn as is; a conversation as labelled markdown turns."""
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return "\n\n".join(f"**{m['role']}:** {m['content']}" for m in messages)
+
+
+def _order(prompt_id: str, candidates: list[dict], shuffle: bool) -> list[dict]:
+    ordered = sorted(candidates, key=lambda c: c["candidate_id"])
+    if shuffle:  # seeded by prompt_id: the same order on every push
+        ordered.sort(key=lambda c: hashlib.sha256(f"{prompt_id}/{c['candidate_id']}".encode()).hexdigest())
+    return ordered
+
+
+def judge_scores(labels: pl.DataFrame | None, judge_id: str | None) -> tuple[str | None, dict[str, float]]:
+    """Scores of one judge by candidate_id: the named one, else the aggregate, else the only judge."""
+    if labels is None or labels.height == 0:
+        return None, {}
+    ids = sorted(set(labels["judge_id"].to_list()))
+    if judge_id is None:
+        aggregate = sorted(set(labels.filter(pl.col("judge_type") == "aggregate")["judge_id"].to_list()))
+        judge_id = aggregate[0] if aggregate else ids[0]
+    if judge_id not in ids:
+        raise PrefdataError(f"argilla.suggestions_from: no judge {judge_id!r} in the label stage; judges are {ids}")
+    rows = labels.filter((pl.col("judge_id") == judge_id) & pl.col("score").is_not_null()
+                         & pl.col("opponent_id").is_null())
+    return judge_id, dict(zip(rows["candidate_id"].to_list(), rows["score"].to_list()))
+
+
+def build_records(prompts: pl.DataFrame, candidates: pl.DataFrame, config: ArgillaConfig,
+                  scores: dict[str, float], judge_id: str | None) -> tuple[list[dict], dict]:
+    """Record bodies (without question ids) for every prompt that has candidates, plus counts."""
+    by_prompt: dict[str, list[dict]] = defaultdict(list)
+    known = set(prompts["prompt_id"].to_list())
+    for row_no, c in enumerate(candidates.iter_rows(named=True), start=1):
+        if c["prompt_id"] not in known:
+            raise DataError(
+                f"stages/sample/data.parquet row {row_no}: candidate {c['candidate_id']!r} has prompt_id "
+                f"{c['prompt_id']!r}, which is not in stages/prompts/data.parquet; rebuild the run"
+            )
+        by_prompt[c["prompt_id"]].append(c)
+    records, without = [], []
+    for p in prompts.iter_rows(named=True):
+        cands = by_prompt.get(p["prompt_id"])
+        if not cands:
+            without.append(p["prompt_id"])
+            continue
+        ordered = _order(p["prompt_id"], cands, config.shuffle)
+        prompt_text = render_prompt(p["prompt"])
+        fields = {"prompt": prompt_text}
+        metadata = {"prompt_chars": len(prompt_text), CANDIDATE_IDS: [c["candidate_id"] for c in ordered],
+                    "prompt_id": p["prompt_id"]}
+        for i, c in enumerate(ordered, start=1):
+            name = response_field(i)
+            fields[name] = c["text"] or " "  # the server rejects empty text fields
+            metadata[f"{name}_chars"] = len(c["text"] or "")
+            metadata[f"{name}_model"] = c["model"]
+            if c["candidate_id"] in scores:
+                metadata[f"{name}_judge_score"] = float(scores[c["candidate_id"]])
+        records.append({"external_id": p["prompt_id"], "fields": fields, "metadata": metadata,
+                        "_scores": [scores.get(c["candidate_id"]) for c in ordered]})
+    counts = {"prompts": prompts.height, "candidates": candidates.height, "records": len(records),
+              "prompts_without_candidates": len(without), "suggestions_from": judge_id}
+    if without:
+        counts["prompts_without_candidates_ids"] = without[:20]
+    return records, counts
+
+
+def suggestions(record: dict, questions: dict[str, str], config: ArgillaConfig, judge_id: str | None) -> list[dict]:
+    """Judge labels as suggestions: a ranking by score, or each score as a rating when it fits the scale."""
+    scores = record["_scores"]
+    if judge_id is None or all(s is None for s in scores):
+        return []
+    if config.question == "ranking":
+        if any(s is None for s in scores):
+            return []
+        value = [{"value": response_field(i + 1), "rank": 1 + sum(t > s for t in scores)} for i, s in enumerate(scores)]
+        return [{"question_id": questions["ranking"], "value": value, "agent": judge_id, "type": "model"}]
+    out = []
+    for i, s in enumerate(scores, start=1):
+        if s is not None and 1 <= round(s) <= config.rating_scale:
+            out.append({"question_id": questions[f"rating_{i}"], "value": int(round(s)), "score": None,
+                        "agent": judge_id, "type": "model"})
+    return out
+
+
+def ensure_dataset(client: ArgillaClient, name: str, config: ArgillaConfig, n_needed: int) -> dict:
+    """The dataset to push into: created when missing, else checked against the recipe (never changed)."""
+    workspace_id = client.workspace_id(config.workspace, create=True)
+    existing = client.find_dataset(name, workspace_id)
+    if existing is not None and existing["status"] == "draft":
+        client.delete_dataset(existing["id"])  # a creation that crashed half-way: no records yet
+        existing = None
+    if existing is None:
+        n = config.max_candidates or max(n_needed, 2)
+        return client.create_dataset(name, workspace_id, dataset_spec(config, n))
+    have = client.dataset_settings(existing["id"])
+    n_fields = sum(f["name"].startswith("response_") for f in have["fields"])
+    if n_needed > n_fields:
+        raise PrefdataError(
+            f"dataset {name!r} has {n_fields} response fields, but some prompts have {n_needed} candidates: "
+            f"nothing was pushed. Push to a new dataset (--dataset), or keep at most {n_fields} candidates per prompt"
+        )
+    problems = spec_differences(dataset_spec(config, n_fields), have)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise PrefdataError(
+            f"dataset {name!r} in workspace {config.workspace!r} already exists with other settings; nothing was "
+            f"pushed or changed. Use another --dataset name or the recipe it was created with:\n{lines}"
+        )
+    return existing
+
+
+def push(run_dir: str | Path, client: ArgillaClient, config: ArgillaConfig, dataset: str | None = None,
+         progress: bool = True) -> dict:
+    """Create/check the dataset, then upsert one record per prompt in batches. Returns the report."""
+    run_dir = Path(run_dir)
+    name = dataset or config.dataset
+    if not name:
+        raise PrefdataError("no dataset name: pass --dataset NAME or set argilla.dataset in the recipe")
+    prompts, candidates = read_stage(run_dir, "prompts"), read_stage(run_dir, "sample")
+    judge_id, scores = judge_scores(read_stage(run_dir, "label", required=False), config.suggestions_from)
+    records, counts = build_records(prompts, candidates, config, scores, judge_id)
+    n_needed = max((len(r["metadata"][CANDIDATE_IDS]) for r in records), default=0)
+    if config.max_candidates is not None and n_needed > config.max_candidates:
+        worst = [r["external_id"] for r in records if len(r["metadata"][CANDIDATE_IDS]) > config.max_candidates]
+        raise PrefdataError(
+            f"{len(worst)} prompts have more than argilla.max_candidates={config.max_candidates} candidates "
+            f"(up to {n_needed}, e.g. prompt {worst[0]!r}); nothing was pushed. Raise max_candidates or sample fewer"
+        )
+    ds = ensure_dataset(client, name, config, n_needed)
+    questions = {q["name"]: q["id"] for q in client.get(f"/api/v1/datasets/{ds['id']}/questions")["items"]}
+    bodies = []
+    for r in records:
+        body = {k: v for k, v in r.items() if not k.startswith("_")}
+        body["suggestions"] = suggestions(r, questions, config, judge_id)
+        bodies.append(body)
+    _upload(client, ds["id"], bodies, config.batch_size, progress)
+    report = {"dataset": name, "dataset_id": ds["id"], "workspace": config.workspace, "api_url": client.api_url,
+              "question": config.question, **counts, "records_in_dataset": client.count_records(ds["id"])}
+    out = run_dir / "human" / "push.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _upload(client: ArgillaClient, dataset_id: str, bodies: list[dict], batch_size: int, progress: bool) -> None:
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("pushing records to Argilla", total=len(bodies))
+        for start in range(0, len(bodies), batch_size):
+            batch = bodies[start : start + batch_size]
+            try:
+                client.upsert_records(dataset_id, batch)
+            except PrefdataError as e:
+                raise PrefdataError(
+                    f"{e}\n{start} of {len(bodies)} records were pushed before the failure; re-run the same push "
+                    "to finish (records are upserted by prompt_id: nothing is duplicated)"
+                ) from None
+            bar.advance(task, len(batch))

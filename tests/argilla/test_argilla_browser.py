@@ -1,0 +1,71 @@
+"""Headless Chromium signs in to the web UI of the local server and finds a pushed record.
+
+The screenshot is saved under pytest's tmp dir and copied to tests/artifacts/argilla_ui.png
+(gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from prefdata.argilla.push import push
+from prefdata.argilla.settings import ArgillaConfig
+
+from conftest import make_run
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000"]
+
+
+@pytest.fixture()
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (dev extra)")
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="prefdata-chromium-")
+    for flag in FLAGS + [f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_ui_sign_in_and_find_record(argilla_server, client, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    report = push(make_run(tmp_path / "run", 3, 2), client, ArgillaConfig(dataset="browser"), progress=False)
+    wait = WebDriverWait(browser, 60)
+    browser.get(f"{argilla_server.api_url}/sign-in")
+    wait.until(lambda d: d.find_elements(By.NAME, "Username"))
+    browser.find_element(By.NAME, "Username").send_keys(argilla_server.username)
+    browser.find_element(By.NAME, "Password").send_keys(argilla_server.password)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(lambda d: "sign-in" not in d.current_url)
+    wait.until(lambda d: "browser" in d.find_element(By.TAG_NAME, "body").text)  # listed on the home page
+
+    browser.get(f"{argilla_server.api_url}/dataset/{report['dataset_id']}/annotation-mode")
+    body = lambda d: d.find_element(By.TAG_NAME, "body").text  # noqa: E731
+    wait.until(lambda d: "Question number" in body(d))
+    text = body(browser)
+    assert "Rank the responses (1 = best)" in text and "Submit" in text
+    assert any(f"Question number {i}: why?" in text for i in range(3))
+    assert "Answer 0 to question" in text or "Answer 1 to question" in text
+    shot = tmp_path / "argilla_ui.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copyfile(shot, ARTIFACTS / "argilla_ui.png")

@@ -1,0 +1,96 @@
+"""Fast tests without a server: settings, answer parsing, score/rank rules, agreement, the recipe."""
+
+from __future__ import annotations
+
+import pytest
+
+from prefdata.argilla.agreement import annotator_agreement, judge_vs_human
+from prefdata.argilla.pull import aggregate, competition_ranks, read_answer, to_score
+from prefdata.argilla.push import render_prompt
+from prefdata.argilla.settings import ArgillaConfig, dataset_spec, spec_differences
+from prefdata.config import validate
+from prefdata.errors import ConfigError
+from prefdata.pipelines import recipe_path
+from prefdata.recipe import load_recipe
+
+
+def test_competition_ranks_share_ties():
+    assert competition_ranks([0.9, 0.1, 0.9], higher_is_better=True) == [1, 3, 1]
+    assert competition_ranks([2, 1, 3], higher_is_better=False) == [2, 1, 3]
+
+
+def test_ranking_answer_ignores_options_of_absent_candidates():
+    """A 3-field dataset, a prompt with 2 candidates: ranks 1 and 3 become 1 and 2."""
+    response = {"values": {"ranking": {"value": [{"value": "response_1", "rank": 3}, {"value": "response_2", "rank": 2},
+                                                  {"value": "response_3", "rank": 1}]},
+                           "rationale": {"value": "short"}}}
+    raw, rationale = read_answer(response, {"kind": "ranking"}, n=2)
+    assert raw == [2.0, 1.0] and rationale == "short"
+    assert [to_score(v, raw, {"kind": "ranking"}) for v in raw] == [0.0, 1.0]
+
+
+def test_rating_scores_run_from_zero_to_one():
+    question = {"kind": "rating", "scale": 5}
+    raw, _ = read_answer({"values": {"rating_1": {"value": 5}, "rating_2": {"value": 2}}}, question, n=3)
+    assert raw == [5, 2, None]
+    assert [to_score(v, raw, question) for v in raw] == [1.0, 0.25, None]
+
+
+def test_aggregate_averages_annotators_and_ranks_within_prompt():
+    rows = [{"prompt_id": "p", "candidate_id": c, "annotator": a, "score": s}
+            for a, scores in (("alice", (1.0, 0.0)), ("bob", (0.0, 1.0)), ("carol", (1.0, 0.0)))
+            for c, s in zip(("p:a", "p:b"), scores)]
+    out = {r["candidate_id"]: r for r in aggregate(rows, "argilla:x:mean")}
+    assert out["p:a"]["score"] == pytest.approx(2 / 3) and out["p:a"]["rank"] == 1
+    assert out["p:b"]["score"] == pytest.approx(1 / 3) and out["p:b"]["rank"] == 2
+    assert out["p:a"]["annotator"] == "alice,bob,carol" and out["p:a"]["judge_type"] == "aggregate"
+
+
+def test_annotator_agreement_hand_computed():
+    """Same numbers as the server round trip (see test_argilla_roundtrip.py for the algebra)."""
+    alice = {f"i{k}": v for k, v in enumerate([1, 2] * 4)}
+    bob = {f"i{k}": v for k, v in enumerate([1, 2, 1, 2, 1, 2, 2, 1])}
+    report = annotator_agreement({"alice": alice, "bob": bob})
+    assert report["krippendorff_alpha"] == pytest.approx(0.53125)
+    assert report["pairwise"]["alice|bob"] == {"n_items": 8, "agreement": 0.75, "cohen_kappa": 0.5}
+    partial = annotator_agreement({"alice": alice, "bob": {"i0": 1, "i1": 2}})
+    assert partial["pairwise"]["alice|bob"]["n_items"] == 2 and partial["n_items_multi_annotated"] == 2
+
+
+def test_judge_vs_human_pairs_and_top1():
+    groups = ["p0", "p0", "p1", "p1"]
+    report = judge_vs_human(groups, [0.9, 0.1, 0.2, 0.8], [1.0, 0.0, 1.0, 0.0], "rm")
+    assert report["n_pairs"] == 2 and report["pair_agreement"] == 0.5 and report["top1_agreement"] == 0.5
+
+
+def test_dataset_spec_and_differences():
+    spec = dataset_spec(ArgillaConfig(min_submitted=2), n_responses=3)
+    assert [f["name"] for f in spec["fields"]] == ["prompt", "response_1", "response_2", "response_3"]
+    assert [f["required"] for f in spec["fields"]] == [True, True, True, False]
+    assert [o["value"] for o in spec["questions"][0]["settings"]["options"]] == ["response_1", "response_2", "response_3"]
+    assert all(not m["visible_for_annotators"] for m in spec["metadata_properties"])
+    assert spec_differences(spec, spec) == []
+    rating = dataset_spec(ArgillaConfig(question="rating", rating_scale=3, rationale=False), n_responses=3)
+    problems = spec_differences(rating, spec)
+    assert any("questions 'ranking'" in p for p in problems) and any("min_submitted" in p for p in problems)
+
+
+def test_config_errors_show_both_values():
+    with pytest.raises(ConfigError, match=r"rating_scale \(7\) applies to question: rating, but question is 'ranking'"):
+        validate(ArgillaConfig, {"rating_scale": 7}, "recipe.yaml")
+    with pytest.raises(ConfigError, match="questoin: unknown key"):
+        validate(ArgillaConfig, {"questoin": "rating"}, "recipe.yaml")
+
+
+def test_render_prompt():
+    assert render_prompt([{"role": "user", "content": "hi"}]) == "hi"
+    assert render_prompt([{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"}]) == (
+        "**system:** be nice\n\n**user:** hi")
+
+
+def test_human_loop_recipe_validates():
+    recipe = load_recipe(recipe_path("human_loop"))
+    assert recipe.stages()[:2] == ["prompts", "sample"]
+    assert recipe.argilla.dataset == "human-loop-round-1" and recipe.argilla.min_submitted == 2
+    text = recipe_path("human_loop").read_text()
+    assert text.startswith("# The human loop") and "prefdata argilla push" in text and "--from-stage label" in text
