@@ -1,3 +1,49 @@
-"""Commands registered on the prefdata app (filled in by its area)."""
+"""`prefdata inspect | filter`: summaries of runs and datasets, and filters on a dataset directory.
 
-from prefdata.cli._app import app  # noqa: F401
+    prefdata inspect runs/demo                 # a build run: funnel per stage and filter step
+    prefdata inspect data/hh                   # a dataset directory (import, export or filter output)
+    prefdata filter data/hh --config pipelines/filters_default.yaml --out data/hh-filtered \\
+        --set steps.0.min_margin=1.0
+
+The filter config is a YAML file holding the `filter` section of a recipe (`steps: [...]`),
+plus optionally `pair: {...}` (a recipe's pair section) to re-pair rated completions of a
+dataset imported with `--format ultrafeedback` (prefdata/filters/dataset.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prefdata.cli._app import SetOption, app
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="Build run directory (--out of `prefdata build`) or dataset directory.")],
+) -> None:
+    """Print the summary of a run or dataset: rows per stage and filter step, drops by reason, margins, length gap."""
+    from prefdata.report import format_summary, summarize
+
+    print(format_summary(summarize(path)))
+
+
+@app.command("filter")
+def filter_(
+    data_dir: Annotated[Path, typer.Argument(help="Dataset directory (from `prefdata import` or an export).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML with the filter steps (`steps: [...]`) and optional `pair:`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory.")],
+    overrides: SetOption = [],
+) -> None:
+    """Run filter steps over a dataset directory; writes the kept rows, rejects, card and plots to --out."""
+    from rich.console import Console
+
+    from prefdata.filters.dataset import filter_dataset_dir
+
+    stats = filter_dataset_dir(data_dir, config, out, overrides)
+    console = Console(stderr=True, highlight=False)
+    console.print(f"{stats['input_rows']} rows -> kept {stats['kept']}, dropped {stats['rejected']} "
+                  f"{stats['rejected_by_reason'] or ''}")
+    console.print(f"-> {out} (card {out / 'README.md'}, plots {out / 'plots'}, rejects {out / 'rejects.parquet'})")

@@ -1,7 +1,93 @@
-"""The `export` stage (placeholder: its owner replaces this module)."""
+"""The `export` stage: pairs -> a TRL dataset directory with a dataset card and plots.
+
+    export:
+      format: conversational     # | standard (plain strings)
+      test_size: 0.1             # split by prompt: no prompt in both splits
+      seed: null                 # default: the recipe seed
+
+Writes `RUN_DIR/dataset/`: `train.parquet` (+ `test.parquet`), `rejects.parquet`,
+`stats.json`, `README.md` (Hugging Face dataset-card YAML header, funnel table, length gap
+before/after the filters) and `plots/{margin_hist,length_gap_hist,funnel}.png`. Load it with
+`datasets.load_dataset("parquet", data_dir="RUN_DIR/dataset")`; `prefdata inspect RUN_DIR`
+prints the same summary. Columns are records.DPOExample's (TRL's explicit-prompt format).
+Standard format renders the prompt as its user turn when it is the only turn, else as
+"role: content" lines; conversational keeps the messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from pydantic import Field
 
 from prefdata.config import StrictModel
+from prefdata.stages.base import Stage, StageContext, StageOutput
+from prefdata.tables import empty_rejects
 
 
 class ExportConfig(StrictModel):
-    pass
+    format: Literal["conversational", "standard"] = Field("conversational", description="TRL dataset format.")
+    test_size: float = Field(0.0, ge=0.0, lt=1.0, description="Share of rows (whole prompts) in the test split.")
+    seed: int | None = Field(None, description="Split seed; default: the recipe seed.")
+    title: str | None = Field(None, description="Dataset card title; default: from the recipe name.")
+    plots: bool = Field(True, description="Write the PNG plots and add them to the card.")
+
+
+def pairs_to_examples(pairs: pl.DataFrame, kind: str, source: str) -> pl.DataFrame:
+    """PairRecord frame -> DPOExample frame (vectorised)."""
+    from prefdata.io.dataset_dir import COLUMNS, example_schema
+
+    if kind == "conversational":
+        prompt = pl.col("prompt")
+        chosen, rejected = (pl.concat_list(pl.struct(pl.lit("assistant").alias("role"), pl.col(c).alias("content")))
+                            for c in ("chosen", "rejected"))
+    else:
+        turns = pl.col("prompt").list.eval(pl.concat_str([pl.element().struct.field("role"),
+                                                          pl.element().struct.field("content")], separator=": "))
+        prompt = (pl.when(pl.col("prompt").list.len() == 1)
+                  .then(pl.col("prompt").list.first().struct.field("content"))
+                  .otherwise(turns.list.join("\n\n")))
+        chosen, rejected = pl.col("chosen"), pl.col("rejected")
+    examples = pairs.select(prompt.alias("prompt"), chosen.alias("chosen"), rejected.alias("rejected"), "prompt_id",
+                            "chosen_score", "rejected_score", "margin", pl.lit(source).alias("source"))
+    return examples.select(COLUMNS).cast(example_schema(kind))
+
+
+class ExportStage(Stage):
+    name = "export"
+    inputs = ("pairs",)
+    config: ExportConfig
+
+    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
+        from prefdata.io.dataset_dir import write_dataset_dir
+        from prefdata.report import run_funnel, write_report
+
+        c = self.config
+        pairs = inputs["pairs"]
+        name = getattr(ctx.recipe, "name", None) or "prefdata"
+        source = f"prefdata build run {name!r} ({ctx.run_dir})"
+        examples = pairs_to_examples(pairs, c.format, source=name)
+        out = Path(ctx.run_dir) / "dataset"
+        stages = [s for s in ctx.recipe.stages() if s != "export"] if ctx.recipe is not None else None
+        funnel = run_funnel(ctx.run_dir, stages) + [
+            {"name": "export", "unit": "pairs", "rows_in": pairs.height, "rows_kept": pairs.height, "dropped": {}}]
+        before = _unfiltered_pairs(ctx.run_dir) if stages is None or "filter" in stages else None
+        images, sections, report = ([], [], {"funnel": funnel})
+        if c.plots:
+            images, sections, report = write_report(out, before=before, after=pairs, funnel=funnel)
+        stats = write_dataset_dir(
+            out, examples, empty_rejects(), test_size=c.test_size,
+            seed=c.seed if c.seed is not None else ctx.seed, source=source,
+            title=c.title or f"prefdata DPO dataset: {name}", stats_extra=report,
+            card_sections=sections, images=images)
+        return StageOutput(data=examples, rejects=empty_rejects(), rows_in=pairs.height,
+                           stats={"dataset_dir": str(out), "splits": stats["splits"], "format": c.format})
+
+
+def _unfiltered_pairs(run_dir: Path) -> pl.DataFrame | None:
+    """The pair stage's output when a filter stage ran after it (for the before/after plots)."""
+    pair_data = Path(run_dir) / "stages" / "pair" / "data.parquet"
+    filtered = (Path(run_dir) / "stages" / "filter" / "data.parquet").is_file()
+    return pl.read_parquet(pair_data) if filtered and pair_data.is_file() else None

@@ -1,7 +1,86 @@
-"""The `filter` stage (placeholder: its owner replaces this module)."""
+"""The `filter` stage: an ordered list of filter steps over the pairs.
+
+    filter:
+      steps:                     # run top to bottom; each sees what the previous kept
+        - {type: gap, min_margin: 0.5}
+        - {type: quality}
+        - {type: length, max_ratio: 2.0}
+        - {type: dedup}
+        - {type: diversity, max_cosine: 0.95}
+        - {type: decontam, eval_files: [evals/mt_bench.jsonl]}
+
+Also runs on an imported dataset: `prefdata filter DATASET_DIR --config filters.yaml --out DIR`.
+The unit is the pair: rows_in = input pairs, rows_kept = pairs left after the last step.
+Every step must keep + drop exactly its input (checked here, a bug otherwise); the stats
+carry the funnel (pairs after each step, drops by reason) for the report and the card.
+"""
+
+from __future__ import annotations
+
+import time
+
+import polars as pl
+from pydantic import Field
+from rich.console import Console
 
 from prefdata.config import StrictModel
+from prefdata.filters import FilterStepConfig, build_filter
+from prefdata.filters.length import length_gap_stats
+from prefdata.stages.base import Stage, StageContext, StageOutput
+from prefdata.tables import empty_rejects, reasons
+
+
+def _default_steps() -> list:
+    from prefdata.filters import DedupFilterConfig, LengthFilterConfig, QualityFilterConfig
+
+    return [QualityFilterConfig(), LengthFilterConfig(), DedupFilterConfig()]
 
 
 class FilterConfig(StrictModel):
-    pass
+    steps: list[FilterStepConfig] = Field(
+        default_factory=_default_steps,
+        description="Filter steps in order (type: gap|quality|length|dedup|diversity|decontam).",
+    )
+
+
+class FilterBalanceError(AssertionError):
+    """A filter step lost or invented rows: a bug in that step, never a user error."""
+
+
+class FilterStage(Stage):
+    name = "filter"
+    inputs = ("pairs",)
+    config: FilterConfig
+
+    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext | None = None) -> StageOutput:
+        pairs = inputs["pairs"]
+        return run_filters(pairs, self.config, quiet=ctx is None)
+
+
+def run_filters(pairs: pl.DataFrame, config: FilterConfig, *, quiet: bool = False) -> StageOutput:
+    """Apply the steps in order; stats hold the funnel and length gap before/after."""
+    console = Console(stderr=True, quiet=quiet)
+    current, parts, funnel = pairs, [], []
+    for index, step in enumerate(config.steps, 1):
+        started = time.perf_counter()
+        result = build_filter(step).apply(current)
+        if result.kept.height + result.rejects.height != current.height:
+            raise FilterBalanceError(
+                f"filter step {index} ({step.type}) kept {result.kept.height} + dropped "
+                f"{result.rejects.height} != {current.height} input pairs")
+        funnel.append({
+            "step": index, "type": step.type, "rows_in": current.height, "rows_kept": result.kept.height,
+            "dropped": reasons(result.rejects), "seconds": round(time.perf_counter() - started, 3),
+            "stats": result.stats,
+        })
+        console.log(f"filter {index}/{len(config.steps)} {step.type}: {current.height} -> {result.kept.height} pairs")
+        parts.append(result.rejects)
+        current = result.kept
+    rejects = pl.concat(parts) if parts else empty_rejects()
+    stats = {
+        "funnel": funnel,
+        "length_gap_before": length_gap_stats(pairs),
+        "length_gap_after": length_gap_stats(current),
+        "dropped": reasons(rejects),
+    }
+    return StageOutput(data=current, rejects=rejects, rows_in=pairs.height, stats=stats)

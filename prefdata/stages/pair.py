@@ -1,7 +1,165 @@
-"""The `pair` stage (placeholder: its owner replaces this module)."""
+"""The `pair` stage: scored candidates -> chosen/rejected pairs, never a tie.
+
+    pair:
+      strategy: best_vs_worst        # | best_vs_random_lower | all_pairs | length_matched | ranking
+      min_margin: 0.0                # a pair needs chosen_score - rejected_score > min_margin
+      label_source: null             # judge id; default: the aggregate judge, else the only judge
+      annotators: aggregate          # | per_annotator (several human labels per candidate)
+
+Strategies, per prompt (per prompt and annotator with `annotators: per_annotator`):
+- best_vs_worst: the top-scored vs the lowest-scored candidate.
+- best_vs_random_lower: the top vs a seeded random candidate scoring lower by > min_margin.
+- length_matched: the top vs the lower-scoring candidate closest to it in length (counters
+  the length bias of judges; ties go to the larger margin).
+- all_pairs: every pair with margin > min_margin (`max_pairs_per_prompt` keeps the widest).
+- ranking: k-way rankings (`Judgment.rank`, 1 = best) expanded into all ordered pairs; the
+  scores of a ranked pair are -rank, so the margin is the rank difference.
+With several labels per candidate (annotators), `aggregate` averages them (mean score or
+mean rank) before pairing; `per_annotator` pairs within each annotator's labels. Either way
+`agreement` = share of the annotators who labelled both candidates and prefer the chosen one.
+`swap_consistency` = mean of `Judgment.swap_consistent` over both candidates' labels.
+
+Accounting unit: the prompt. rows_in = prompts with candidates or a prompt record,
+rows_kept = prompts that produced >= 1 pair, and each other prompt is one reject:
+`no_candidates`, `unknown_prompt` (candidates whose prompt record is missing),
+`invalid_score` / `missing_score` / `too_few_candidates` (< 2 usable scores), `tie` (all
+usable scores equal) or `below_margin`. Candidates left out for a missing or NaN/inf score
+are counted in the stats and listed in `<stage dir>/candidate_rejects.parquet`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import Field
 
 from prefdata.config import StrictModel
+from prefdata.errors import DataError
+from prefdata.stages.base import Stage, StageContext, StageOutput
+from prefdata.stages.pairing import (
+    annotator_agreement, candidate_rejects, candidate_values, generate_pairs, prompt_rejects, resolve_label_source,
+    swap_consistency,
+)
+from prefdata.tables import polars_schema, write_parquet
+from prefdata.records import PairRecord
+
+Strategy = Literal["best_vs_worst", "best_vs_random_lower", "length_matched", "all_pairs", "ranking"]
 
 
 class PairConfig(StrictModel):
-    pass
+    strategy: Strategy = Field("best_vs_worst", description="How pairs are formed per prompt.")
+    min_margin: float = Field(0.0, ge=0.0, description="Pairs need chosen_score - rejected_score > this.")
+    label_source: str | None = Field(
+        None, description="Judge id whose labels decide; default: the aggregate judge, else the only judge."
+    )
+    value: Literal["auto", "score", "rank"] = Field(
+        "auto", description="Label field: auto = rank for strategy ranking (or when only ranks exist), else score."
+    )
+    annotators: Literal["aggregate", "per_annotator"] = Field(
+        "aggregate", description="Several labels per candidate: average first, or pair per annotator."
+    )
+    max_pairs_per_prompt: int | None = Field(None, ge=1, description="Cap for all_pairs/ranking (widest margins).")
+    seed: int | None = Field(None, description="Seed for best_vs_random_lower; default: the recipe seed.")
+
+
+class PairStage(Stage):
+    name = "pair"
+    inputs = ("prompts", "candidates", "judgments")
+    config: PairConfig
+
+    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
+        seed = self.config.seed if self.config.seed is not None else ctx.seed
+        pairs, rejects, candidate_drops, stats = build_pairs(
+            inputs["prompts"], inputs["candidates"], inputs["judgments"], self.config, seed)
+        if candidate_drops.height:
+            write_parquet(candidate_drops, ctx.stage_dir / "candidate_rejects.parquet")
+        return StageOutput(data=pairs, rejects=rejects, rows_in=stats["prompts_in"],
+                           rows_kept=stats["prompts_paired"], stats=stats)
+
+
+def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.DataFrame,
+                config: PairConfig, seed: int = 0):
+    """(pairs frame, prompt rejects, candidate rejects, stats) - the whole stage, no I/O."""
+    _check_types(judgments)
+    label = resolve_label_source(judgments, config.label_source)
+    use_rank = _use_rank(judgments, label, config)
+    per_annotator = config.annotators == "per_annotator"
+    values, status = candidate_values(candidates, judgments, label, use_rank, per_annotator)
+    candidate_drops = candidate_rejects(status)
+    raw = generate_pairs(values, config.strategy, config.min_margin, seed, config.max_pairs_per_prompt)
+    pairs = _assemble(raw, prompts, candidates, judgments, label, use_rank, config)
+    rejects, accounting = prompt_rejects(prompts, candidates, status, values, pairs)
+    stats = {
+        "label_source": label, "value": "rank" if use_rank else "score", "strategy": config.strategy,
+        **accounting, "pairs": pairs.height,
+        "candidates": candidates.height,
+        "candidates_missing_score": int((candidate_drops["reason"] == "missing_score").sum()),
+        "candidates_invalid_score": int((candidate_drops["reason"] == "invalid_score").sum()),
+        "margin": _describe(pairs["margin"]),
+    }
+    return pairs, rejects, candidate_drops, stats
+
+
+def _check_types(judgments: pl.DataFrame) -> None:
+    for column, ok in (("score", lambda d: d.is_numeric() or d == pl.Null),
+                       ("rank", lambda d: d.is_integer() or d == pl.Null)):
+        if column in judgments.columns and not ok(judgments[column].dtype):
+            example = judgments[column].drop_nulls().head(1).to_list()
+            raise DataError(
+                f"judgments column {column!r} has type {judgments[column].dtype} (e.g. {example}), expected "
+                f"{'a float' if column == 'score' else 'an integer'}; fix the labels that produced it "
+                "(an importer or judge writing text scores)")
+
+
+def _use_rank(judgments: pl.DataFrame, label: str, config: PairConfig) -> bool:
+    if config.value != "auto":
+        use_rank = config.value == "rank"
+    elif config.strategy == "ranking":
+        use_rank = True
+    else:
+        rows = judgments.filter(pl.col("judge_id") == label)
+        use_rank = rows["score"].null_count() == rows.height and rows["rank"].null_count() < rows.height
+    rows = judgments.filter(pl.col("judge_id") == label)
+    if use_rank and rows.height and rows["rank"].null_count() == rows.height:
+        raise DataError(f"pair: judge {label!r} has no ranks (Judgment.rank) but strategy {config.strategy!r} / "
+                        f"value {config.value!r} needs them; use a score-based strategy or set value: score")
+    return use_rank
+
+
+def _assemble(raw: pl.DataFrame, prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.DataFrame,
+              label: str, use_rank: bool, config: PairConfig) -> pl.DataFrame:
+    """Raw (group, chosen_id, rejected_id, scores) -> PairRecord columns."""
+    side = candidates.select("candidate_id", "text", "finish_reason", "num_tokens")
+    annotated = "annotator" in raw.columns
+    pairs = (
+        raw.lazy()
+        .join(prompts.lazy().select("prompt_id", "prompt"), on="prompt_id", how="inner")
+        .join(side.lazy().rename({c: f"chosen_{c}" for c in side.columns}).rename({"chosen_candidate_id": "chosen_id"}),
+              on="chosen_id", how="left")
+        .join(side.lazy().rename({c: f"rejected_{c}" for c in side.columns})
+              .rename({"rejected_candidate_id": "rejected_id"}), on="rejected_id", how="left")
+        .with_columns(
+            pl.concat_str([pl.col("chosen_id"), pl.lit(">"), pl.col("rejected_id"),
+                           *([pl.lit("@"), pl.col("annotator")] if annotated else [])]).alias("pair_id"),
+            (pl.col("chosen_score") - pl.col("rejected_score")).alias("margin"),
+            (pl.concat_str([pl.lit(label + ":"), pl.col("annotator")]) if annotated else pl.lit(label))
+            .alias("label_source"),
+            pl.lit(config.strategy + ("+rank" if use_rank and config.strategy != "ranking" else "")).alias("strategy"),
+        )
+        .rename({"chosen_text": "chosen", "rejected_text": "rejected", "chosen_num_tokens": "chosen_tokens",
+                 "rejected_num_tokens": "rejected_tokens"})
+        .collect()
+    )
+    pairs = pairs.join(swap_consistency(judgments, pairs), on="pair_id", how="left", maintain_order="left")
+    pairs = pairs.join(annotator_agreement(judgments, label, use_rank, pairs), on="pair_id", how="left",
+                       maintain_order="left")
+    schema = polars_schema(PairRecord)
+    return pairs.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def _describe(series: pl.Series) -> dict[str, float | None]:
+    if series.len() == 0:
+        return {"mean": None, "median": None, "min": None, "max": None}
+    return {"mean": float(series.mean()), "median": float(series.median()),
+            "min": float(series.min()), "max": float(series.max())}

@@ -1,0 +1,106 @@
+"""The filter block contract: `apply(pairs) -> FilterResult(kept, rejects, stats)`.
+
+    from prefdata.filters.gap import GapFilter, GapFilterConfig
+    result = GapFilter(GapFilterConfig(min_margin=0.5)).apply(pairs)   # PairRecord frame
+    result.kept.height + result.rejects.height == pairs.height          # always
+
+Each filter is a small, vectorised block over a PairRecord frame. It returns the rows it
+keeps, one RejectRecord row per dropped pair (reason code + the values that decided it) and
+a few statistics. `split_by_reasons` does the bookkeeping: the first matching rule decides a
+row's reason, so a row is dropped once even when several rules match.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import polars as pl
+from pydantic import BaseModel
+
+from prefdata.tables import empty_rejects, rejects_from
+
+STAGE = "filter"
+ID_COLUMN = "pair_id"
+
+
+@dataclass
+class Rule:
+    """Drop rows where `when` is true with reason `reason`; `values` are the deciding columns."""
+
+    reason: str
+    when: pl.Expr
+    message: str
+    values: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FilterResult:
+    kept: pl.DataFrame
+    rejects: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Filter(ABC):
+    """One filter step; `config.type` names it in recipes and in the stage statistics."""
+
+    name: ClassVar[str]
+
+    def __init__(self, config: BaseModel):
+        self.config = config
+
+    @abstractmethod
+    def apply(self, pairs: pl.DataFrame) -> FilterResult: ...
+
+
+def split_by_reasons(df: pl.DataFrame, rules: list[Rule], *, helper_columns: list[str] = ()) -> FilterResult:
+    """Kept rows and rejects; a null rule result counts as false (keep).
+
+    `helper_columns` are computed columns the rules read (and the rejects record); they are
+    removed from the kept frame so every filter returns the input's columns.
+    """
+    if df.height == 0 or not rules:
+        return FilterResult(df.drop(helper_columns, strict=False), empty_rejects(), {})
+    decide = pl.lit(None, dtype=pl.String)
+    for rule in reversed(rules):  # the first rule wins: build the when-chain from the back
+        decide = pl.when(rule.when.fill_null(False)).then(pl.lit(rule.reason)).otherwise(decide)
+    tagged = df.with_columns(decide.alias("_reason"))
+    kept = tagged.filter(pl.col("_reason").is_null()).drop(["_reason", *helper_columns], strict=False)
+    parts, dropped = [], {}
+    for rule in rules:
+        rows = tagged.filter(pl.col("_reason") == rule.reason)
+        if rows.height:
+            dropped[rule.reason] = rows.height
+            parts.append(
+                rejects_from(rows, stage=STAGE, reason=rule.reason, message=rule.message,
+                             id_column=ID_COLUMN, value_columns=rule.values)
+            )
+    rejects = pl.concat(parts) if parts else empty_rejects()
+    return FilterResult(kept, rejects, {"dropped": dropped})
+
+
+def normalized_text(expr: pl.Expr) -> pl.Expr:
+    """Lowercase, punctuation to spaces, whitespace collapsed: the text that dedup compares."""
+    return (
+        expr.str.to_lowercase()
+        .str.replace_all(r"[^\p{L}\p{N}\s]+", " ")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+
+
+def prompt_text(prompt: pl.Expr = pl.col("prompt")) -> pl.Expr:
+    """The user turns of the prompt joined, for dedup and decontamination.
+
+    System prompts are left out: one shared system prompt would make every short prompt look
+    like a near-duplicate of every other.
+    """
+    return prompt.list.eval(
+        pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
+    ).list.join("\n")
+
+
+def last_user_text(prompt: pl.Expr = pl.col("prompt")) -> pl.Expr:
+    """Content of the last (user) turn."""
+    return prompt.list.last().struct.field("content")

@@ -1,0 +1,85 @@
+"""Prompt dedup: exact (normalized-text hash) and near-duplicate (MinHash LSH).
+
+    filter:
+      steps:
+        - {type: dedup}                                    # exact + near, Jaccard >= 0.8
+        - {type: dedup, near: false}                       # exact only (fast, any size)
+        - {type: dedup, threshold: 0.7, ngram: 2, num_perm: 256}
+
+Prompts are compared on their user turns (system prompts left out). The unit is the
+prompt: pairs of the first prompt (in input order) of each duplicate group
+are kept, every pair of a later duplicate prompt is dropped with `duplicate_prompt` or
+`near_duplicate_prompt` and `duplicate_of` = the kept prompt's id. Several pairs of one
+prompt_id (all-pairs strategy) are never duplicates of each other.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import Field
+
+from prefdata.config import StrictModel
+from prefdata.filters.base import Filter, FilterResult, Rule, normalized_text, prompt_text, split_by_reasons
+
+
+class DedupFilterConfig(StrictModel):
+    type: Literal["dedup"] = "dedup"
+    exact: bool = Field(True, description="Drop prompts whose normalized text equals an earlier prompt's.")
+    near: bool = Field(True, description="Drop prompts that are near-duplicates (MinHash LSH) of an earlier one.")
+    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of word n-grams for 'near'.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations (more: more accurate, slower).")
+    ngram: int = Field(3, ge=1, le=16, description="Word n-gram size of the shingles.")
+    seed: int = Field(0, description="Hash seed.")
+
+
+class DedupFilter(Filter):
+    name = "dedup"
+    config: DedupFilterConfig
+
+    def apply(self, pairs: pl.DataFrame) -> FilterResult:
+        c = self.config
+        prompts = (
+            pairs.lazy().select("prompt_id", prompt_text().alias("_text"))
+            .unique("prompt_id", keep="first", maintain_order=True)
+            .collect()
+        )
+        decided = prompts.select("prompt_id").with_columns(
+            pl.lit(None, dtype=pl.String).alias("_dup_reason"), pl.lit(None, dtype=pl.String).alias("duplicate_of"))
+        if c.exact:
+            prompts = prompts.with_columns(normalized_text(pl.col("_text")).alias("_norm"))
+            first = pl.col("prompt_id").first().over("_norm")
+            decided = decided.with_columns(
+                pl.when(prompts["prompt_id"] != prompts.select(first).to_series())
+                .then(pl.lit("duplicate_prompt")).otherwise(None).alias("_dup_reason"),
+                prompts.select(pl.when(pl.col("prompt_id") != first).then(first).otherwise(None))
+                .to_series().alias("duplicate_of"),
+            )
+        near_checked = 0
+        if c.near:
+            from prefdata.filters.minhash import near_duplicate_of
+
+            survivors = decided["_dup_reason"].is_null().arg_true()
+            texts = prompts["_text"].gather(survivors)
+            near_checked = len(texts)
+            dup_local = near_duplicate_of(texts, threshold=c.threshold, num_perm=c.num_perm,
+                                          ngram=c.ngram, seed=c.seed)
+            hit = dup_local >= 0
+            rows = survivors.to_numpy()[hit]
+            of = prompts["prompt_id"].gather(survivors.to_numpy()[dup_local[hit]])
+            reason, dup_of = decided["_dup_reason"], decided["duplicate_of"]
+            if rows.size:
+                reason, dup_of = reason.scatter(rows, "near_duplicate_prompt"), dup_of.scatter(rows, of)
+            decided = decided.with_columns(reason.alias("_dup_reason"), dup_of.alias("duplicate_of"))
+        work = pairs.join(decided, on="prompt_id", how="left", maintain_order="left")
+        rules = [
+            Rule("duplicate_prompt", pl.col("_dup_reason") == "duplicate_prompt",
+                 "dedup filter: prompt text equals an earlier prompt (after normalization)", ["duplicate_of"]),
+            Rule("near_duplicate_prompt", pl.col("_dup_reason") == "near_duplicate_prompt",
+                 f"dedup filter: prompt is a near-duplicate (Jaccard >= {c.threshold}) of an earlier prompt",
+                 ["duplicate_of"]),
+        ]
+        result = split_by_reasons(work, rules, helper_columns=["_dup_reason", "duplicate_of"])
+        result.stats.update({"unique_prompts": prompts.height, "near_checked_prompts": near_checked})
+        return result

@@ -1,0 +1,267 @@
+"""Statistics, PNG plots and the summary of a run or a dataset directory.
+
+    from prefdata.report import summarize, format_summary, write_report
+    print(format_summary(summarize("runs/demo")))        # what `prefdata inspect runs/demo` prints
+    images, sections, stats = write_report("runs/demo/dataset", before=pairs0, after=pairs1, funnel=funnel)
+
+Plots (PNG, under `<dir>/plots/`): `margin_hist.png` (chosen - rejected score),
+`length_gap_hist.png` (chosen minus rejected length in characters, before vs after the
+filters) and `funnel.png` (rows after each stage and filter step). The funnel is a list of
+steps `{name, unit, rows_in, rows_kept, dropped}`; `check_funnel` verifies that every step
+keeps + drops exactly its input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from prefdata.errors import DataError
+from prefdata.filters.length import length_gap_stats
+
+UNITS = {"prompts": "prompts", "sample": "prompts", "label": "candidates", "pair": "prompts",
+         "filter": "pairs", "export": "pairs"}
+
+
+# ----------------------------------------------------------------------------- statistics
+def describe_pairs(pairs: pl.DataFrame) -> dict[str, Any]:
+    """Counts, margin and length-gap statistics of a frame with chosen/rejected (+ margin)."""
+    chosen, rejected = _text(pairs, "chosen"), _text(pairs, "rejected")
+    texts = pl.DataFrame({"chosen": chosen, "rejected": rejected})
+    margin = pairs["margin"].drop_nulls() if "margin" in pairs.columns else pl.Series([], dtype=pl.Float64)
+    margin = margin.filter(margin.is_finite()) if margin.len() else margin
+    return {
+        "pairs": pairs.height,
+        "prompts": pairs["prompt_id"].n_unique() if "prompt_id" in pairs.columns else None,
+        "with_margin": int(margin.len()),
+        "margin": {"mean": _f(margin.mean()), "median": _f(margin.median()), "min": _f(margin.min()),
+                   "max": _f(margin.max())} if margin.len() else None,
+        "length_gap": length_gap_stats(texts),
+    }
+
+
+def _text(df: pl.DataFrame, column: str) -> pl.Series:
+    """Response text whether stored as a string or as a one-message conversation."""
+    series = df[column]
+    if series.dtype == pl.String:
+        return series
+    return df.select(pl.col(column).list.last().struct.field("content").alias(column))[column]
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def check_funnel(funnel: list[dict]) -> None:
+    """Every step keeps + drops exactly its input: a broken ledger is a bug, not a user error."""
+    for step in funnel:
+        dropped = sum(step.get("dropped", {}).values())
+        if step["rows_kept"] + dropped != step["rows_in"]:
+            raise RuntimeError(f"funnel step {step['name']}: kept {step['rows_kept']} + dropped {dropped} "
+                               f"!= input {step['rows_in']}")
+
+
+def run_funnel(run_dir: Path, stages: list[str] | None = None) -> list[dict]:
+    """Funnel of a build run from `stages/*/stats.json`; filter steps are listed one by one.
+
+    `stages` limits it to the recipe's stages (a stage dir left from an older recipe is ignored).
+    """
+    from prefdata.recipe import STAGE_ORDER
+
+    funnel = []
+    for name in stages or STAGE_ORDER:
+        path = Path(run_dir) / "stages" / name / "stats.json"
+        if not path.is_file():
+            continue
+        manifest = json.loads(path.read_text())["manifest"]
+        stats = json.loads(manifest.get("stats") or "{}")
+        if name == "filter" and stats.get("funnel"):
+            funnel += [filter_step(step) for step in stats["funnel"]]
+            continue
+        step = {"name": name, "unit": UNITS.get(name, "rows"), "rows_in": manifest["rows_in"],
+                "rows_kept": manifest["rows_out"], "dropped": manifest["dropped"]}
+        if name == "pair" and "pairs" in stats:
+            step["pairs"] = stats["pairs"]
+        funnel.append(step)
+    return funnel
+
+
+def filter_step(step: dict) -> dict:
+    """A filter-stage funnel entry in funnel form."""
+    return {"name": f"filter:{step['type']}", "unit": "pairs", "rows_in": step["rows_in"],
+            "rows_kept": step["rows_kept"], "dropped": step["dropped"]}
+
+
+# ----------------------------------------------------------------------------- plots
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_margins(pairs: pl.DataFrame, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    margin = pairs["margin"].drop_nulls() if "margin" in pairs.columns else pl.Series([], dtype=pl.Float64)
+    margin = margin.filter(margin.is_finite())
+    if margin.len():
+        ax.hist(margin.to_numpy(), bins=40, color="#4c72b0")
+        ax.set_xlabel("margin (chosen score - rejected score)")
+        ax.set_ylabel("pairs")
+    else:
+        ax.text(0.5, 0.5, "no scores: pairs carry no margin", ha="center", va="center")
+        ax.set_axis_off()
+    ax.set_title(f"Preference margin ({margin.len()} of {pairs.height} pairs scored)")
+    return _save(fig, path)
+
+
+def plot_length_gap(before: pl.DataFrame | None, after: pl.DataFrame, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    series = [("after filters", after, "#55a868")]
+    if before is not None:
+        series.append(("before filters", before, "#c44e52"))
+    for label, df, color in reversed(series):
+        gap = _text(df, "chosen").str.len_chars().cast(pl.Int64) - _text(df, "rejected").str.len_chars().cast(pl.Int64)
+        if gap.len():
+            ax.hist(gap.to_numpy(), bins=40, alpha=0.55, color=color,
+                    label=f"{label}: n={gap.len()}, mean {gap.mean():+.0f}")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("chosen minus rejected length (characters)")
+    ax.set_ylabel("pairs")
+    ax.set_title("Length gap")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_funnel(funnel: list[dict], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(funnel) + 1.2))
+    labels = [f"{s['name']} ({s['unit']})" for s in funnel]
+    kept = [s["rows_kept"] for s in funnel]
+    ax.barh(range(len(funnel)), kept, color="#4c72b0")
+    for i, step in enumerate(funnel):
+        ax.text(step["rows_kept"], i, f" {step['rows_kept']} / {step['rows_in']}", va="center", fontsize=8)
+    ax.set_yticks(range(len(funnel)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("rows kept / rows in")
+    ax.set_title("Funnel: rows after each stage and filter step")
+    ax.set_xlim(0, max(kept + [1]) * 1.3)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- card pieces
+def funnel_markdown(funnel: list[dict]) -> str:
+    lines = ["| step | unit | in | kept | dropped (by reason) |", "|---|---|---|---|---|"]
+    for s in funnel:
+        why = ", ".join(f"`{k}` {v}" for k, v in s.get("dropped", {}).items()) or "-"
+        lines.append(f"| {s['name']} | {s['unit']} | {s['rows_in']} | {s['rows_kept']} | {why} |")
+    return "\n".join(lines)
+
+
+def write_report(out_dir: Path, *, before: pl.DataFrame | None, after: pl.DataFrame,
+                 funnel: list[dict]) -> tuple[list[str], list[tuple[str, str]], dict]:
+    """Plots under out_dir/plots; returns (image paths relative to out_dir, card sections, stats)."""
+    check_funnel(funnel)
+    out_dir = Path(out_dir)
+    images = [plot_margins(after, out_dir / "plots" / "margin_hist.png"),
+              plot_length_gap(before, after, out_dir / "plots" / "length_gap_hist.png"),
+              plot_funnel(funnel, out_dir / "plots" / "funnel.png")]
+    stats = {"funnel": funnel, "after_filters": describe_pairs(after)}
+    if before is not None:
+        stats["before_filters"] = describe_pairs(before)
+    described = (("before_filters", stats.get("before_filters")), ("after_filters", stats["after_filters"]))
+    gap_lines = [_gap_line(k.replace("_", " "), v["length_gap"]) for k, v in described if v is not None]
+    sections = [("Funnel", funnel_markdown(funnel)),
+                ("Length gap (chosen minus rejected, characters)", "\n".join(gap_lines))]
+    return [str(p.relative_to(out_dir)) for p in images], sections, stats
+
+
+def _gap_line(label: str, gap: dict) -> str:
+    if gap["mean"] is None:
+        return f"- {label}: no pairs"
+    return (f"- {label}: mean {gap['mean']:+.1f}, median {gap['median']:+.1f}, "
+            f"chosen longer in {gap['chosen_longer_share']:.0%} of pairs")
+
+
+# ----------------------------------------------------------------------------- inspect
+def summarize(path: str | Path) -> dict[str, Any]:
+    """Summary of a build run directory (has stages/) or a dataset directory (has train.parquet)."""
+    path = Path(path)
+    if (path / "stages").is_dir():
+        funnel = run_funnel(path)
+        summary: dict[str, Any] = {"kind": "run", "path": str(path), "funnel": funnel}
+        final = _final_pairs(path)
+        if final is not None:
+            summary["pairs"] = describe_pairs(final)
+        if (path / "dataset" / "stats.json").is_file():
+            summary["dataset"] = json.loads((path / "dataset" / "stats.json").read_text())
+        return summary
+    if (path / "train.parquet").is_file():
+        from prefdata.io.dataset_dir import read_dataset_dir
+
+        splits = read_dataset_dir(path)
+        stats = json.loads((path / "stats.json").read_text()) if (path / "stats.json").is_file() else {}
+        every = pl.concat(list(splits.values()), how="vertical")
+        funnel = stats.get("funnel") or (
+            [{"name": "import", "unit": "rows", "rows_in": stats["input_rows"], "rows_kept": stats["kept"],
+              "dropped": stats.get("rejected_by_reason", {})}] if "input_rows" in stats else [])
+        return {"kind": "dataset", "path": str(path), "source": stats.get("source"), "format": stats.get("format"),
+                "splits": {k: v.height for k, v in splits.items()}, "funnel": funnel, "pairs": describe_pairs(every)}
+    raise DataError(f"{path}: neither a build run directory (no stages/) nor a dataset directory (no "
+                    "train.parquet). Pass the --out directory of `prefdata build`, `prefdata import` or "
+                    "`prefdata filter`.")
+
+
+def _final_pairs(run_dir: Path) -> pl.DataFrame | None:
+    for name in ("filter", "pair"):
+        data = run_dir / "stages" / name / "data.parquet"
+        if data.is_file():
+            return pl.read_parquet(data)
+    return None
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Plain-text summary: the funnel table, then margins and length gap."""
+    lines = [f"{summary['kind']}: {summary['path']}"]
+    if summary.get("source"):
+        lines.append(f"source: {summary['source']}  format: {summary.get('format')}")
+    if summary.get("splits"):
+        lines.append("splits: " + ", ".join(f"{k}={v}" for k, v in summary["splits"].items()))
+    if summary.get("funnel"):
+        lines.append("")
+        lines.append(f"{'step':<22}{'unit':<12}{'in':>9}{'kept':>9}{'dropped':>9}  reasons")
+        for s in summary["funnel"]:
+            dropped = sum(s.get("dropped", {}).values())
+            why = ", ".join(f"{k}={v}" for k, v in s.get("dropped", {}).items())
+            lines.append(f"{s['name']:<22}{s['unit']:<12}{s['rows_in']:>9}{s['rows_kept']:>9}{dropped:>9}  {why}")
+            if "pairs" in s:
+                lines.append(f"{'':<22}{'-> pairs':<12}{'':>9}{s['pairs']:>9}")
+    pairs = summary.get("pairs")
+    if pairs:
+        lines.append("")
+        lines.append(f"pairs: {pairs['pairs']}  prompts: {pairs['prompts']}  scored: {pairs['with_margin']}")
+        if pairs["margin"]:
+            m = pairs["margin"]
+            lines.append(f"margin: mean {m['mean']:.3f}  median {m['median']:.3f}  "
+                         f"min {m['min']:.3f}  max {m['max']:.3f}")
+        gap = pairs["length_gap"]
+        if gap["mean"] is not None:
+            lines.append(f"length gap (chosen - rejected chars): mean {gap['mean']:+.1f}  median {gap['median']:+.1f}  "
+                         f"chosen longer in {gap['chosen_longer_share']:.0%}")
+    return "\n".join(lines)
