@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +42,18 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def parse_value(raw: str) -> Any:
+    """A `--set` value as YAML, except that `5e-5` is a float (YAML 1.1 reads it as a string)."""
+    if raw == "":
+        return ""
+    if _EXPONENT_FLOAT.fullmatch(raw.strip()):
+        return float(raw)
+    return yaml.safe_load(raw)
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `key.path=value` overrides; values are parsed as YAML (`k=4`, `x=[a,b]`)."""
     data = json.loads(json.dumps(data))
@@ -53,12 +66,27 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         node = data
         *parents, leaf = key.split(".")
         for part in parents:
-            if not isinstance(node.setdefault(part, {}), dict):
+            if isinstance(node, list):  # sample.models.0.model=...: index into a list
+                if not part.isdigit() or int(part) >= len(node):
+                    problems.append(f"--set {item!r}: {part!r} is not an index of a {len(node)}-item list")
+                    break
+                node = node[int(part)]
+                continue
+            if not isinstance(node.setdefault(part, {}), (dict, list)):
                 problems.append(f"--set {item!r}: {part!r} is not a mapping")
                 break
             node = node[part]
         else:
-            node[leaf] = yaml.safe_load(raw) if raw != "" else ""
+            value = parse_value(raw)
+            if isinstance(node, list):
+                if not leaf.isdigit() or int(leaf) >= len(node):
+                    problems.append(f"--set {item!r}: {leaf!r} is not an index of a {len(node)}-item list")
+                    continue
+                node[int(leaf)] = value
+            elif not isinstance(node, dict):
+                problems.append(f"--set {item!r}: cannot set {leaf!r} inside a {type(node).__name__}")
+            else:
+                node[leaf] = value
     if problems:
         raise ConfigError("--set", problems)
     return data

@@ -29,6 +29,12 @@ def test_overrides_parse_yaml_values():
     assert data == {"name": "y", "inner": {"k": 8, "temperature": 0.7}}
 
 
+def test_override_exponent_floats_are_floats():
+    # YAML 1.1 reads `5e-5` as a string; users type it for learning rates all the time.
+    data = apply_overrides({}, ["lr=5e-5", "eps=1E+3", "name=5e", "x=1.5"])
+    assert data == {"lr": 5e-5, "eps": 1000.0, "name": "5e", "x": 1.5}
+
+
 def test_bad_override_names_the_flag():
     with pytest.raises(ConfigError, match="expected key.path=value"):
         apply_overrides({}, ["nonsense"])

@@ -53,6 +53,15 @@ class Sampler(ABC):
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Generation]]:
         """One list of `request.n` generations per request, in request order."""
 
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Tokens of the rendered chat prompt, or None when this sampler cannot count them."""
+        return None
+
+    @property
+    def max_model_len(self) -> int | None:
+        """Context length (prompt + generation) in tokens, or None when unknown."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional
         """Release engines / connections."""
 

@@ -1,7 +1,235 @@
-"""The `prompts` stage (placeholder: its owner replaces this module)."""
+"""The `prompts` stage: read prompts from a file, folder or hub dataset into PromptRecords.
+
+    prompts:
+      path: data/prompts.jsonl          # .jsonl/.json/.parquet, a save_to_disk folder, or a hub id
+      prompt_column: prompt             # a string or a list of {role, content} messages
+      system_prompt: You are helpful.   # prepended when the row has no system turn
+      limit: 50
+
+Bad rows become rejects with the file, line and field (`missing_prompt`, `bad_messages`,
+`bad_json`...); identical prompts are dropped as `duplicate_prompt`. A relative `path` is
+resolved against the recipe's folder first (the runner does that), then the current one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from pydantic import Field, ValidationError
 
 from prefdata.config import StrictModel
+from prefdata.io.ids import prompt_id  # the one prompt id every stage and importer uses
+from prefdata.errors import DataError, PrefdataError
+from prefdata.records import PromptRecord
+from prefdata.stages.base import Stage, StageContext, StageOutput
+from prefdata.tables import Rejects, frame
+
+Format = Literal["auto", "jsonl", "json", "parquet", "datasets", "hub"]
 
 
 class PromptsConfig(StrictModel):
-    pass
+    path: str = Field(description="Prompt file (.jsonl, .json, .parquet), a datasets save_to_disk folder, or a hub id.")
+    format: Format = Field("auto", description="auto: from the suffix / folder; hub when the path does not exist.")
+    split: str | None = Field(
+        None, description="Split of a DatasetDict folder or hub dataset (default: train or the only one)."
+    )
+    prompt_column: str = Field("prompt", description="Column with the prompt: a string or a list of messages.")
+    messages_column: str | None = Field(
+        None, description="Column with a message list; takes precedence over prompt_column."
+    )
+    system_column: str | None = Field(None, description="Column with a per-row system prompt.")
+    reference_column: str | None = Field(None, description="Column with a reference answer (for programmatic judges).")
+    id_column: str | None = Field(None, description="Column with the source's own prompt id (kept in metadata).")
+    system_prompt: str | None = Field(None, description="System prompt for rows without one.")
+    limit: int | None = Field(None, ge=1, description="Keep at most this many prompts (first ones, after dedup).")
+
+
+def resolve_format(config: PromptsConfig) -> str:
+    if config.format != "auto":
+        return config.format
+    path = Path(config.path)
+    if path.is_dir():
+        return "datasets"
+    if path.exists():
+        name = path.name.lower()
+        for suffix, fmt in ((".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "json"), (".parquet", "parquet")):
+            if name.endswith(suffix):
+                return fmt
+        raise PrefdataError(f"{path}: unknown prompt file type; use .jsonl, .json or .parquet, or set prompts.format")
+    looks_local = (config.path.startswith(("/", ".", "~")) or config.path.count("/") != 1
+                   or path.suffix.lower() in (".jsonl", ".json", ".parquet", ".gz"))
+    if looks_local:
+        raise PrefdataError(
+            f"prompts.path {config.path!r} does not exist; pass a file, a folder or a hub id (org/name)"
+        )
+    return "hub"
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    yield line_no, json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield line_no, e
+
+
+def _read_json(path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from None
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+        data = next(iter(data.values()))  # {"data": [...]}-style files
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
+    yield from enumerate(data, start=1)
+
+
+def _read_dataset(config: PromptsConfig, fmt: str) -> Iterator[tuple[int, Any]]:
+    import datasets
+
+    if fmt == "hub":
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+            raise PrefdataError(
+                f"prompts.path {config.path!r} is a hub id but the hub is offline (HF_HUB_OFFLINE=1): "
+                "download the dataset elsewhere and pass a local file or save_to_disk folder"
+            )
+        ds = datasets.load_dataset(config.path, split=config.split or "train")
+    else:
+        ds = datasets.load_from_disk(config.path)
+        if isinstance(ds, datasets.DatasetDict):
+            split = config.split or ("train" if "train" in ds else next(iter(ds)) if len(ds) == 1 else None)
+            if split not in ds:
+                raise PrefdataError(f"{config.path}: choose prompts.split, one of {sorted(ds)}")
+            ds = ds[split]
+    yield from enumerate(ds, start=1)
+
+
+def _read_rows(config: PromptsConfig) -> Iterator[tuple[int, Any]]:
+    fmt = resolve_format(config)
+    if fmt == "jsonl":
+        yield from _read_jsonl(Path(config.path))
+    elif fmt == "json":
+        yield from _read_json(Path(config.path))
+    elif fmt == "parquet":
+        import polars as pl
+
+        yield from enumerate(pl.read_parquet(config.path).iter_rows(named=True), start=1)
+    else:
+        yield from _read_dataset(config, fmt)
+
+
+class RowProblem(Exception):
+    def __init__(self, reason: str, field: str | None, message: str):
+        super().__init__(message)
+        self.reason, self.field = reason, field
+
+
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+
+
+def _message(m: dict) -> dict:
+    """{role, content} messages, or ShareGPT's {from, value} (LLaMA-Factory's format)."""
+    if "from" in m and "role" not in m:
+        return {"role": SHAREGPT_ROLES.get(m["from"], m["from"]), "content": m.get("value")}
+    return {"role": m.get("role"), "content": m.get("content")}
+
+
+def _messages_of(row: dict, config: PromptsConfig) -> list[dict[str, str]]:
+    column = config.messages_column or config.prompt_column
+    if column not in row:
+        raise RowProblem(
+            "missing_prompt", column, f"no {column!r} field (row has {sorted(row)}); set prompts.prompt_column"
+        )
+    value = row[column]
+    if isinstance(value, str):
+        if not value.strip():
+            raise RowProblem("empty_prompt", column, f"{column!r} is empty")
+        messages = [{"role": "user", "content": value}]
+    elif isinstance(value, list) and all(isinstance(m, dict) for m in value):
+        messages = [_message(m) for m in value]
+    else:
+        raise RowProblem(
+            "bad_messages", column,
+            f"{column!r} must be a string or a list of {{role, content}} messages, got {type(value).__name__}",
+        )
+    system = row.get(config.system_column) if config.system_column else None
+    system = system or config.system_prompt
+    if system and (not messages or messages[0]["role"] != "system"):
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def _record(row: Any, line: int, config: PromptsConfig) -> PromptRecord:
+    if isinstance(row, json.JSONDecodeError):
+        raise RowProblem("bad_json", None, f"not valid JSON: {row.msg} (column {row.colno})")
+    if not isinstance(row, dict):
+        raise RowProblem("bad_row", None, f"expected an object, got {type(row).__name__}")
+    messages = _messages_of(row, config)
+    reference = row.get(config.reference_column) if config.reference_column else None
+    meta = {"id": str(row[config.id_column])} if config.id_column and row.get(config.id_column) is not None else None
+    try:
+        return PromptRecord(
+            prompt_id=prompt_id(messages), prompt=messages, source=config.path, source_row=line,
+            reference=None if reference is None else str(reference),
+            metadata=json.dumps(meta) if meta else None,
+        )
+    except ValidationError as e:
+        problem = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())
+        raise RowProblem("bad_messages", config.messages_column or config.prompt_column, problem) from None
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+class PromptsStage(Stage):
+    name = "prompts"
+    inputs = ()
+
+    def fingerprint(self) -> dict[str, Any]:
+        path = Path(self.config.path)
+        source = _file_digest(path) if path.exists() else f"hub:{self.config.path}"
+        return {**self.config.model_dump(mode="json"), "source_sha256": source}
+
+    def run(self, inputs, ctx: StageContext) -> StageOutput:
+        config: PromptsConfig = self.config
+        rejects = Rejects("prompts", source=config.path)
+        kept: list[PromptRecord] = []
+        first_row: dict[str, int] = {}
+        rows_in = 0
+        for line, row in _read_rows(config):
+            if config.limit is not None and len(kept) >= config.limit:
+                break
+            rows_in += 1
+            try:
+                record = _record(row, line, config)
+            except RowProblem as p:
+                rejects.add(p.reason, f"{config.path}, row {line}: {p}", row=line, field=p.field)
+                continue
+            if record.prompt_id in first_row:  # ids must stay unique downstream
+                rejects.add(
+                    "duplicate_prompt", f"{config.path}, row {line}: same prompt as row {first_row[record.prompt_id]}",
+                    row=line, row_id=record.prompt_id, values={"first_row": first_row[record.prompt_id]},
+                )
+                continue
+            first_row.setdefault(record.prompt_id, line)
+            kept.append(record)
+        stats = {"format": resolve_format(config), "rows_read": rows_in, "prompts": len(kept)}
+        return StageOutput(data=frame(kept, PromptRecord), rejects=rejects.frame(), rows_in=rows_in, stats=stats)

@@ -1,7 +1,213 @@
-"""The `sample` stage (placeholder: its owner replaces this module)."""
+"""The `sample` stage: k candidate responses per prompt from one or more models.
 
-from prefdata.config import StrictModel
+    sample:
+      k: 4
+      sampling: {temperature: 1.0, top_p: 0.95, max_tokens: 32}
+      models:
+        - {backend: vllm, model: /tmp/tiny, max_model_len: 512}
+        - {backend: openai, model: gpt-4o-mini, base_url: https://api.openai.com/v1}
+
+Work is cut into shards of `shard_size` prompts, written atomically to
+`RUN_DIR/stages/sample/shards/<key>/shard-NNNNN.*` as they complete (a `.json` marker last):
+after a kill the same command reuses finished shards and redoes only the missing ones.
+Every request has its own seed (hash of recipe seed, prompt id, model index), so a
+resumed run produces exactly the candidates of an uninterrupted one.
+
+Accounting unit: one (prompt, model) request. A request whose prompt does not fit the
+model's context (`prompt_too_long`) or that the server refuses (`backend_refused`) is a
+reject; kept + rejected = prompts x models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import Field
+
+from prefdata.backends import SamplerConfig, make_sampler
+from prefdata.backends.base import Request, Sampler, SamplingParams
+from prefdata.config import StrictModel, stable_hash
+from prefdata.records import Candidate
+from prefdata.stages.base import Stage, StageContext, StageOutput
+from prefdata.tables import REJECT_SCHEMA, Rejects, empty_rejects, frame, reasons, write_parquet
+
+
+MAX_K = 1024
 
 
 class SampleConfig(StrictModel):
-    pass
+    k: int = Field(4, ge=1, le=MAX_K, description="Candidates per prompt and model.")
+    models: list[SamplerConfig] = Field(
+        min_length=1, description="Candidate sources; each candidate is tagged with its model."
+    )
+    sampling: SamplingParams = Field(default_factory=SamplingParams, description="Shared by every model.")
+    shard_size: int = Field(16, ge=1, description="Prompts per shard: a kill loses at most one shard of work.")
+
+
+def request_seed(run_seed: int, prompt_id: str, model_index: int) -> int:
+    """Per-request seed: independent of batching, so resumes reproduce the same candidates."""
+    digest = hashlib.sha256(f"{run_seed}:{prompt_id}:{model_index}".encode()).hexdigest()
+    # vLLM seeds the i-th of n samples with seed + i: multiples of MAX_K never overlap.
+    return (int(digest[:8], 16) % (2**31 // MAX_K)) * MAX_K
+
+
+class ShardStore:
+    """Finished shards of one model's work; `<name>.json` is written last = shard complete."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def load(self, index: int, prompt_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        marker = self.root / f"shard-{index:05d}.json"
+        if not marker.is_file() or json.loads(marker.read_text())["prompt_ids"] != prompt_ids:
+            return None
+        return (
+            pl.read_parquet(self.root / f"shard-{index:05d}.parquet"),
+            pl.read_parquet(self.root / f"shard-{index:05d}.rejects.parquet"),
+        )
+
+    def save(self, index: int, prompt_ids: list[str], cands: pl.DataFrame, rejects: pl.DataFrame) -> None:
+        write_parquet(cands, self.root / f"shard-{index:05d}.parquet")
+        write_parquet(rejects, self.root / f"shard-{index:05d}.rejects.parquet")
+        marker = self.root / f"shard-{index:05d}.json"
+        tmp = marker.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"prompt_ids": prompt_ids, "candidates": cands.height}))
+        tmp.replace(marker)
+
+
+def sample_chunk(
+    sampler: Sampler, chunk: list[dict], model_index: int, config: SampleConfig, run_seed: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidates and rejects for one shard of prompts from one model."""
+    rejects = Rejects("sample")
+    max_len = sampler.max_model_len
+    todo: list[tuple[dict, Request]] = []
+    for rec in chunk:
+        messages = [{"role": m["role"], "content": m["content"]} for m in rec["prompt"]]
+        n_tokens = sampler.prompt_tokens(messages) if max_len else None
+        if n_tokens is not None and n_tokens >= max_len:
+            rejects.add(
+                "prompt_too_long",
+                f"prompt has {n_tokens} tokens, model {sampler.model_id} allows {max_len} in all: "
+                "shorten it or raise max_model_len",
+                row=rec.get("source_row"), row_id=rec["prompt_id"], field="prompt",
+                values={"prompt_tokens": n_tokens, "max_model_len": max_len, "model": sampler.model_id},
+            )
+            continue
+        seed = request_seed(run_seed, rec["prompt_id"], model_index)
+        todo.append((rec, Request(messages=messages, n=config.k, seed=seed)))
+    outputs = sampler.generate([r for _, r in todo], config.sampling) if todo else []
+    refused = getattr(sampler, "refused", {})
+    sampling = json.dumps({**config.sampling.model_dump(mode="json"), "n": config.k}, sort_keys=True)
+    cands = []
+    for i, ((rec, req), gens) in enumerate(zip(todo, outputs)):
+        if not gens:
+            rejects.add(
+                "backend_refused", f"{sampler.backend} returned no output: {refused.get(i, 'no reason given')}",
+                row=rec.get("source_row"), row_id=rec["prompt_id"], values={"model": sampler.model_id},
+            )
+            continue
+        for j, g in enumerate(gens):
+            cands.append(Candidate(
+                candidate_id=f"{rec['prompt_id']}:{model_index}:{j}", prompt_id=rec["prompt_id"],
+                text=g.text, num_tokens=g.num_tokens, finish_reason=g.finish_reason,
+                model=sampler.model_id, backend=sampler.backend, seed=req.seed, sampling=sampling,
+                sample_index=j,
+            ))
+    return frame(cands, Candidate), rejects.frame()
+
+
+class _Progress:
+    """Rich progress bar with prompts/s and generated tokens/s (over generation time only,
+    so engine start-up and resumed shards do not distort the rates)."""
+
+    def __init__(self, total: int, label: str):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rates]}"), TimeElapsedColumn(),
+        )
+        self.task = self.bar.add_task(label, total=total, rates="")
+        self.seconds, self.prompts, self.tokens = 0.0, 0, 0
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def advance(self, prompts: int, tokens: int, seconds: float | None) -> None:
+        """`seconds` spent generating this shard; None for a shard reused from disk."""
+        if seconds is not None:
+            self.seconds += seconds
+            self.prompts += prompts
+            self.tokens += tokens
+        rates = ""
+        if self.seconds:
+            rates = f"{self.prompts / self.seconds:.1f} prompts/s, {self.tokens / self.seconds:.0f} tok/s"
+        self.bar.update(self.task, advance=prompts, rates=rates)
+
+
+class SampleStage(Stage):
+    name = "sample"
+    inputs = ("prompts",)
+
+    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
+        config: SampleConfig = self.config
+        records = inputs["prompts"].to_dicts()
+        chunks = [records[i : i + config.shard_size] for i in range(0, len(records), config.shard_size)]
+        cand_parts, reject_parts, stats = [], [], {"unit": "prompt x model request", "models": {}}
+        for m, model_config in enumerate(config.models):
+            cands, rejects, model_stats = self._run_model(m, model_config, chunks, ctx)
+            cand_parts += cands
+            reject_parts += rejects
+            stats["models"][f"{m}:{model_config.model}"] = model_stats
+        data = pl.concat(cand_parts) if cand_parts else frame([], Candidate)
+        rejects = pl.concat(reject_parts).cast(REJECT_SCHEMA) if reject_parts else empty_rejects()
+        rows_in = len(records) * len(config.models)
+        kept = data.select("prompt_id", "model").unique().height if data.height else 0
+        tokens = int(data["num_tokens"].fill_null(0).sum()) if data.height else 0
+        stats.update(candidates=data.height, prompts=len(records), generated_tokens=tokens)
+        return StageOutput(data=data, rejects=rejects, rows_in=rows_in, rows_kept=kept, stats=stats)
+
+    def _run_model(self, m: int, model_config: Any, chunks: list[list[dict]], ctx: StageContext):
+        config: SampleConfig = self.config
+        what = model_config.model_dump(mode="json", exclude=set(getattr(model_config, "transport_fields", ())))
+        key = stable_hash({"model": what, "model_index": m, "k": config.k,
+                           "sampling": config.sampling.model_dump(mode="json"), "seed": ctx.seed})
+        store = ShardStore(ctx.stage_dir / "shards" / key)
+        sampler: Sampler | None = None
+        cands, rejects, resumed = [], [], 0
+        total = sum(len(c) for c in chunks)
+        t0 = time.perf_counter()
+        try:
+            with _Progress(total, f"sample {model_config.backend}:{Path(model_config.model).name}") as bar:
+                for i, chunk in enumerate(chunks):
+                    ids = [r["prompt_id"] for r in chunk]
+                    done, seconds = store.load(i, ids), None
+                    if done is None:
+                        sampler = sampler or make_sampler(model_config)
+                        t_chunk = time.perf_counter()
+                        done = sample_chunk(sampler, chunk, m, config, ctx.seed)
+                        seconds = time.perf_counter() - t_chunk
+                        store.save(i, ids, *done)
+                    else:
+                        resumed += 1
+                    cands.append(done[0])
+                    rejects.append(done[1])
+                    tokens = int(done[0]["num_tokens"].fill_null(0).sum()) if done[0].height else 0
+                    bar.advance(len(chunk), tokens, seconds)
+        finally:
+            if sampler is not None:
+                sampler.close()
+        dropped = reasons(pl.concat(rejects)) if rejects else {}
+        return cands, rejects, {"shards": len(chunks), "shards_resumed": resumed, "dropped": dropped,
+                                "seconds": round(time.perf_counter() - t0, 3), "shard_dir": str(store.root)}
+

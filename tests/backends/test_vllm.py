@@ -1,0 +1,74 @@
+"""The vllm backend on the real CPU engine and the tiny model (one engine for the session)."""
+
+from __future__ import annotations
+
+import pytest
+
+from prefdata.backends import make_sampler
+from prefdata.backends.base import Request, SamplingParams
+from prefdata.backends.vllm import VLLMConfig, engine_args
+from prefdata.errors import PrefdataError
+
+MSGS = [[{"role": "user", "content": t}] for t in ("hello there", "what is 12 + 30?", "write a short story")]
+
+
+@pytest.fixture(scope="module")
+def sampler(vllm_config):
+    return make_sampler(vllm_config)
+
+
+@pytest.mark.slow
+def test_same_seed_same_candidates_whatever_the_batch(sampler, vllm_config):
+    params = SamplingParams(max_tokens=12)
+    together = sampler.generate([Request(m, n=4, seed=1024 * i) for i, m in enumerate(MSGS)], params)
+    alone = sampler.generate([Request(MSGS[2], n=4, seed=2048)], params)
+    assert together[2] == alone[0]
+    assert all(len(g) == 4 for g in together) and len({g.text for g in together[0]}) > 1
+    assert sampler.generate([Request(MSGS[2], n=4, seed=1024 * 9)], params)[0] != alone[0]
+    for g in together[0]:
+        assert g.num_tokens <= 12 and (g.finish_reason == "stop" or g.num_tokens == 12)
+    assert make_sampler(vllm_config).llm is sampler.llm  # engine cached per engine settings
+
+
+@pytest.mark.slow
+def test_too_long_prompts_are_dropped_and_near_limit_prompts_truncated(sampler, tmp_path):
+    from prefdata.records import PromptRecord
+    from prefdata.stages.base import StageContext
+    from prefdata.stages.prompts import prompt_id
+    from prefdata.stages.sample import SampleConfig, SampleStage
+    from prefdata.tables import frame
+
+    limit = sampler.max_model_len
+    assert limit == 256
+    texts = ["short one", " ".join(["x"] * 400)]
+    # A prompt that fits but leaves fewer than max_tokens: generation must stop at the context edge.
+    words = 1
+    while sampler.prompt_tokens([{"role": "user", "content": " ".join(["x"] * (words + 1))}]) < limit - 4:
+        words += 1
+    texts.append(" ".join(["x"] * words))
+    msgs = [[{"role": "user", "content": t}] for t in texts]
+    prompts = frame([PromptRecord(prompt_id=prompt_id(m), prompt=m, source="t", source_row=i + 1)
+                     for i, m in enumerate(msgs)], PromptRecord)
+    cfg = SampleConfig(k=2, sampling={"max_tokens": 32}, models=[sampler.config])
+    out = SampleStage(cfg).run({"prompts": prompts}, StageContext(run_dir=tmp_path, stage_dir=tmp_path))
+    assert out.rejects["reason"].to_list() == ["prompt_too_long"] and out.rejects["row"].to_list() == [2]
+    assert out.rows_kept == 2
+    room = limit - sampler.prompt_tokens(msgs[2])
+    assert 0 < room < 32
+    near = out.data.filter(out.data["prompt_id"] == prompts["prompt_id"][2])
+    assert near.height == 2 and (near["num_tokens"] <= room).all()
+    assert ((near["finish_reason"] == "length") | (near["num_tokens"] < room)).all()
+
+
+def test_cpu_chunked_prefill_rule_is_enforced(tiny_model_dir):
+    pytest.importorskip("vllm")
+    bad = VLLMConfig(model=str(tiny_model_dir), max_model_len=256, max_num_seqs=64, max_num_batched_tokens=1000)
+    with pytest.raises(PrefdataError, match=r"max_num_batched_tokens \(1000\) must be >= max_num_seqs \* max_model_len \(64 \* 256 = 16384\)"):
+        engine_args(bad)
+    good = engine_args(VLLMConfig(model=str(tiny_model_dir), max_model_len=128))
+    assert good["max_num_batched_tokens"] == good["max_num_seqs"] * 128
+
+
+def test_missing_model_fails_before_the_engine(tmp_path):
+    with pytest.raises(PrefdataError, match="does not exist"):
+        make_sampler({"backend": "vllm", "model": str(tmp_path / "nope")})
