@@ -39,7 +39,7 @@ from prefdata.errors import ConfigError, PrefdataError
 from prefdata.recipe import STAGE_ORDER, Recipe
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import empty_rejects, reasons, write_parquet
+from prefdata.tables import empty_rejects, polars_schema, reasons, write_parquet
 
 # The one place that says which artifact each stage produces. A later producer of the same
 # artifact replaces it for the stages after it (filter's pairs replace pair's).
@@ -207,6 +207,26 @@ def run_stage(
     return manifest
 
 
+def with_all_columns(df: pl.DataFrame, model) -> pl.DataFrame:
+    """Optional record columns a producer left out become typed nulls, so stages can rely on them."""
+    schema = polars_schema(model)
+    missing = [pl.lit(None, dtype=dtype).alias(c) for c, dtype in schema.items() if c not in df.columns]
+    return df.with_columns(missing).select([c for c in model.model_fields if c in df.columns or c in schema])
+
+
+def human_judgments(run_dir: Path) -> Path:
+    """The labels `prefdata argilla pull` wrote: they stand in for the label stage."""
+    from prefdata.stages.label import HUMAN_JUDGMENTS
+
+    path = run_dir / HUMAN_JUDGMENTS
+    if not path.is_file():
+        raise PrefdataError(
+            f"{path}: no human labels yet (label.source is argilla). Push, annotate and pull first: "
+            f"`prefdata argilla push {run_dir}` ... `prefdata argilla pull {run_dir}`"
+        )
+    return path
+
+
 RECORD_OF = {"prompts": PromptRecord, "candidates": Candidate, "judgments": Judgment, "pairs": PairRecord}
 
 
@@ -225,6 +245,7 @@ def use_external(name: str, artifact: str, path: Path, run_dir: Path, console) -
                 f"--artifact {artifact}={path}: missing column(s) {missing} of {model.__name__} "
                 f"(has {df.columns}); see schemas/{artifact}.json"
             )
+        df = with_all_columns(df, model)
     sdir = StageDir(run_dir, name)
     sdir.path.mkdir(parents=True, exist_ok=True)
     digest = file_hash(path)
@@ -301,6 +322,8 @@ def _build(recipe: Recipe, recipe_path: Path, run_dir: Path, overrides: list[str
         f"# resolved from {recipe_path} with overrides {list(overrides)}\n" + yaml.safe_dump(resolved, sort_keys=False)
     )
     pending = {a: Path(p) for a, p in (external or {}).items()}
+    if "label" in stages and getattr(recipe.label, "source", "judges") == "argilla":
+        pending.setdefault("judgments", human_judgments(run_dir))
     unknown = sorted(set(pending) - {ARTIFACT_OF[n] for n in stages})
     if unknown:
         raise PrefdataError(f"--artifact {unknown}: no stage of this recipe produces it; "

@@ -288,3 +288,34 @@ def test_two_builds_on_one_run_dir_are_refused(tmp_path, tiny_model_dir):
     with runner.run_lock(tmp_path / "run"):
         with pytest.raises(PrefdataError, match="another `prefdata build` is running"):
             runner.build(recipe, tmp_path / "run")
+
+
+def test_label_source_argilla_continues_from_the_pulled_human_labels(tmp_path, tiny_model_dir):
+    recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir, label={"source": "argilla"},
+                          pair={"strategy": "best_vs_worst"})
+    run_dir = tmp_path / "run"
+    runner.build(recipe, run_dir, until_stage="sample")
+    with pytest.raises(PrefdataError, match="no human labels yet.*prefdata argilla pull"):
+        runner.build(recipe, run_dir)
+    cands = pl.read_parquet(run_dir / "stages" / "sample" / "data.parquet")
+    human = cands.select(  # what `prefdata argilla pull` writes: one row per annotator and candidate
+        pl.col("candidate_id").alias("judgment_id"), "prompt_id", "candidate_id",
+        pl.lit("argilla:round-1").alias("judge_id"), pl.lit("human").alias("judge_type"),
+        pl.col("sample_index").cast(pl.Float64).alias("score"), pl.lit("alice").alias("annotator"),
+    )
+    (run_dir / "human").mkdir()
+    human.write_parquet(run_dir / "human" / "judgments.parquet")
+    m = runner.build(recipe, run_dir)
+    assert skipped(m) == {"prompts": True, "sample": True, "label": True, "pair": False}
+    pairs = pl.read_parquet(run_dir / "stages" / "pair" / "data.parquet")
+    assert pairs.height == 4 and pairs["label_source"].unique().to_list() == ["argilla:round-1"]
+    assert (pairs["chosen_id"].str.ends_with(":1") & pairs["rejected_id"].str.ends_with(":0")).all()
+
+
+def test_label_source_and_judges_are_exclusive():
+    from prefdata.stages.label import LabelConfig
+
+    with pytest.raises(ValueError, match="give at least one judge, or `source: argilla`"):
+        LabelConfig.model_validate({})
+    with pytest.raises(ValueError, match="remove `judges`"):
+        LabelConfig.model_validate({"source": "argilla", "judges": [{"type": "programmatic", "id": "a", "name": "json_valid"}]})

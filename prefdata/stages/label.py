@@ -56,8 +56,15 @@ JudgeConfig = Annotated[
 PARSE_FAILURES = ("parse_error", "out_of_range")
 
 
+HUMAN_JUDGMENTS = Path("human") / "judgments.parquet"  # in RUN_DIR, written by `prefdata argilla pull`
+
+
 class LabelConfig(StrictModel):
-    judges: list[JudgeConfig] = Field(min_length=1, description="Judges run in this order; ids must be unique.")
+    source: Literal["judges", "argilla"] = Field(
+        "judges", description="judges: run the judges below; argilla: use the human labels that "
+        f"`prefdata argilla pull RUN_DIR` wrote to RUN_DIR/{HUMAN_JUDGMENTS}.",
+    )
+    judges: list[JudgeConfig] = Field(default_factory=list, description="Judges run in this order; ids must be unique.")
     combine: Literal["mean", "majority", "rank"] = Field(
         "mean", description="How several judges' scores become one (see prefdata/judges/aggregate.py)."
     )
@@ -70,6 +77,10 @@ class LabelConfig(StrictModel):
 
     @model_validator(mode="after")
     def _ids(self):
+        if self.source == "judges" and not self.judges:
+            raise ValueError("judges: give at least one judge, or `source: argilla` for human labels")
+        if self.source == "argilla" and self.judges:
+            raise ValueError("source: argilla takes the pulled human labels; remove `judges` (or use source: judges)")
         ids = [j.id for j in self.judges]
         repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
         if repeated:
