@@ -1,3 +1,35 @@
-"""Commands registered on the prefdata app (filled in by its area)."""
+"""`prefdata demo`: the whole loop offline (prefdata/demo/run.py tells the story)."""
 
-from prefdata.cli._app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prefdata.cli._app import app
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output directory (models, runs, results, plots).")] = Path("runs/demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the task split, the models and the pipeline.")] = 0,
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller run (what CI uses): fewer prompts and epochs.")] = False,
+) -> None:
+    """SFT a tiny model on addition, build preference data 3 ways, DPO on each, compare.
+
+    Labels: clean, noisy (two judges flipping 25% of verdicts), and noisy + agreement
+    filter. Runs offline on a CPU; results.json and PNG plots land in --out.
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    import torch
+
+    torch.set_num_threads(1)  # tiny models: a second thread costs more than it gives
+    from prefdata.demo.run import run_demo
+
+    run_demo(out, seed=seed, quick=quick)
+    print(f"results: {out / 'results.json'}  plots: {out / 'accuracy.png'}, {out / 'training_curves.png'}")
