@@ -29,6 +29,7 @@ from pydantic import Field
 
 from prefdata.config import StrictModel
 from prefdata.errors import DataError
+from prefdata.io.common import common_prefix_len
 from prefdata.io.dataset_dir import kind_of, read_dataset_dir
 
 TRL_DEFAULT_MAX_LENGTH = 1024  # DPOConfig.max_length in trl 1.16.0
@@ -71,13 +72,6 @@ def _ids(tokenizer, value, **kwargs) -> list[int]:
     return list(out["input_ids"])
 
 
-def _prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def trl_tokenize(tokenizer, example: dict) -> dict[str, Any]:
@@ -92,7 +86,7 @@ def trl_tokenize(tokenizer, example: dict) -> dict[str, Any]:
         chosen = chosen if chosen.endswith(eos) else chosen + eos
         rejected = rejected if rejected.endswith(eos) else rejected + eos
         p, pc, pr = _ids(tokenizer, prompt), _ids(tokenizer, prompt + chosen), _ids(tokenizer, prompt + rejected)
-    n = min(_prefix(p, pc), _prefix(p, pr))
+    n = min(common_prefix_len(p, pc), common_prefix_len(p, pr))
     return {"prompt_ids": p[:n], "chosen_ids": pc[n:], "rejected_ids": pr[n:], "full_prompt_len": len(p),
             "sequences": (pc, pr)}
 

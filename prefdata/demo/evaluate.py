@@ -25,11 +25,12 @@ def _prompt_text(tokenizer, prompt: str) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def greedy_answers(model_dir: str | Path, prompts: list[str], *, max_new_tokens: int = 6, batch_size: int = 100) -> list[str]:
+def greedy_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 6, batch_size: int = 100) -> list[str]:
     import torch
 
-    tokenizer, model = _load(model_dir)
-    tokenizer.padding_side = "left"
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    was_training = model.training
+    model.eval()
     answers = []
     with torch.no_grad():
         for start in range(0, len(prompts), batch_size):
@@ -38,12 +39,19 @@ def greedy_answers(model_dir: str | Path, prompts: list[str], *, max_new_tokens:
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)
             answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    tokenizer.padding_side = side
+    model.train(was_training)
     return [a.strip() for a in answers]
 
 
-def greedy_accuracy(model_dir: str | Path, problems: list[tuple[str, str]]) -> float:
-    answers = greedy_answers(model_dir, [p for p, _ in problems])
+def greedy_accuracy_of(model, tokenizer, problems: list[tuple[str, str]]) -> float:
+    answers = greedy_answers(model, tokenizer, [p for p, _ in problems])
     return sum(a == ref for a, (_, ref) in zip(answers, problems)) / len(problems)
+
+
+def greedy_accuracy(model_dir: str | Path, problems: list[tuple[str, str]]) -> float:
+    tokenizer, model = _load(model_dir)
+    return greedy_accuracy_of(model, tokenizer, problems)
 
 
 def _sequence_logps(tokenizer, model, prompt: str, completion: str) -> float:

@@ -30,7 +30,7 @@ from rich.table import Table
 import prefdata.trainer
 from prefdata.demo.evaluate import greedy_accuracy, reward_accuracy
 from prefdata.demo.sft import supervised_finetune
-from prefdata.demo.task import AdditionTask, question
+from prefdata.demo.task import AdditionTask
 from prefdata.judges.programmatic import exact_match
 from prefdata.pipelines import recipe_path
 from prefdata.runner import build
@@ -51,8 +51,8 @@ VARIANTS = {  # recipe overrides per label variant; pipelines/demo.yaml as writt
 class DemoSize:
     max_operand: int = 49  # a + b with 0 <= a, b <= max_operand: 2,500 problems
     n_eval: int = 200  # held-out prompts: never in SFT or DPO
-    n_dpo: int = 600  # prompts the pipeline samples, labels and trains on
-    sft_steps: int = 750
+    n_dpo: int = 800  # prompts the pipeline samples, labels and trains on
+    sft_target_accuracy: float = 0.5  # SFT stops at this validation accuracy (or after 2,000 steps)
     dpo_epochs: int = 3
 
 
@@ -73,12 +73,14 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
     console = console or Console(stderr=True)
     out, size = Path(out).resolve(), QUICK if quick else FULL
     task = AdditionTask(max_operand=size.max_operand, seed=seed, n_eval=size.n_eval, n_dpo=size.n_dpo)
-    held_out = [(question(a, b), str(a + b)) for a, b in task.eval_problems]
 
     console.rule("1. tiny model + short SFT")
     base = build_tiny_model(out / "models/base", corpus=task.corpus(), seed=seed, vocab_size=128)
-    sft_examples = [(question(a, b), str(a + b)) for a, b in task.sft_problems]
-    sft = supervised_finetune(base, sft_examples, out / "models/sft", steps=size.sft_steps, seed=seed)
+    sft, sft_stats = supervised_finetune(
+        base, task.examples(task.sft_problems), out / "models/sft", max_steps=2000, seed=seed,
+        validation=task.examples(task.sft_validation_problems), target_accuracy=size.sft_target_accuracy,
+    )
+    console.print(f"SFT: {sft_stats['steps']} steps, validation accuracy {sft_stats['validation_accuracy']:.0%}")
 
     console.rule("2. prefdata build: sample -> label -> pair -> filter -> export")
     common = _recipe_overrides(task, sft, out, seed)
@@ -89,6 +91,7 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
                                                       *VARIANTS["clean"]], console=console)
     heldout_pairs = _pairs(out / "runs/heldout/dataset")
 
+    held_out = task.examples(task.eval_problems)
     console.rule("3. prefdata train: DPO on each label variant, reference = the SFT model")
     results = {"sft": {"accuracy": greedy_accuracy(sft, held_out)}}
     for variant in VARIANTS:
@@ -107,7 +110,7 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
         ))
 
     console.rule("4. results on held-out prompts")
-    report = {"seed": seed, "quick": quick, "size": asdict(size), "results": results}
+    report = {"seed": seed, "quick": quick, "size": asdict(size), "sft": sft_stats, "results": results}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     console.print(results_table(results))
     write_plots(out, results)

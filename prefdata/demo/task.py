@@ -29,6 +29,7 @@ class AdditionTask:
     seed: int = 0
     n_eval: int = 200
     n_dpo: int = 400
+    n_val: int = 200
     problems: list[tuple[int, int]] = field(init=False)
 
     def __post_init__(self):
@@ -47,12 +48,23 @@ class AdditionTask:
         return self.problems[self.n_eval : self.n_eval + self.n_dpo]
 
     @property
+    def sft_validation_problems(self) -> list[tuple[int, int]]:
+        """Decide when SFT stops (never the held-out eval prompts)."""
+        start = self.n_eval + self.n_dpo
+        return self.problems[start : start + self.n_val]
+
+    @property
     def sft_problems(self) -> list[tuple[int, int]]:
-        return self.problems[self.n_eval + self.n_dpo :]
+        return self.problems[self.n_eval + self.n_dpo + self.n_val :]
 
     def corpus(self) -> list[str]:
         """Lines to train the tiny tokenizer on."""
         return [f"{question(a, b)}{a + b}" for a, b in self.problems[:500]]
+
+    @staticmethod
+    def examples(problems: list[tuple[int, int]]) -> list[tuple[str, str]]:
+        """(prompt, answer) texts."""
+        return [(question(a, b), str(a + b)) for a, b in problems]
 
     @staticmethod
     def write_prompts(path: Path, problems: list[tuple[int, int]]) -> Path:

@@ -317,3 +317,13 @@ class Collector:
                 continue
             self.add(src.row, example, split)
         return self.result
+
+
+def common_prefix_len(a: list, b: list) -> int:
+    """How many leading items two sequences (messages, token ids) share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

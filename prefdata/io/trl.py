@@ -24,18 +24,13 @@ from pathlib import Path
 
 from prefdata.errors import DataError
 from prefdata.io import hh_rlhf
-from prefdata.io.common import Collector, ImportResult, RowProblem, build_example, messages, provenance, read_rows
+from prefdata.io.common import (
+    Collector, ImportResult, RowProblem, build_example, common_prefix_len, messages, provenance, read_rows,
+)
 
 NOT_SPLITS = ("rejects", "prompts", "candidates", "judgments", "dataset_info", "stats", "export")
 
 
-def _common_prefix(a: list, b: list) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def parse_row(data: dict, source: str) -> dict:
@@ -60,7 +55,7 @@ def parse_row(data: dict, source: str) -> dict:
     chosen, rejected = messages(chosen, "chosen"), messages(rejected, "rejected")
     if chosen == rejected:
         raise RowProblem("identical_pair", "chosen and rejected are identical conversations", "rejected")
-    k = _common_prefix(chosen, rejected)
+    k = common_prefix_len(chosen, rejected)
     return build_example(chosen[:k], chosen[k:], rejected[k:], extra)
 
 

@@ -4,10 +4,10 @@ from prefdata.demo.task import AdditionTask, noisy_exact_match, question
 
 
 def test_splits_are_disjoint_and_cover_every_problem():
-    task = AdditionTask(max_operand=19, seed=3, n_eval=50, n_dpo=100)
-    ev, dpo, sft = map(set, (task.eval_problems, task.dpo_problems, task.sft_problems))
-    assert not (ev & dpo) and not (ev & sft) and not (dpo & sft)
-    assert len(ev) == 50 and len(dpo) == 100 and len(ev | dpo | sft) == 20 * 20
+    task = AdditionTask(max_operand=19, seed=3, n_eval=50, n_dpo=100, n_val=30)
+    splits = [set(s) for s in (task.eval_problems, task.dpo_problems, task.sft_validation_problems, task.sft_problems)]
+    assert sum(map(len, splits)) == len(set().union(*splits)) == 20 * 20
+    assert [len(s) for s in splits[:3]] == [50, 100, 30]
 
 
 def test_noisy_judge_flips_about_the_requested_share_deterministically():
