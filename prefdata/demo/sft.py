@@ -50,7 +50,7 @@ def supervised_finetune(
     max_steps: int,
     validation: list[tuple[str, str]],
     target_accuracy: float,
-    check_every: int = 50,
+    check_every: int = 20,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
     seed: int = 0,

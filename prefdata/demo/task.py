@@ -29,7 +29,7 @@ class AdditionTask:
     seed: int = 0
     n_eval: int = 200
     n_dpo: int = 400
-    n_val: int = 200
+    n_val: int = 100
     problems: list[tuple[int, int]] = field(init=False)
 
     def __post_init__(self):
