@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 from prefdata.errors import ConfigError, PrefdataError
 
@@ -105,15 +105,26 @@ def format_errors(error: ValidationError) -> list[str]:
     return problems
 
 
-def validate(model: type[M], data: dict[str, Any], source: str) -> M:
+def validate(model: type[M], data: dict[str, Any], source: str, base_dir: Path | None = None) -> M:
+    """Validate `data`; validators that read files resolve relative paths against `base_dir`."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as e:
         raise ConfigError(source, format_errors(e)) from None
 
 
 def load_config(model: type[M], path: str | Path, overrides: list[str] = ()) -> M:
-    return validate(model, apply_overrides(read_yaml(path), list(overrides)), str(path))
+    path = Path(path)
+    return validate(model, apply_overrides(read_yaml(path), list(overrides)), str(path), path.parent.resolve())
+
+
+def config_path(value: str | Path, info: ValidationInfo | None) -> Path:
+    """A path from a config file: relative to that file when it exists there, else to the cwd."""
+    path = Path(value)
+    base_dir = (info.context or {}).get("base_dir") if info is not None else None
+    if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
+        return (base_dir / path).resolve()
+    return path
 
 
 def stable_hash(obj: Any) -> str:

@@ -97,7 +97,7 @@ def file_hash(path: Path) -> str:
 
 
 def resolve_paths(recipe: Recipe, recipe_dir: Path) -> None:
-    """Relative prompt/model paths that exist next to the recipe are made absolute."""
+    """Relative prompt, model and judge paths that exist next to the recipe are made absolute."""
 
     def fix(obj: Any, attr: str) -> None:
         value = getattr(obj, attr, None)
@@ -109,6 +109,10 @@ def resolve_paths(recipe: Recipe, recipe_dir: Path) -> None:
     fix(recipe.prompts, "path")
     for model in getattr(recipe.sample, "models", None) or []:
         fix(model, "model")
+    for judge in getattr(recipe.label, "judges", None) or []:
+        fix(judge, "path")  # reward model
+        fix(judge, "template")  # LLM judge template override
+        fix(getattr(judge, "sampler", None), "model")
 
 
 def check_models(recipe: Recipe, source: str) -> None:

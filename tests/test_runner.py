@@ -319,3 +319,21 @@ def test_label_source_and_judges_are_exclusive():
         LabelConfig.model_validate({})
     with pytest.raises(ValueError, match="remove `judges`"):
         LabelConfig.model_validate({"source": "argilla", "judges": [{"type": "programmatic", "id": "a", "name": "json_valid"}]})
+
+
+def test_relative_model_and_judge_paths_resolve_against_the_recipe(tmp_path, tiny_model_dir):
+    from prefdata.recipe import load_recipe
+
+    (tmp_path / "rm").mkdir()
+    (tmp_path / "judge.jinja").write_text("{{ prompt }} {{ response }}")
+    recipe_file = write_recipe(tmp_path / "t.yaml", tiny_model_dir, label={"judges": [
+        {"type": "reward_model", "id": "rm", "path": "rm"},
+        {"type": "llm", "id": "j", "mode": "pointwise", "template": "judge.jinja",
+         "sampler": {"backend": "transformers", "model": str(tiny_model_dir)}},
+    ]})
+    recipe = load_recipe(recipe_file)
+    runner.resolve_paths(recipe, recipe_file.parent)
+    rm, llm = recipe.label.judges
+    assert rm.path == str((tmp_path / "rm").resolve())
+    assert llm.template == str((tmp_path / "judge.jinja").resolve())
+    assert recipe.prompts.path == str((tmp_path / "prompts.jsonl").resolve())

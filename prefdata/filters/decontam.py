@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from prefdata.config import StrictModel
+from prefdata.config import StrictModel, config_path
 from prefdata.errors import DataError
 from prefdata.filters.base import Filter, FilterResult, Rule, normalized_text, prompt_text, split_by_reasons
 
@@ -40,11 +40,12 @@ class DecontamFilterConfig(StrictModel):
 
     @field_validator("eval_files")
     @classmethod
-    def _files_exist(cls, files: list[Path]) -> list[Path]:
+    def _files_exist(cls, files: list[Path], info: ValidationInfo) -> list[Path]:
+        files = [config_path(f, info) for f in files]
         missing = [str(f) for f in files if not Path(f).is_file()]
         if missing:
             raise ValueError(f"eval file(s) not found: {', '.join(missing)}; give paths relative to the "
-                             "directory you run prefdata from, or absolute paths")
+                             "config file or the directory you run prefdata from, or absolute paths")
         return files
 
 

@@ -37,11 +37,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from prefdata.backends import SamplerConfig, SamplingParams
 from prefdata.backends.base import Request, Sampler
-from prefdata.config import StrictModel, stable_hash
+from prefdata.config import StrictModel, config_path, stable_hash
 from prefdata.judges.base import Judge, JudgeItem, judgment_row
 from prefdata.judges.parsing import Parsed, fence, parse_ratings, parse_verdict
 
@@ -74,7 +74,9 @@ class LLMJudgeConfig(StrictModel):
     batch_size: int = Field(64, ge=1, description="Requests per generate() call.")
 
     @model_validator(mode="after")
-    def _check(self):
+    def _check(self, info: ValidationInfo):
+        if self.template is not None:
+            self.template = str(config_path(self.template, info))
         if self.rating_min >= self.rating_max:
             raise ValueError(f"rating_min ({self.rating_min}) must be < rating_max ({self.rating_max})")
         if len(set(self.aspects)) != len(self.aspects):
