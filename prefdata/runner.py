@@ -208,6 +208,11 @@ def run_stage(
         f"  {name}: {out.rows_in} in, {out.rows_kept} kept, {out.rejects.height} dropped "
         f"{manifest.dropped or ''} in {seconds:.1f}s"
     )
+    if out.rows_in and not out.rows_kept:
+        # Usually a config mistake (wrong column name, wrong model path); say so before later stages run empty.
+        first = out.rejects["message"][0] if "message" in out.rejects.columns and out.rejects.height else ""
+        console.print(f"[yellow]warning: stage {name} kept none of its {out.rows_in} rows; e.g. {first} "
+                      f"(all rejects: {sdir.rejects})[/]")
     return manifest
 
 

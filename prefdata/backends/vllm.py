@@ -14,6 +14,7 @@ Scale-out is vLLM's own: `tensor_parallel_size` / `data_parallel_size` on one no
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any, Literal
 
 from pydantic import Field
@@ -25,6 +26,7 @@ from prefdata.errors import PrefdataError
 
 _ENGINES: dict[str, Any] = {}
 CPU_DEFAULT_MAX_NUM_SEQS = 64
+CPU_DEFAULT_KV_CACHE_BYTES = 2**30  # 1 GiB; VLLM_CPU_KVCACHE_SPACE=N (GiB) overrides it
 
 
 class VLLMConfig(StrictModel):
@@ -32,7 +34,11 @@ class VLLMConfig(StrictModel):
     model: str = Field(description="Local model folder (or hub id when online).")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model replica.")
     data_parallel_size: int = Field(1, ge=1, description="Model replicas (vLLM's own data parallelism).")
-    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0, description="Share of GPU memory vLLM may use.")
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0.0, le=1.0,
+        description="Share of GPU memory vLLM may use. On CPU it is the share of RAM to reserve and is "
+                    "ignored unless set: CPU runs get a 1 GiB KV cache (env VLLM_CPU_KVCACHE_SPACE=GiB overrides).",
+    )
     max_model_len: int | None = Field(None, ge=2, description="Context length; default: the model's.")
     dtype: str = Field("auto", description="auto | float32 | bfloat16 | float16.")
     enforce_eager: bool = Field(False, description="Disable CUDA graphs (faster start, slower decode).")
@@ -64,7 +70,13 @@ def engine_args(config: VLLMConfig) -> dict[str, Any]:
     """
     args = config.model_dump(exclude={"backend"}, exclude_none=True)
     if _on_cpu():
-        args.pop("gpu_memory_utilization")
+        # On CPU vLLM reads gpu_memory_utilization as the share of *RAM* to reserve (0.92 when
+        # unset) and refuses to start when that much is not free, i.e. on almost any shared
+        # machine. Unless the recipe asks for a share, give it a fixed KV cache instead.
+        if "gpu_memory_utilization" not in config.model_fields_set:
+            args.pop("gpu_memory_utilization")
+            if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                args["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_BYTES
         args.setdefault("max_model_len", _model_max_len(config))
         args.setdefault("max_num_seqs", CPU_DEFAULT_MAX_NUM_SEQS)
         need = args["max_num_seqs"] * args["max_model_len"]

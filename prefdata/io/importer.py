@@ -64,10 +64,22 @@ def read_source(path: str | Path, format: str = "auto", *, dataset_info: str | P
     return reader(path)
 
 
+def check_not_all_rejected(result: ImportResult) -> None:
+    """Every row rejected almost always means the wrong --format (or --name): one error, no empty dataset."""
+    counts: dict[str, int] = {}
+    for row in result.rejects.rows:
+        counts[row["reason"]] = counts.get(row["reason"], 0) + 1
+    first = result.rejects.rows[0]["message"] if result.rejects.rows else ""
+    raise DataError(f"{result.source}: all {result.input_rows} rows rejected as {result.format} {counts}; "
+                    f"e.g. {first}. Check --format (auto sniffs it) and, for llamafactory, --dataset-info/--name.")
+
+
 def import_dataset(source: str | Path, out_dir: str | Path, *, format: str = "auto", test_size: float = 0.0,
                    seed: int = 0, dataset_info: str | Path | None = None, name: str | None = None) -> dict:
     """Import `source` into `out_dir`; returns the stats written to stats.json."""
     result = read_source(source, format, dataset_info=dataset_info, name=name)
+    if result.input_rows and not result.examples and not result.candidates:
+        check_not_all_rejected(result)
     out = Path(out_dir)
     if result.candidates is not None:
         write_parquet(frame(result.prompts, PromptRecord), out / "prompts.parquet")

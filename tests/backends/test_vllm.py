@@ -72,3 +72,15 @@ def test_cpu_chunked_prefill_rule_is_enforced(tiny_model_dir):
 def test_missing_model_fails_before_the_engine(tmp_path):
     with pytest.raises(PrefdataError, match="does not exist"):
         make_sampler({"backend": "vllm", "model": str(tmp_path / "nope")})
+
+
+def test_cpu_engine_gets_a_fixed_kv_cache_not_a_share_of_ram(tiny_model_dir, monkeypatch):
+    # vLLM's CPU default reserves 92% of RAM and refuses to start on a busy machine.
+    pytest.importorskip("vllm")
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    args = engine_args(VLLMConfig(model=str(tiny_model_dir), max_model_len=128))
+    assert args["kv_cache_memory_bytes"] == 2**30 and "gpu_memory_utilization" not in args
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "2")
+    assert "kv_cache_memory_bytes" not in engine_args(VLLMConfig(model=str(tiny_model_dir), max_model_len=128))
+    explicit = engine_args(VLLMConfig(model=str(tiny_model_dir), max_model_len=128, gpu_memory_utilization=0.3))
+    assert explicit["gpu_memory_utilization"] == 0.3 and "kv_cache_memory_bytes" not in explicit

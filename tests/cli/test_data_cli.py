@@ -36,6 +36,7 @@ def hh_file(tmp_path):
     (["import", "{tmp}/hh.jsonl", "--format", "alpaca", "--out", "{tmp}/o"], "unknown format 'alpaca'"),
     (["import", "{tmp}/notjson.txt", "--out", "{tmp}/o"], "no line is valid JSON"),
     (["import", "{tmp}/hh.jsonl", "--format", "llamafactory", "--name", "x", "--out", "{tmp}/o"], "--name needs --dataset-info"),
+    (["import", "{tmp}/hh.jsonl", "--format", "ultrafeedback", "--out", "{tmp}/o"], "all 22 rows rejected as ultrafeedback"),
     (["export", "{tmp}/nodir", "--format", "jsonl", "--out", "{tmp}/o"], "no such dataset directory"),
     (["export", "{tmp}/ds", "--format", "csv", "--out", "{tmp}/o"], "unknown export format"),
 ])
