@@ -126,6 +126,16 @@ def check_models(recipe: Recipe, source: str) -> None:
                 check_model_path(model.model)
             except ValueError as e:
                 problems.append(f"sample.models.{i}.model: {e}")
+    for i, judge in enumerate(getattr(recipe.label, "judges", None) or []):
+        sampler = getattr(judge, "sampler", None)
+        where = [(f"label.judges.{i}.path", getattr(judge, "path", None)) if judge.type == "reward_model" else None,
+                 (f"label.judges.{i}.sampler.model", sampler.model)
+                 if sampler is not None and sampler.backend in ("vllm", "transformers") else None]
+        for key, path in filter(None, where):
+            try:
+                check_model_path(path)
+            except ValueError as e:
+                problems.append(f"{key}: {e}")
     if problems:
         raise ConfigError(source, problems)
 

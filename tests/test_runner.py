@@ -184,6 +184,18 @@ def test_missing_model_path_fails_before_anything_runs(tmp_path, tiny_model_dir)
     assert not (tmp_path / "run" / "stages").exists()
 
 
+def test_missing_judge_model_fails_before_sampling(tmp_path, tiny_model_dir):
+    label = {"judges": [{"type": "reward_model", "id": "rm", "path": str(tmp_path / "no-rm")},
+                        {"type": "llm", "id": "j", "aspects": ["helpfulness"],
+                         "sampler": {"backend": "transformers", "model": str(tmp_path / "no-judge")}}]}
+    recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir, label=label)
+    with pytest.raises(ConfigError) as e:
+        runner.build(recipe, tmp_path / "run")
+    assert "label.judges.0.path: model path" in str(e.value)
+    assert "label.judges.1.sampler.model: model path" in str(e.value)
+    assert not (tmp_path / "run" / "stages").exists()
+
+
 def test_cli_prints_user_errors_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("prompts: {path: x.jsonl}\nsample: {k: 0, models: []}\n")

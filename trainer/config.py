@@ -194,6 +194,10 @@ def dpo_key_problems(dpo: dict[str, Any]) -> list[str]:
         problems.append(f"dpo.label_smoothing: robust needs 0 <= label_smoothing < 0.5, got {smoothing}")
     if dpo.get("use_weighting") and {"aot", "aot_unpaired"} & set(losses):
         problems.append(f"dpo.use_weighting: WPO weighting does not work with aot losses (loss_type={losses})")
+    if dpo.get("use_weighting") and "sft" in losses:
+        # trl 1.16 expands the scalar sft loss, then multiplies it in place by the WPO weights: step 1 raises.
+        problems.append(f"dpo.use_weighting: TRL crashes at the first step when WPO weighting meets the sft loss "
+                        f"(loss_type={losses}); drop sft from loss_type or set use_weighting: false")
     f_div = dpo.get("f_divergence_type", "reverse_kl")
     if f_div != "reverse_kl" and not set(losses) <= F_DIVERGENCE_LOSS_TYPES:
         problems.append(f"dpo.f_divergence_type: {f_div!r} supports only {sorted(F_DIVERGENCE_LOSS_TYPES)}, "

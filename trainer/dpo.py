@@ -73,6 +73,9 @@ def prepare(cfg: TrainConfig, console: Console | None = None) -> Prepared:
     eval_ds = data.to_dataset(eval_frame) if eval_frame is not None else None
     if eval_ds is not None and args.eval_strategy == "no":
         args.eval_strategy = "steps" if args.eval_steps else "epoch"  # eval split present: evaluate it
+    if eval_ds is None and args.eval_strategy != "no":
+        # No eval split (already said above): an eval_strategy would make Trainer raise at init.
+        args.eval_strategy, args.load_best_model_at_end = "no", False
 
     # --- model and reference
     model, peft_config = load_policy(cfg)

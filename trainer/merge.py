@@ -17,6 +17,9 @@ from pathlib import Path
 from prefdata.errors import PrefdataError
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
 def merge_adapter(adapter: str | Path, *, base: str | Path | None = None, out: str | Path,
                   dtype: str = "auto", trust_remote_code: bool = False) -> Path:
     import torch
@@ -24,6 +27,8 @@ def merge_adapter(adapter: str | Path, *, base: str | Path | None = None, out: s
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     adapter, out = Path(adapter), Path(out)
+    if dtype not in DTYPES:
+        raise PrefdataError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     config_file = adapter / "adapter_config.json"
     if not config_file.is_file():
         raise PrefdataError(f"{adapter}: no adapter_config.json; pass the output dir of a LoRA/QLoRA run")

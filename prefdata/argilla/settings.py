@@ -52,7 +52,9 @@ class ArgillaConfig(StrictModel):
 
     @model_validator(mode="after")
     def _rating_scale_only_for_rating(self):
-        if self.question == "ranking" and "rating_scale" in self.model_fields_set:
+        # The default value is allowed: a resolved recipe (RUN_DIR/recipe.resolved.yaml) spells out every key.
+        default = type(self).model_fields["rating_scale"].default
+        if self.question == "ranking" and "rating_scale" in self.model_fields_set and self.rating_scale != default:
             raise ValueError(
                 f"rating_scale ({self.rating_scale}) applies to question: rating, but question is {self.question!r}"
             )

@@ -2,8 +2,8 @@
 
     prefdata inspect runs/demo                 # a build run: funnel per stage and filter step
     prefdata inspect data/hh                   # a dataset directory (import, export or filter output)
-    prefdata filter data/hh --config pipelines/filters_default.yaml --out data/hh-filtered \\
-        --set steps.0.min_margin=1.0
+    prefdata filter data/hh --config filters.yaml --out data/hh-filtered --set steps.1.max_ratio=2.0
+    # filters.yaml: steps: [{type: quality}, {type: length, max_ratio: 3.0, symmetric: true}, {type: dedup}]
 
 The filter config is a YAML file holding the `filter` section of a recipe (`steps: [...]`),
 plus optionally `pair: {...}` (a recipe's pair section) to re-pair rated completions of a
@@ -47,3 +47,6 @@ def filter_(
     console.print(f"{stats['input_rows']} rows -> kept {stats['kept']}, dropped {stats['rejected']} "
                   f"{stats['rejected_by_reason'] or ''}")
     console.print(f"-> {out} (card {out / 'README.md'}, plots {out / 'plots'}, rejects {out / 'rejects.parquet'})")
+    if stats["input_rows"] and not stats["kept"]:
+        # e.g. a gap filter on imported pairs that carry no scores (reason missing_margin)
+        console.print(f"[yellow]warning: no rows kept; check the steps in {config} against the reasons above[/]")

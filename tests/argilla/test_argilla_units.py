@@ -78,6 +78,9 @@ def test_dataset_spec_and_differences():
 def test_config_errors_show_both_values():
     with pytest.raises(ConfigError, match=r"rating_scale \(7\) applies to question: rating, but question is 'ranking'"):
         validate(ArgillaConfig, {"rating_scale": 7}, "recipe.yaml")
+    # RUN_DIR/recipe.resolved.yaml holds every default: it must load again (push's default --recipe).
+    resolved = ArgillaConfig().model_dump(mode="json")
+    assert validate(ArgillaConfig, resolved, "recipe.resolved.yaml") == ArgillaConfig()
     with pytest.raises(ConfigError, match="questoin: unknown key"):
         validate(ArgillaConfig, {"questoin": "rating"}, "recipe.yaml")
 

@@ -150,7 +150,7 @@ def test_shipped_recipe_validates():
     from prefdata.recipe import load_recipe
 
     recipe = load_recipe(RECIPE)
-    assert recipe.stages() == ["prompts", "sample", "label"]
+    assert recipe.stages() == ["prompts", "sample", "label", "pair", "filter", "export"]
     assert [j.type for j in recipe.label.judges] == ["programmatic", "reward_model"]
     assert RECIPE.read_text().startswith("# prefdata build pipelines/label_rm_programmatic.yaml")
 

@@ -140,3 +140,10 @@ def test_fraction_is_a_seeded_subset(make_cfg):
     a, b = (data.take_fraction(frame, 0.5, seed=3) for _ in range(2))
     assert a.height == 8 and a["prompt_id"].to_list() == b["prompt_id"].to_list()
     assert data.take_fraction(frame, 0.5, seed=4)["prompt_id"].to_list() != a["prompt_id"].to_list()
+
+
+def test_eval_strategy_without_an_eval_split_trains_without_eval(make_cfg):
+    # full_cpu.yaml sets eval_strategy: steps; on a dataset imported without --test-size TRL would raise.
+    cfg = make_cfg(data={"eval_split": "test_missing"}, dpo={"eval_strategy": "steps", "eval_steps": 1})
+    run = prepare(cfg)
+    assert not run.has_eval and run.trainer.args.eval_strategy == "no"

@@ -79,6 +79,14 @@ def test_cli_reports_user_errors_without_a_traceback(tiny_model_dir, dpo_dir, tm
     assert "model.path" in out.stderr and "unknown loss type 'sigmoidd'" in out.stderr
 
 
+def test_merge_rejects_an_unknown_dtype_before_loading(tmp_path):
+    from prefdata.errors import PrefdataError
+    from prefdata.trainer.merge import merge_adapter
+
+    with pytest.raises(PrefdataError, match="--dtype 'fp16': choose one of auto, float32, bfloat16, float16"):
+        merge_adapter(tmp_path, out=tmp_path / "m", dtype="fp16")
+
+
 def test_cli_train_and_merge_in_process(tiny_model_dir, dpo_dir, tmp_path):
     from typer.testing import CliRunner
 

@@ -123,3 +123,12 @@ def _save_adapter(model_dir, out):
                            LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
     model.save_pretrained(out)
     return out
+
+
+def test_wpo_weighting_with_the_sft_loss_is_refused_before_training(tiny_model_dir, dpo_dir):
+    # TRL 1.16 raises at step 1 (in-place multiply on the expanded sft loss); rpo_mpo_cpu.yaml once shipped it.
+    raw = _raw(tiny_model_dir, dpo_dir, dpo={"loss_type": ["sigmoid", "sft"], "use_weighting": True})
+    with pytest.raises(ConfigError, match="dpo.use_weighting: TRL crashes at the first step when WPO weighting meets the sft loss"):
+        validate_train_config(raw, "cfg.yaml")
+    validate_train_config(_raw(tiny_model_dir, dpo_dir, dpo={"loss_type": ["sigmoid", "bco_pair"], "use_weighting": True}),
+                          "cfg.yaml")
