@@ -107,7 +107,13 @@ def get_engine(config: VLLMConfig):
     if key not in _ENGINES:
         from vllm import LLM
 
-        _ENGINES[key] = LLM(**args)
+        try:
+            _ENGINES[key] = LLM(**args)
+        except (RuntimeError, ValueError) as e:  # vLLM's own words say what to change
+            raise PrefdataError(
+                f"vLLM could not start an engine for {args.get('model')!r}: {e}. Usual fixes: a smaller "
+                "max_model_len or max_num_seqs, VLLM_CPU_KVCACHE_SPACE=<GiB> on CPU, gpu_memory_utilization on GPU."
+            ) from e
     return _ENGINES[key]
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from prefdata.cli._app import app
-from prefdata.errors import ConfigError
+from prefdata.errors import ConfigError, PrefdataError
 
 
 def _console():
@@ -95,6 +95,12 @@ def validate(
     from prefdata.validate import validate_dataset, write_report
 
     thresholds = parse_thresholds(max or [])
+    from prefdata.backends.transformers import check_model_path
+
+    try:
+        check_model_path(str(model))
+    except ValueError as e:
+        raise PrefdataError(f"--model: {e}") from None
     result = validate_dataset(data_dir, model, max_length=max_length, thresholds=thresholds, progress=True)
     table = Table(title=f"{data_dir}: {result['examples']} examples, max_length {max_length}")
     for column in ("check", "examples", "share", "threshold", ""):

@@ -77,3 +77,13 @@ def test_help_is_fast_and_lists_the_commands():
     assert result.returncode == 0
     for command in ("import", "export", "validate"):
         assert command in result.stdout
+
+
+def test_validate_with_a_missing_model_names_the_flag(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "prefdata.cli", "validate", str(tmp_path), "--model",
+                           str(tmp_path / "no-model")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--model" in proc.stderr and "does not exist" in proc.stderr
