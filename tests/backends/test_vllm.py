@@ -89,7 +89,7 @@ def test_cpu_engine_gets_a_fixed_kv_cache_not_a_share_of_ram(tiny_model_dir, mon
 @pytest.mark.slow
 def test_an_engine_that_cannot_start_is_a_user_error(tiny_model_dir):
     # max_model_len beyond the model's 512 positions: vLLM refuses while building its config.
-    sampler = make_sampler(VLLMConfig(model=str(tiny_model_dir), max_model_len=100_000, dtype="float32"))
     with pytest.raises(PrefdataError, match=r"(?s)vLLM could not start an engine.*max_model_len"):
+        sampler = make_sampler(VLLMConfig(model=str(tiny_model_dir), max_model_len=100_000, dtype="float32"))
         sampler.generate([Request(messages=[{"role": "user", "content": "hi"}], n=1, seed=0)],
                          SamplingParams(max_tokens=2))
