@@ -88,8 +88,11 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
     values, status = candidate_values(candidates, judgments, label, use_rank, per_annotator)
     candidate_drops = candidate_rejects(status)
     raw = generate_pairs(values, config.strategy, config.min_margin, seed, config.max_pairs_per_prompt)
-    pairs = _assemble(raw, prompts, candidates, judgments, label, use_rank, config)
+    # Joins do not keep row order: sort, so that the same inputs give byte-identical pairs
+    # (and the same artifact hash for the stages after this one, and the same training order).
+    pairs = _assemble(raw, prompts, candidates, judgments, label, use_rank, config).sort("pair_id")
     rejects, accounting = prompt_rejects(prompts, candidates, status, values, pairs)
+    rejects = rejects.sort("row_id", nulls_last=True)
     stats = {
         "label_source": label, "value": "rank" if use_rank else "score", "strategy": config.strategy,
         **accounting, "pairs": pairs.height,
