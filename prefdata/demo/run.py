@@ -83,7 +83,8 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
     console.print(f"SFT: {sft_stats['steps']} steps, validation accuracy {sft_stats['validation_accuracy']:.0%}")
 
     console.rule("2. prefdata build: sample -> label -> pair -> filter -> export")
-    common = _recipe_overrides(task, sft, out, seed)
+    prompts = AdditionTask.write_prompts(out / "data/dpo_prompts.jsonl", task.dpo_problems)
+    common = recipe_overrides(prompts, sft, seed)
     for variant, overrides in VARIANTS.items():
         build(recipe_path("demo"), out / "runs" / variant, common + overrides, console=console)
     heldout_prompts = AdditionTask.write_prompts(out / "data/heldout_prompts.jsonl", task.eval_problems)
@@ -117,10 +118,12 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
     return report
 
 
-def _recipe_overrides(task: AdditionTask, sft: Path, out: Path, seed: int) -> list[str]:
-    prompts = AdditionTask.write_prompts(out / "data/dpo_prompts.jsonl", task.dpo_problems)
+def recipe_overrides(prompts: Path, sft: Path, seed: int, *, use_vllm: bool | None = None) -> list[str]:
+    """`--set` overrides of pipelines/demo.yaml: our prompts, our SFT model, our seed."""
+    if use_vllm is None:
+        use_vllm = importlib.util.find_spec("vllm") is not None
     sampler = f"sample.models.0.model={sft}"
-    if importlib.util.find_spec("vllm") is None:  # no vLLM here: the transformers fallback
+    if not use_vllm:  # the transformers fallback
         sampler = f"sample.models.0={{backend: transformers, model: {sft}, dtype: float32}}"
     return [f"seed={seed}", f"prompts.path={prompts}", sampler]
 

@@ -29,3 +29,17 @@ def test_two_salts_flip_independently():
         for a in range(30) for b in range(30)
     ) / 900
     assert 0.4 < same < 0.6
+
+
+def test_demo_recipe_validates_with_either_sampler_and_every_variant(tmp_path, tiny_model_dir):
+    from prefdata.demo.run import VARIANTS, recipe_overrides
+    from prefdata.pipelines import recipe_path
+    from prefdata.recipe import load_recipe
+
+    prompts = AdditionTask.write_prompts(tmp_path / "p.jsonl", AdditionTask().dpo_problems[:5])
+    for use_vllm in (True, False):
+        for variant, overrides in VARIANTS.items():
+            recipe = load_recipe(recipe_path("demo"), recipe_overrides(prompts, tiny_model_dir, 0, use_vllm=use_vllm) + overrides)
+            assert recipe.sample.models[0].backend == ("vllm" if use_vllm else "transformers")
+            assert [s.type for s in recipe.filter.steps] == (["quality", "gap"] if variant == "filtered" else ["quality"])
+            assert recipe.pair.label_source == ("exact" if variant == "clean" else "aggregate")
