@@ -20,7 +20,6 @@ changing a filter threshold re-runs only filter and export, and adding stages to
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -38,7 +37,7 @@ from prefdata.config import load_config, stable_hash
 from prefdata.errors import ConfigError, PrefdataError
 from prefdata.recipe import STAGE_ORDER, Recipe
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
-from prefdata.stages.base import Stage, StageContext, StageOutput
+from prefdata.stages.base import Stage, StageContext, StageOutput, content_digest
 from prefdata.tables import empty_rejects, polars_schema, reasons, write_parquet
 
 # The one place that says which artifact each stage produces. A later producer of the same
@@ -88,12 +87,6 @@ def stage_class(name: str) -> type[Stage]:
     return cls
 
 
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 def resolve_paths(recipe: Recipe, recipe_dir: Path) -> None:
@@ -166,7 +159,7 @@ class StageDir:
         self.done.unlink(missing_ok=True)  # a crash below must not leave an old DONE behind
         write_parquet(out.data, self.data)
         write_parquet(out.rejects, self.rejects)
-        manifest.output_hash = file_hash(self.data)
+        manifest.output_hash = content_digest(self.data)
         self.stats.write_text(json.dumps({"key": manifest.key, "manifest": manifest.model_dump()}, indent=2))
         self.done.write_text(manifest.key)
         return manifest
@@ -192,7 +185,7 @@ def run_stage(
     missing = [a for a in wanted if a not in artifacts]
     if missing:
         raise PrefdataError(f"stage {name!r} needs artifact(s) {missing}, which no earlier stage produced")
-    input_hashes = {a: file_hash(artifacts[a]) for a in wanted}
+    input_hashes = {a: content_digest(artifacts[a]) for a in wanted}
     fingerprint = stage.fingerprint()
     config_hash = stable_hash(fingerprint)
     key = stable_hash({"stage": name, "fingerprint": fingerprint, "inputs": input_hashes, "seed": recipe.seed})
@@ -267,7 +260,7 @@ def use_external(name: str, artifact: str, path: Path, run_dir: Path, console) -
         df = with_all_columns(df, model)
     sdir = StageDir(run_dir, name)
     sdir.path.mkdir(parents=True, exist_ok=True)
-    digest = file_hash(path)
+    digest = content_digest(path)
     out = StageOutput(data=df, rejects=empty_rejects(), rows_in=df.height, stats={"external": str(path)})
     console.print(f"[bold]stage {name}[/]: replaced by {path} ({df.height} rows)")
     return sdir.write(out, StageManifest(

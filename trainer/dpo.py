@@ -71,7 +71,7 @@ def prepare(cfg: TrainConfig, console: Console | None = None) -> Prepared:
     eval_frame = _read_eval(cfg, tokenizer, args.max_length, console, rows)
     train_ds = data.to_dataset(train_frame)
     eval_ds = data.to_dataset(eval_frame) if eval_frame is not None else None
-    if eval_ds is not None and args.eval_strategy == "no":
+    if eval_ds is not None and args.eval_strategy == "no" and "eval_strategy" not in cfg.dpo:
         args.eval_strategy = "steps" if args.eval_steps else "epoch"  # eval split present: evaluate it
     if eval_ds is None and args.eval_strategy != "no":
         # No eval split (already said above): an eval_strategy would make Trainer raise at init.

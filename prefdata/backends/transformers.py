@@ -130,11 +130,12 @@ class TransformersSampler(Sampler):
         if greedy:  # generate() refuses n > 1 without sampling; the n samples would be equal
             rows = rows * request.n
         gens = []
+        # generate() pads finished rows with the pad token, or with EOS when there is none.
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids, default=None)
         for row in rows:
-            pad = self.tokenizer.pad_token_id
-            while row and row[-1] == pad and pad not in self.eos_ids:
-                row.pop()
-            reason = _finish_reason(row, self.eos_ids, params.max_tokens)
+            while row and row[-1] == pad and (pad not in self.eos_ids or (len(row) > 1 and row[-2] == pad)):
+                row.pop()  # padding goes; a row's own (first) EOS stays
+            reason = _finish_reason(row, self.eos_ids, max_new)
             text = self.tokenizer.decode(row, skip_special_tokens=True)
             text, stopped = _cut_at_stop(text, params.stop)
             gens.append(Generation(text=text, num_tokens=len(row), finish_reason="stop" if stopped else reason))

@@ -59,11 +59,18 @@ def ngrams(text: str, n: int) -> set[int]:
     return {hash(tuple(words[i:i + n])) for i in range(len(words) - n + 1)}
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}); re-save the file as UTF-8") from None
+
+
 def read_eval_prompts(path: Path, field: str | None) -> list[str]:
     """Prompt texts of one eval file; raises DataError naming the file and row when unusable."""
     name = path.name.lower()
     if name.endswith(".txt"):
-        return [line for line in path.read_text().splitlines() if line.strip()]
+        return [line for line in _text(path).splitlines() if line.strip()]
     if name.endswith((".parquet", ".csv")):
         df = pl.read_parquet(path) if name.endswith(".parquet") else pl.read_csv(path)
         column = field or next((f for f in _FIELDS if f in df.columns), None)
@@ -73,7 +80,7 @@ def read_eval_prompts(path: Path, field: str | None) -> list[str]:
         return df[column].cast(pl.String).drop_nulls().to_list()
     if name.endswith((".jsonl", ".jsonl.gz", ".json")):
         opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt") as f:
+        with opener(path, "rt", encoding="utf-8") as f:
             if name.endswith(".json"):
                 rows = json.load(f)
             else:

@@ -15,6 +15,7 @@ unchanged.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +54,37 @@ class Stage(ABC):
         self.config = config
 
     def fingerprint(self) -> dict[str, Any]:
-        """What decides this stage's output besides its inputs; override to add file hashes."""
-        return self.config.model_dump(mode="json")
+        """What decides this stage's output besides its inputs: the config, and the content of
+        every file it names (an edited eval file or judge template re-runs the stage)."""
+        config = self.config.model_dump(mode="json")
+        files = {path: content_digest(Path(path)) for path in _named_files(config)}
+        return {**config, "file_sha256": files} if files else config
 
     @abstractmethod
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput: ...
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of a file, or of every file under a directory (with their relative names)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _named_files(value: Any) -> list[str]:
+    """Strings in a config dump that name existing files (model directories are left out)."""
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in _named_files(v)]
+    if isinstance(value, list):
+        return [f for v in value for f in _named_files(v)]
+    if isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value:
+        try:
+            return [value] if Path(value).is_file() else []
+        except (OSError, ValueError):
+            return []
+    return []

@@ -30,7 +30,6 @@ overall parse-failure and swap-consistency rates; inter-judge agreement on deriv
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -106,12 +105,6 @@ class LabelConfig(StrictModel):
 class LabelStage(Stage):
     name = "label"
     inputs = ("prompts", "candidates")
-
-    def fingerprint(self) -> dict[str, Any]:
-        fp = super().fingerprint()
-        templates = [j.template for j in self.config.judges if getattr(j, "template", None)]
-        fp["template_sha256"] = {t: hashlib.sha256(Path(t).read_bytes()).hexdigest() for t in templates}
-        return fp
 
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
         prompts, candidates = inputs["prompts"], inputs["candidates"]

@@ -13,7 +13,6 @@ resolved against the recipe's folder first (the runner does that), then the curr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,10 +21,11 @@ from typing import Any, Iterator, Literal
 from pydantic import Field, ValidationError
 
 from prefdata.config import StrictModel
+from prefdata.errors import PrefdataError
+from prefdata.io.common import read_rows
 from prefdata.io.ids import prompt_id  # the one prompt id every stage and importer uses
-from prefdata.errors import DataError, PrefdataError
 from prefdata.records import PromptRecord
-from prefdata.stages.base import Stage, StageContext, StageOutput
+from prefdata.stages.base import Stage, StageContext, StageOutput, content_digest
 from prefdata.tables import Rejects, frame
 
 Format = Literal["auto", "jsonl", "json", "parquet", "datasets", "hub"]
@@ -69,31 +69,6 @@ def resolve_format(config: PromptsConfig) -> str:
     return "hub"
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    import gzip
-
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    yield line_no, json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield line_no, e
-
-
-def _read_json(path: Path) -> Iterator[tuple[int, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from None
-    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
-        data = next(iter(data.values()))  # {"data": [...]}-style files
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
-    yield from enumerate(data, start=1)
-
-
 def _read_dataset(config: PromptsConfig, fmt: str) -> Iterator[tuple[int, Any]]:
     import datasets
 
@@ -116,14 +91,11 @@ def _read_dataset(config: PromptsConfig, fmt: str) -> Iterator[tuple[int, Any]]:
 
 def _read_rows(config: PromptsConfig) -> Iterator[tuple[int, Any]]:
     fmt = resolve_format(config)
-    if fmt == "jsonl":
-        yield from _read_jsonl(Path(config.path))
-    elif fmt == "json":
-        yield from _read_json(Path(config.path))
-    elif fmt == "parquet":
-        import polars as pl
-
-        yield from enumerate(pl.read_parquet(config.path).iter_rows(named=True), start=1)
+    if fmt in ("jsonl", "json", "parquet"):
+        # The importers' reader: line numbers, .gz, BOM, bad bytes and bad lines as row errors.
+        for source_row in read_rows(config.path):
+            bad = source_row.error
+            yield source_row.row, source_row.data if bad is None else RowProblem(bad[0], None, bad[1])
     else:
         yield from _read_dataset(config, fmt)
 
@@ -170,8 +142,8 @@ def _messages_of(row: dict, config: PromptsConfig) -> list[dict[str, str]]:
 
 
 def _record(row: Any, line: int, config: PromptsConfig) -> PromptRecord:
-    if isinstance(row, json.JSONDecodeError):
-        raise RowProblem("bad_json", None, f"not valid JSON: {row.msg} (column {row.colno})")
+    if isinstance(row, RowProblem):
+        raise row
     if not isinstance(row, dict):
         raise RowProblem("bad_row", None, f"expected an object, got {type(row).__name__}")
     messages = _messages_of(row, config)
@@ -188,15 +160,6 @@ def _record(row: Any, line: int, config: PromptsConfig) -> PromptRecord:
         raise RowProblem("bad_messages", config.messages_column or config.prompt_column, problem) from None
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
 
 
 class PromptsStage(Stage):
@@ -205,7 +168,7 @@ class PromptsStage(Stage):
 
     def fingerprint(self) -> dict[str, Any]:
         path = Path(self.config.path)
-        source = _file_digest(path) if path.exists() else f"hub:{self.config.path}"
+        source = content_digest(path) if path.exists() else f"hub:{self.config.path}"
         return {**self.config.model_dump(mode="json"), "source_sha256": source}
 
     def run(self, inputs, ctx: StageContext) -> StageOutput:

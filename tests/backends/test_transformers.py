@@ -53,3 +53,15 @@ def test_missing_model_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(PrefdataError, match="no config.json"):
         make_sampler({"backend": "transformers", "model": str(tmp_path / "empty")})
+
+
+def test_a_reply_cut_by_the_context_limit_is_marked_length(tiny_model_dir):
+    from prefdata.backends.transformers import TransformersConfig
+
+    messages = [{"role": "user", "content": "hello there"}]
+    probe = make_sampler(TransformersConfig(model=str(tiny_model_dir)))
+    room = probe.prompt_tokens(messages) + 3  # three tokens left for the reply
+    sampler = make_sampler(TransformersConfig(model=str(tiny_model_dir), max_model_len=room))
+    gen = sampler.generate([Request(messages=messages, n=1, seed=0)], SamplingParams(temperature=0.0, max_tokens=50))[0][0]
+    assert gen.num_tokens <= 3
+    assert gen.finish_reason == ("stop" if gen.num_tokens < 3 else "length")

@@ -71,3 +71,17 @@ def test_default_config_and_empty_input():
     empty = frame([], PairRecord)
     out = FilterStage(config).run({"pairs": empty}, None)
     assert out.rows_in == 0 and out.data.height == 0 and isinstance(out.rejects, pl.DataFrame)
+
+
+def test_editing_an_eval_file_changes_the_filter_stage_fingerprint(tmp_path):
+    # The runner skips a stage whose fingerprint and inputs are unchanged: the content of a
+    # decontamination file must be part of it, not just its path.
+    from prefdata.stages.filter import FilterConfig, FilterStage
+
+    evals = tmp_path / "evals.jsonl"
+    evals.write_text('{"prompt": "what is the capital of france"}\n')
+    config = FilterConfig.model_validate({"steps": [{"type": "decontam", "eval_files": [str(evals)], "ngram": 3}]})
+    before = FilterStage(config).fingerprint()
+    evals.write_text('{"prompt": "name three primary colours please"}\n')
+    after = FilterStage(config).fingerprint()
+    assert before != after and before["steps"] == after["steps"]

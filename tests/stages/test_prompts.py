@@ -114,3 +114,21 @@ def test_fingerprint_changes_with_file_content(tmp_path):
     before = PromptsStage(PromptsConfig(path=str(src))).fingerprint()
     write_jsonl(src, [{"prompt": "b"}])
     assert PromptsStage(PromptsConfig(path=str(src))).fingerprint() != before
+
+
+def test_undecodable_bytes_and_gzip_are_read_like_the_importers_do(tmp_path):
+    import gzip
+
+    from prefdata.errors import PrefdataError
+    from prefdata.stages.prompts import PromptsConfig, PromptsStage
+
+    gz = tmp_path / "p.jsonl.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write('{"prompt": "one"}\n{"prompt": "two"}\nnot json\n')
+    out = PromptsStage(PromptsConfig(path=str(gz))).run({}, None)
+    assert out.data.height == 2 and out.rejects["reason"].to_list() == ["bad_json"] and out.rejects["row"][0] == 3
+
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"prompt": "caf\xe9"}\n')
+    with pytest.raises(PrefdataError, match="latin.jsonl"):
+        PromptsStage(PromptsConfig(path=str(latin))).run({}, None)
