@@ -24,6 +24,7 @@ import polars as pl
 from prefdata.argilla.client import ArgillaClient
 from prefdata.argilla.settings import ArgillaConfig, dataset_spec, response_field, spec_differences
 from prefdata.errors import DataError, PrefdataError
+from prefdata.stages.pairing import resolve_label_source
 
 CANDIDATE_IDS = "candidate_ids"  # extra record metadata: response_i -> candidate_id
 
@@ -59,9 +60,12 @@ def judge_scores(labels: pl.DataFrame | None, judge_id: str | None) -> tuple[str
     if labels is None or labels.height == 0:
         return None, {}
     ids = sorted(set(labels["judge_id"].to_list()))
-    if judge_id is None:
-        aggregate = sorted(set(labels.filter(pl.col("judge_type") == "aggregate")["judge_id"].to_list()))
-        judge_id = aggregate[0] if aggregate else ids[0]
+    if judge_id is None:  # the judge the pair stage would pair on, so suggestions match the pairs
+        try:
+            judge_id = resolve_label_source(labels, None)
+        except DataError:
+            raise PrefdataError(f"the labels come from several judges ({', '.join(ids)}) and no single "
+                                "aggregate: set argilla.suggestions_from to the one to suggest") from None
     if judge_id not in ids:
         raise PrefdataError(f"argilla.suggestions_from: no judge {judge_id!r} in the label stage; judges are {ids}")
     rows = labels.filter((pl.col("judge_id") == judge_id) & pl.col("score").is_not_null()

@@ -97,3 +97,25 @@ def test_human_loop_recipe_validates():
     assert recipe.argilla.dataset == "human-loop-round-1" and recipe.argilla.min_submitted == 2
     text = recipe_path("human_loop").read_text()
     assert text.startswith("# The human loop") and "prefdata argilla push" in text and "--from-stage label" in text
+
+
+def test_suggestions_come_from_the_judge_the_pair_stage_pairs_on():
+    import polars as pl
+    import pytest
+
+    from prefdata.argilla.push import judge_scores
+    from prefdata.errors import PrefdataError
+    from prefdata.records import Judgment
+    from prefdata.tables import frame
+
+    def labels(*judges):
+        return frame([Judgment(judgment_id=f"{j}:{c}", prompt_id="p", candidate_id=c, judge_id=j,
+                               judge_type="aggregate" if j == "aggregate" else "reward_model", score=s)
+                      for j, scores in judges for c, s in scores.items()], Judgment)
+
+    assert judge_scores(labels(("rm", {"a": 1.0, "b": 0.0})), None) == ("rm", {"a": 1.0, "b": 0.0})
+    both = labels(("rm", {"a": 1.0}), ("llm", {"a": 0.2}), ("aggregate", {"a": 0.5}))
+    assert judge_scores(both, None) == ("aggregate", {"a": 0.5})
+    with pytest.raises(PrefdataError, match="set argilla.suggestions_from"):
+        judge_scores(labels(("rm", {"a": 1.0}), ("llm", {"a": 0.2})), None)
+    assert judge_scores(both, "llm")[0] == "llm" and isinstance(both, pl.DataFrame)
