@@ -174,9 +174,13 @@ def _check_accounting(name: str, out: StageOutput) -> None:
 
 
 def run_stage(
-    name: str, recipe: Recipe, run_dir: Path, artifacts: dict[str, Path], force: bool, console
+    name: str, recipe: Recipe, run_dir: Path, artifacts: dict[str, tuple[Path, str]], force: bool, console
 ) -> StageManifest:
-    """Run one stage, or reuse its finished output when its key is unchanged."""
+    """Run one stage, or reuse its finished output when its key is unchanged.
+
+    `artifacts` maps each artifact made so far to its file and content hash (the producing
+    stage's `output_hash`), so no input is hashed twice.
+    """
     cls = stage_class(name)
     wanted = STAGE_INPUTS[name]
     if tuple(getattr(cls, "inputs", wanted)) != wanted:
@@ -185,7 +189,7 @@ def run_stage(
     missing = [a for a in wanted if a not in artifacts]
     if missing:
         raise PrefdataError(f"stage {name!r} needs artifact(s) {missing}, which no earlier stage produced")
-    input_hashes = {a: content_digest(artifacts[a]) for a in wanted}
+    input_hashes = {a: artifacts[a][1] for a in wanted}
     fingerprint = stage.fingerprint()
     config_hash = stable_hash(fingerprint)
     key = stable_hash({"stage": name, "fingerprint": fingerprint, "inputs": input_hashes, "seed": recipe.seed})
@@ -196,7 +200,7 @@ def run_stage(
         return StageManifest(**{**summary["manifest"], "skipped": True, "seconds": 0.0})
     console.print(f"[bold]stage {name}[/]: running (key {key})")
     sdir.path.mkdir(parents=True, exist_ok=True)
-    inputs = {a: pl.read_parquet(artifacts[a]) for a in wanted}
+    inputs = {a: pl.read_parquet(artifacts[a][0]) for a in wanted}
     ctx = StageContext(run_dir=run_dir, stage_dir=sdir.path, seed=recipe.seed, recipe=recipe)
     t0 = time.perf_counter()
     out = stage.run(inputs, ctx)
@@ -340,7 +344,7 @@ def _build(recipe: Recipe, recipe_path: Path, run_dir: Path, overrides: list[str
     if unknown:
         raise PrefdataError(f"--artifact {unknown}: no stage of this recipe produces it; "
                             f"artifacts are {', '.join(ARTIFACT_OF[n] for n in stages)}")
-    artifacts: dict[str, Path] = {}
+    artifacts: dict[str, tuple[Path, str]] = {}
     manifests: list[StageManifest] = []
     force = False
     for name in stages:
@@ -350,7 +354,7 @@ def _build(recipe: Recipe, recipe_path: Path, run_dir: Path, overrides: list[str
             manifests.append(use_external(name, artifact, pending.pop(artifact), run_dir, console))
         else:
             manifests.append(run_stage(name, recipe, run_dir, artifacts, force, console))
-        artifacts[artifact] = StageDir(run_dir, name).data
+        artifacts[artifact] = (StageDir(run_dir, name).data, manifests[-1].output_hash)
     manifest = RunManifest(
         prefdata_version=__version__, recipe=str(recipe_path), config_hash=stable_hash(resolved),
         package_versions=package_versions(), stages=manifests,

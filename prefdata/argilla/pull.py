@@ -35,6 +35,7 @@ from prefdata.argilla.client import ArgillaApiError, ArgillaClient
 from prefdata.argilla.push import CANDIDATE_IDS, judge_scores, read_stage
 from prefdata.argilla.settings import rating_question, response_field
 from prefdata.errors import PrefdataError
+from prefdata.judges.aggregate import ranks_within_groups
 from prefdata.records import Judgment
 from prefdata.tables import Rejects, frame, write_parquet
 
@@ -194,13 +195,9 @@ def aggregate(annotations: list[dict], judge_id: str) -> list[dict]:
             "reason": None if scored else "no annotator scored this candidate",
             "annotator": ",".join(sorted(scored)) or None,
         })
-    by_prompt: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_prompt[row["prompt_id"]].append(row)
-    for group in by_prompt.values():
-        present = [r for r in group if r["score"] is not None]
-        for r, rank in zip(present, competition_ranks([r["score"] for r in present], True)):
-            r["rank"] = rank
+    ranks = ranks_within_groups([r["prompt_id"] for r in rows], [r["score"] for r in rows])
+    for row, rank in zip(rows, ranks):
+        row["rank"] = rank
     return rows
 
 
