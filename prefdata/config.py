@@ -13,10 +13,10 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 from prefdata.errors import ConfigError, PrefdataError
 
@@ -27,12 +27,29 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans, which
+    turns `eval_strategy: no` into False; here they stay strings, and bool fields accept them."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise PrefdataError(f"{path}: no such config file. Pass the path of a YAML file.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -46,12 +63,13 @@ _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def parse_value(raw: str) -> Any:
-    """A `--set` value as YAML, except that `5e-5` is a float (YAML 1.1 reads it as a string)."""
+    """A `--set` value as YAML, except that `5e-5` is a float (YAML 1.1 reads it as a string) and
+    yes/no/on/off stay strings."""
     if raw == "":
         return ""
     if _EXPONENT_FLOAT.fullmatch(raw.strip()):
         return float(raw)
-    return yaml.safe_load(raw)
+    return load_yaml(raw)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -125,6 +143,15 @@ def config_path(value: str | Path, info: ValidationInfo | None) -> Path:
     if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
         return (base_dir / path).resolve()
     return path
+
+
+def _resolved(value: str, info: ValidationInfo) -> str:
+    return str(config_path(value, info))
+
+
+# A path field of a config: relative paths that exist beside the config file are made absolute
+# there (model folders, prompt files); anything else (a hub id, a server's model name) is kept.
+ConfigPath = Annotated[str, AfterValidator(_resolved)]
 
 
 def stable_hash(obj: Any) -> str:

@@ -1,4 +1,4 @@
-"""The pipeline recipe: one YAML file, one section per stage.
+"""The pipeline recipe: one YAML file, one section per stage, derived from `prefdata.stages.STAGES`.
 
     prefdata build pipelines/sample_vllm_cpu.yaml --out runs/x --set sample.k=8
 
@@ -8,57 +8,68 @@
     sample: {...}    # prefdata/stages/sample.py  SampleConfig
     label: {...}     # prefdata/stages/label.py   LabelConfig
     pair: {...}      # prefdata/stages/pair.py    PairConfig
-    filter: {...}    # prefdata/stages/filter.py  FilterConfig
+    filter: {...}    # prefdata/stages/filter.py  FilterConfig (optional between pair and export)
     export: {...}    # prefdata/stages/export.py  ExportConfig
+    argilla: {...}   # not a stage: how `prefdata argilla push/pull` shape the annotation dataset
 
 A section left out ends the pipeline before that stage (e.g. sample only, for the human
-loop); stages run in the order above.
+loop); stages run in the order of STAGES.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar, Optional
 
-from pydantic import model_validator
+from pydantic import create_model, model_validator
 
 from prefdata.argilla.settings import ArgillaConfig
 from prefdata.config import StrictModel, load_config
-from prefdata.stages.export import ExportConfig
-from prefdata.stages.filter import FilterConfig
-from prefdata.stages.label import LabelConfig
-from prefdata.stages.pair import PairConfig
-from prefdata.stages.prompts import PromptsConfig
-from prefdata.stages.sample import SampleConfig
-
-STAGE_ORDER = ("prompts", "sample", "label", "pair", "filter", "export")
+from prefdata.stages import STAGES
+from prefdata.stages.base import Stage
 
 
-class Recipe(StrictModel):
+class RecipeBase(StrictModel):
+    stage_classes: ClassVar[tuple[type[Stage], ...]] = ()
     name: str = "run"
     seed: int = 0
-    prompts: PromptsConfig
-    sample: SampleConfig | None = None
-    label: LabelConfig | None = None
-    pair: PairConfig | None = None
-    filter: FilterConfig | None = None
-    export: ExportConfig | None = None
-    # Not a stage: how `prefdata argilla push/pull` shape the human-annotation dataset.
     argilla: ArgillaConfig | None = None
 
     @model_validator(mode="after")
     def _contiguous(self):
+        order = [c.name for c in self.stage_classes]
         present = self.stages()
-        required = [s for s in STAGE_ORDER if s != "filter"][: len([s for s in present if s != "filter"])]
-        if [s for s in present if s != "filter"] != required or ("filter" in present and "pair" not in present):
-            raise ValueError(
-                f"stages must run in order {' -> '.join(STAGE_ORDER)} without gaps (filter is "
-                f"optional); got {' -> '.join(present)}"
-            )
+        core = [c.name for c in self.stage_classes if not c.optional]
+        required = core[: len([s for s in present if s in core])]
+        gaps = [s for s in present if s in core] != required
+        dangling = [c.name for c in self.stage_classes if c.optional and c.name in present
+                    and order[order.index(c.name) - 1] not in present]
+        if gaps or dangling:
+            optional = [c.name for c in self.stage_classes if c.optional]
+            raise ValueError(f"stages must run in order {' -> '.join(order)} without gaps ({', '.join(optional)} "
+                             f"optional); got {' -> '.join(present)}")
         return self
 
     def stages(self) -> list[str]:
-        return [s for s in STAGE_ORDER if getattr(self, s) is not None]
+        return [c.name for c in self.stage_classes if getattr(self, c.name) is not None]
+
+    def stage(self, name: str) -> Stage:
+        cls = next(c for c in self.stage_classes if c.name == name)
+        return cls(getattr(self, name))
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+def recipe_model(stages: tuple[type[Stage], ...] = STAGES, name: str = "Recipe") -> type[RecipeBase]:
+    """The recipe model of a stage list: one section per stage, typed by its config model."""
+    fields: dict[str, Any] = {
+        c.name: (c.config_model, ...) if c.required else (Optional[c.config_model], None) for c in stages
+    }
+    model = create_model(name, __base__=RecipeBase, **fields)
+    model.stage_classes = tuple(stages)
+    return model
+
+
+Recipe = recipe_model()
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> RecipeBase:
     return load_config(Recipe, path, overrides)

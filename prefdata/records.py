@@ -158,7 +158,9 @@ class RejectRecord(Record):
 
 class StageManifest(Record):
     name: str
-    key: str = Field(description="Content hash of config + inputs: unchanged key -> not re-run.")
+    key: str = Field(description="Content hash of the stage's fingerprint (config, named files and model "
+                     "directories, code, engine versions), input hashes and seed: unchanged key -> not re-run.")
+    unit: str = Field("rows", description="What rows_in counts (prompts, candidates, pairs).")
     config_hash: str
     input_hashes: dict[str, str]
     output_hash: str
@@ -167,6 +169,8 @@ class StageManifest(Record):
     dropped: dict[str, int] = Field(description="Dropped rows by reason code.")
     seconds: float
     skipped: bool = Field(False, description="True when reused from an earlier run.")
+    engines: dict[str, str] = Field(default_factory=dict, description="Versions of the engines that generated "
+                                    "or scored (vllm, transformers, torch); part of the key.")
     stats: str = Field("{}", description="Stage statistics as a JSON object string.")
 
 

@@ -21,9 +21,8 @@ import polars as pl
 
 from prefdata.errors import DataError
 from prefdata.filters.length import length_gap_stats
+from prefdata.rundir import RunDir
 
-UNITS = {"prompts": "prompts", "sample": "prompts", "label": "candidates", "pair": "prompts",
-         "filter": "pairs", "export": "pairs"}
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -65,25 +64,20 @@ def check_funnel(funnel: list[dict]) -> None:
 
 
 def run_funnel(run_dir: Path, stages: list[str] | None = None) -> list[dict]:
-    """Funnel of a build run from `stages/*/stats.json`; filter steps are listed one by one.
+    """Funnel of a build run from each finished stage's manifest; filter steps are listed one by one.
 
     `stages` limits it to the recipe's stages (a stage dir left from an older recipe is ignored).
     """
-    from prefdata.recipe import STAGE_ORDER
-
     funnel = []
-    for name in stages or STAGE_ORDER:
-        path = Path(run_dir) / "stages" / name / "stats.json"
-        if not path.is_file():
-            continue
-        manifest = json.loads(path.read_text())["manifest"]
-        stats = json.loads(manifest.get("stats") or "{}")
-        if name == "filter" and stats.get("funnel"):
+    for sdir in RunDir(run_dir).finished_stages(stages):
+        manifest = sdir.manifest()
+        stats = json.loads(manifest.stats or "{}")
+        if sdir.name == "filter" and stats.get("funnel"):
             funnel += [filter_step(step) for step in stats["funnel"]]
             continue
-        step = {"name": name, "unit": UNITS.get(name, "rows"), "rows_in": manifest["rows_in"],
-                "rows_kept": manifest["rows_out"], "dropped": manifest["dropped"]}
-        if name == "pair" and "pairs" in stats:
+        step = {"name": sdir.name, "unit": manifest.unit, "rows_in": manifest.rows_in,
+                "rows_kept": manifest.rows_out, "dropped": manifest.dropped}
+        if sdir.name == "pair" and "pairs" in stats:
             step["pairs"] = stats["pairs"]
         funnel.append(step)
     return funnel
@@ -203,14 +197,15 @@ def _gap_line(label: str, gap: dict) -> str:
 def summarize(path: str | Path) -> dict[str, Any]:
     """Summary of a build run directory (has stages/) or a dataset directory (has train.parquet)."""
     path = Path(path)
-    if (path / "stages").is_dir():
+    run = RunDir(path)
+    if run.is_run():
         funnel = run_funnel(path)
         summary: dict[str, Any] = {"kind": "run", "path": str(path), "funnel": funnel}
-        final = _final_pairs(path)
+        final = run.final_pairs_file()
         if final is not None:
-            summary["pairs"] = describe_pairs(final)
-        if (path / "dataset" / "stats.json").is_file():
-            summary["dataset"] = json.loads((path / "dataset" / "stats.json").read_text())
+            summary["pairs"] = describe_pairs(pl.read_parquet(final))
+        if (run.dataset / "stats.json").is_file():
+            summary["dataset"] = json.loads((run.dataset / "stats.json").read_text())
         return summary
     if (path / "train.parquet").is_file():
         from prefdata.io.dataset_dir import read_dataset_dir
@@ -226,14 +221,6 @@ def summarize(path: str | Path) -> dict[str, Any]:
     raise DataError(f"{path}: neither a build run directory (no stages/) nor a dataset directory (no "
                     "train.parquet). Pass the --out directory of `prefdata build`, `prefdata import` or "
                     "`prefdata filter`.")
-
-
-def _final_pairs(run_dir: Path) -> pl.DataFrame | None:
-    for name in ("filter", "pair"):
-        data = run_dir / "stages" / name / "data.parquet"
-        if data.is_file():
-            return pl.read_parquet(data)
-    return None
 
 
 def format_summary(summary: dict[str, Any]) -> str:

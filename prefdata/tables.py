@@ -12,8 +12,10 @@ the right columns and parquet files from different runs concatenate.
 from __future__ import annotations
 
 import json
+import os
 import types
 import typing
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -141,8 +143,51 @@ def reasons(rejects: pl.DataFrame) -> dict[str, int]:
 
 def write_parquet(df: pl.DataFrame, path: Path) -> Path:
     """Write atomically: a crash mid-write never leaves a truncated file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    df.write_parquet(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp)
     return path
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temp path beside `path`; renamed onto it only when the block finishes.
+
+    The temp name carries the pid, so two processes writing the same file never share a
+    temp file (the last rename wins, and each rename is whole)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def with_all_columns(df: pl.DataFrame, model: type[BaseModel]) -> pl.DataFrame:
+    """Optional record columns a producer left out become typed nulls, so stages can rely on them."""
+    schema = polars_schema(model)
+    missing = [pl.lit(None, dtype=dtype).alias(c) for c, dtype in schema.items() if c not in df.columns]
+    return df.with_columns(missing).select([c for c in model.model_fields if c in df.columns or c in schema])
+
+
+def read_record_file(path: Path, model: type[BaseModel], what: str) -> pl.DataFrame:
+    """A parquet file of `model` records made outside the pipeline (e.g. labels pulled from
+    Argilla), checked for the required columns, with the optional ones filled in."""
+    from prefdata.errors import PrefdataError
+
+    try:
+        df = pl.read_parquet(path)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise PrefdataError(f"{what}{path}: cannot read it as parquet ({e})") from None
+    required = [f for f, info in model.model_fields.items() if info.is_required()]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise PrefdataError(f"{what}{path}: missing column(s) {missing} of {model.__name__} (has {df.columns})")
+    return with_all_columns(df, model)

@@ -19,7 +19,9 @@ import yaml
 from prefdata import runner
 from prefdata.config import StrictModel
 from prefdata.errors import ConfigError, PrefdataError
-from prefdata.recipe import Recipe
+from prefdata.recipe import recipe_model
+from prefdata.rundir import RunDir
+from prefdata.stages import PromptsStage, SampleStage
 from prefdata.stages.base import Stage, StageOutput
 from prefdata.tables import empty_rejects, rejects_from
 
@@ -33,15 +35,8 @@ class Threshold(StrictModel):
     threshold: float = 0.0
 
 
-class DownstreamRecipe(Recipe):
-    label: Threshold | None = None
-    pair: Threshold | None = None
-    filter: Threshold | None = None
-    export: Threshold | None = None
-
-
 class LengthLabel(Stage):
-    name, inputs = "label", ("prompts", "candidates")
+    name, config_model, inputs, output = "label", Threshold, ("prompts", "candidates"), "judgments"
 
     def run(self, inputs, ctx):
         RUNS["label"] += 1
@@ -51,7 +46,7 @@ class LengthLabel(Stage):
 
 
 class MaxMinPair(Stage):
-    name, inputs = "pair", ("prompts", "candidates", "judgments")
+    name, config_model, inputs, output = "pair", Threshold, ("prompts", "candidates", "judgments"), "pairs"
 
     def run(self, inputs, ctx):
         RUNS["pair"] += 1
@@ -63,7 +58,7 @@ class MaxMinPair(Stage):
 
 
 class MarginFilter(Stage):
-    name, inputs = "filter", ("pairs",)
+    name, config_model, inputs, output, optional = "filter", Threshold, ("pairs",), "pairs", True
 
     def run(self, inputs, ctx):
         RUNS["filter"] += 1
@@ -74,17 +69,19 @@ class MarginFilter(Stage):
 
 
 class CopyExport(Stage):
-    name, inputs = "export", ("pairs",)
+    name, config_model, inputs, output = "export", Threshold, ("pairs",), "dataset"
 
     def run(self, inputs, ctx):
         RUNS["export"] += 1
         return StageOutput(data=inputs["pairs"], rejects=empty_rejects(), rows_in=inputs["pairs"].height)
 
 
+# A recipe of test-defined stages: one list of stage classes is all the runner needs.
+DownstreamRecipe = recipe_model((PromptsStage, SampleStage, LengthLabel, MaxMinPair, MarginFilter, CopyExport))
+
+
 @pytest.fixture
-def fake_downstream(monkeypatch):
-    classes = {"label": LengthLabel, "pair": MaxMinPair, "filter": MarginFilter, "export": CopyExport}
-    monkeypatch.setattr(runner, "STAGE_CLASSES", {**runner.STAGE_CLASSES, **classes})
+def fake_downstream():
     RUNS.clear()
     return RUNS
 
@@ -124,7 +121,7 @@ def test_only_changed_stages_rerun(tmp_path, tiny_model_dir, fake_downstream):
     filt = changed.stages[4]
     assert filt.rows_in == 4 and filt.rows_out == 0 and filt.dropped == {"low_margin": 4}
 
-    forced = runner.build(recipe, run_dir, ["filter.threshold=1000"], from_stage="pair", recipe_model=DownstreamRecipe)
+    forced = runner.build(recipe, run_dir, ["filter.threshold=1000"], force_stage="pair", recipe_model=DownstreamRecipe)
     assert skipped(forced)["label"] and not skipped(forced)["pair"]
     # pair re-ran with the same output: its artifact hash is unchanged, so filter's key is too
     assert forced.stages[3].output_hash == changed.stages[3].output_hash
@@ -140,25 +137,15 @@ def test_stages_added_later_reuse_finished_ones(tmp_path, tiny_model_dir, fake_d
     assert skipped(later) == {"prompts": True, "sample": True, "label": False, "pair": False}
 
 
-def test_accounting_mismatch_is_an_internal_error_and_leaves_no_done(tmp_path, tiny_model_dir, monkeypatch):
-    class Lossy(Stage):
-        name, inputs = "prompts", ()
-
+def test_accounting_mismatch_is_an_internal_error_and_leaves_no_done(tmp_path, tiny_model_dir):
+    class Lossy(PromptsStage):
         def run(self, inputs, ctx):
             return StageOutput(data=pl.DataFrame({"x": [1]}), rejects=empty_rejects(), rows_in=3)
 
-    monkeypatch.setattr(runner, "STAGE_CLASSES", {**runner.STAGE_CLASSES, "prompts": Lossy})
     recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir)
     with pytest.raises(RuntimeError, match=r"stage 'prompts': rows_in \(3\) != rows_kept \(1\) \+ rejects \(0\)"):
-        runner.build(recipe, tmp_path / "run")
+        runner.build(recipe, tmp_path / "run", recipe_model=recipe_model((Lossy, SampleStage)))
     assert not (tmp_path / "run" / "stages" / "prompts" / "DONE").exists()
-
-
-def test_missing_stage_implementation_is_a_clear_error(tmp_path, tiny_model_dir, monkeypatch):
-    monkeypatch.setattr(runner, "STAGE_CLASSES", {**runner.STAGE_CLASSES, "label": "prefdata.stages.prompts:NoSuch"})
-    recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir, label={})
-    with pytest.raises(PrefdataError, match="stage 'label' is not available yet"):
-        runner.build(recipe, tmp_path / "run", until_stage="label", recipe_model=DownstreamRecipe)
 
 
 def test_bad_recipe_reports_every_error_at_once(tmp_path):
@@ -297,7 +284,7 @@ def test_external_judgments_stand_in_for_the_label_stage(tmp_path, tiny_model_di
 def test_two_builds_on_one_run_dir_are_refused(tmp_path, tiny_model_dir):
     recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir)
     (tmp_path / "run").mkdir()
-    with runner.run_lock(tmp_path / "run"):
+    with RunDir(tmp_path / "run").lock():
         with pytest.raises(PrefdataError, match="another `prefdata build` is running"):
             runner.build(recipe, tmp_path / "run")
 
@@ -318,7 +305,10 @@ def test_label_source_argilla_continues_from_the_pulled_human_labels(tmp_path, t
     (run_dir / "human").mkdir()
     human.write_parquet(run_dir / "human" / "judgments.parquet")
     m = runner.build(recipe, run_dir)
-    assert skipped(m) == {"prompts": True, "sample": True, "label": True, "pair": False}
+    # the label stage ran in its argilla mode: it read the pulled labels (its declared input)
+    assert skipped(m) == {"prompts": True, "sample": True, "label": False, "pair": False}
+    assert json.loads(m.stages[2].stats)["source"] == "argilla"
+    assert skipped(runner.build(recipe, run_dir))["label"]  # same labels: reused
     pairs = pl.read_parquet(run_dir / "stages" / "pair" / "data.parquet")
     assert pairs.height == 4 and pairs["label_source"].unique().to_list() == ["argilla:round-1"]
     assert (pairs["chosen_id"].str.ends_with(":1") & pairs["rejected_id"].str.ends_with(":0")).all()
@@ -343,8 +333,7 @@ def test_relative_model_and_judge_paths_resolve_against_the_recipe(tmp_path, tin
         {"type": "llm", "id": "j", "mode": "pointwise", "template": "judge.jinja",
          "sampler": {"backend": "transformers", "model": str(tiny_model_dir)}},
     ]})
-    recipe = load_recipe(recipe_file)
-    runner.resolve_paths(recipe, recipe_file.parent)
+    recipe = load_recipe(recipe_file)  # the configs' own path fields resolve against the recipe
     rm, llm = recipe.label.judges
     assert rm.path == str((tmp_path / "rm").resolve())
     assert llm.template == str((tmp_path / "judge.jinja").resolve())

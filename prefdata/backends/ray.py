@@ -17,13 +17,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
-from prefdata.config import StrictModel
+from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
 
 
 class RayConfig(StrictModel):
     backend: Literal["ray"] = "ray"
-    model: str = Field(description="model_source for vLLMEngineProcessorConfig (path or hub id).")
+    model: ConfigPath = Field(description="model_source for vLLMEngineProcessorConfig (path or hub id).")
     concurrency: int = Field(1, ge=1, description="vLLM engine replicas across the cluster.")
     batch_size: int = Field(32, ge=1, description="Rows per batch sent to one engine.")
     engine_kwargs: dict[str, Any] = Field(

@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field
 
 from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
-from prefdata.config import StrictModel
+from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
 
 
@@ -43,7 +43,7 @@ def check_model_path(model: str) -> str:
 
 class TransformersConfig(StrictModel):
     backend: Literal["transformers"] = "transformers"
-    model: str = Field(description="Local model folder (or hub id when online).")
+    model: ConfigPath = Field(description="Local model folder (or hub id when online).")
     dtype: str = Field("float32", description="torch dtype name: float32 | bfloat16 | float16.")
     device: str = Field("cpu", description="torch device, e.g. cpu or cuda:0.")
     max_model_len: int | None = Field(

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
 from prefdata.backends.transformers import check_model_path
-from prefdata.config import StrictModel, stable_hash
+from prefdata.config import ConfigPath, StrictModel, stable_hash
 from prefdata.errors import PrefdataError
 
 _ENGINES: dict[str, Any] = {}
@@ -31,7 +31,7 @@ CPU_DEFAULT_KV_CACHE_BYTES = 2**30  # 1 GiB; VLLM_CPU_KVCACHE_SPACE=N (GiB) over
 
 class VLLMConfig(StrictModel):
     backend: Literal["vllm"] = "vllm"
-    model: str = Field(description="Local model folder (or hub id when online).")
+    model: ConfigPath = Field(description="Local model folder (or hub id when online).")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model replica.")
     data_parallel_size: int = Field(1, ge=1, description="Model replicas (vLLM's own data parallelism).")
     gpu_memory_utilization: float = Field(

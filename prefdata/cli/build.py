@@ -1,7 +1,7 @@
 """`prefdata build`: run a pipeline recipe into a run directory.
 
     prefdata build pipelines/sample_vllm_cpu.yaml --out runs/demo
-    prefdata build pipelines/sample_vllm_cpu.yaml --out runs/demo --set sample.k=8 --from-stage sample
+    prefdata build pipelines/sample_vllm_cpu.yaml --out runs/demo --set sample.k=8 --force-stage sample
     prefdata build pipelines/x.yaml --out runs/demo --artifact judgments=pulled.parquet   # human labels
 """
 
@@ -16,8 +16,9 @@ from prefdata.cli._app import SetOption, app
 
 RecipeArg = Annotated[Path, typer.Argument(help="Pipeline recipe (YAML), e.g. pipelines/sample_vllm_cpu.yaml.")]
 OutOption = Annotated[Path, typer.Option("--out", help="Run directory; re-using one skips unchanged stages.")]
-FromOption = Annotated[
-    Optional[str], typer.Option("--from-stage", help="Re-run this stage and all later ones even if unchanged.")
+ForceOption = Annotated[
+    Optional[str], typer.Option("--force-stage", "--from-stage",
+                                help="Re-run this stage and all later ones even if unchanged.")
 ]
 UntilOption = Annotated[
     Optional[str], typer.Option("--until-stage", help="Stop after this stage (e.g. sample, before human labels).")
@@ -34,7 +35,7 @@ def build(
     recipe: RecipeArg,
     out: OutOption,
     set_: SetOption = [],
-    from_stage: FromOption = None,
+    force_stage: ForceOption = None,
     until_stage: UntilOption = None,
     artifact: ArtifactOption = [],
 ) -> None:
@@ -51,7 +52,7 @@ def build(
             raise PrefdataError(f"--artifact {item!r}: expected NAME=FILE, e.g. --artifact judgments=pulled.parquet")
         external[name] = path
     console = Console(stderr=True)
-    manifest = run_build(recipe, out, set_, from_stage=from_stage, until_stage=until_stage,
+    manifest = run_build(recipe, out, set_, force_stage=force_stage, until_stage=until_stage,
                          external=external, console=console)
     for stage in manifest.stages:
         state = "reused" if stage.skipped else f"{stage.seconds:.1f}s"

@@ -7,8 +7,9 @@
     datasets.load_dataset("parquet", data_dir="data/hh")   # loads as-is; TRL trains on it unchanged
 
 Layout: `train.parquet` (+ `test.parquet` when test_size > 0), `rejects.parquet` (one row per
-dropped input row), `stats.json` (counts; written after the data, so its presence means the
-directory is complete) and a dataset card `README.md`. Example columns are exactly
+dropped input row), `stats.json` (counts), a dataset card `README.md`, and `DONE`, written
+last: readers (`require_complete`) refuse a directory without it, since that is what a
+write killed half-way leaves. Example columns are exactly
 records.DPOExample's: prompt, chosen, rejected, prompt_id, chosen_score, rejected_score,
 margin, source. Conversational columns are lists of {role, content} structs.
 
@@ -29,11 +30,12 @@ import polars as pl
 from prefdata.card import write_card
 from prefdata.errors import DataError
 from prefdata.records import DPOExample
-from prefdata.tables import MESSAGES, REJECT_SCHEMA, reasons, write_parquet
+from prefdata.tables import MESSAGES, REJECT_SCHEMA, reasons, write_parquet, write_text_atomic
 
 COLUMNS = list(DPOExample.model_fields)
 SPLITS = ("train", "test")
 MAKE_IT = ("Make one with `prefdata import SOURCE --out DIR` (or the build pipeline's export stage)")
+MARKER = "DONE"
 
 COLUMN_DOCS = {
     "prompt": "Prompt: a string (standard) or a list of {role, content} messages ending with a user turn.",
@@ -117,6 +119,7 @@ def write_dataset_dir(
         raise RuntimeError(f"bookkeeping bug: kept {kept} + rejected {dropped} != input {input_rows}")
     labels = splits if splits is not None else assign_splits(examples["prompt_id"].to_list(), test_size, seed)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).unlink(missing_ok=True)  # from here until the end the directory is incomplete
     # A rerun with other splits must not leave old split files behind (datasets would load them).
     ours = {*SPLITS, *labels, "rejects"}
     for stale in out.glob("*.parquet"):
@@ -146,8 +149,36 @@ def write_dataset_dir(
     }
     write_card(out, title=title or f"prefdata DPO dataset from {source}", source=source, splits=split_counts,
                columns=COLUMN_DOCS, stats=stats, extra_sections=list(card_sections), images=list(images))
-    (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str) + "\n")
+    write_text_atomic(out / "stats.json", json.dumps(stats, indent=2, default=str) + "\n")
+    mark_complete(out, {"splits": split_counts, "rejected": dropped})
     return stats
+
+
+def mark_complete(directory: Path, summary: dict) -> None:
+    """Write the completion marker last; it lists every file with its size, so a file lost or
+    rewritten afterwards (e.g. a deleted stats.json) is caught by `require_complete`."""
+    d = Path(directory)
+    files = {p.name: p.stat().st_size for p in sorted(d.iterdir())
+             if p.is_file() and p.name != MARKER and not p.name.startswith(".")}
+    write_text_atomic(d / MARKER, json.dumps({**summary, "files": files}, sort_keys=True) + "\n")
+
+
+def require_complete(directory: str | Path) -> None:
+    """Refuse a dataset directory whose writer did not finish (no `DONE` marker) or whose
+    files changed since (a listed file missing or of another size)."""
+    d = Path(directory)
+    rebuild = ("Rerun the command that made it (`prefdata build` / `prefdata import`); for parquet "
+               f"files from elsewhere run `prefdata import {d} --format trl --out NEW_DIR`.")
+    if not (d / MARKER).is_file():
+        raise DataError(f"{d}: incomplete dataset directory (no {MARKER} marker; it is written last, so the "
+                        f"write was interrupted or another tool made these files). {rebuild}")
+    try:
+        files = json.loads((d / MARKER).read_text()).get("files", {})
+    except (json.JSONDecodeError, AttributeError):
+        raise DataError(f"{d / MARKER}: unreadable completion marker. {rebuild}") from None
+    changed = sorted(n for n, size in files.items() if not (d / n).is_file() or (d / n).stat().st_size != size)
+    if changed:
+        raise DataError(f"{d}: {', '.join(changed)} missing or changed since the directory was written. {rebuild}")
 
 
 def read_dataset_dir(directory: str | Path) -> dict[str, pl.DataFrame]:
@@ -162,6 +193,7 @@ def read_dataset_dir(directory: str | Path) -> dict[str, pl.DataFrame]:
             files.setdefault(split, []).append(path)
     if "train" not in files:
         raise DataError(f"{d}: no train.parquet here. {MAKE_IT}.")
+    require_complete(d)
     out = {}
     for split, paths in files.items():
         try:

@@ -27,7 +27,7 @@ import polars as pl
 from prefdata.errors import DataError
 from prefdata.io.common import PROVENANCE
 from prefdata.io.dataset_dir import COLUMNS, kind_of, read_dataset_dir, write_dataset_dir
-from prefdata.tables import Rejects, write_parquet
+from prefdata.tables import Rejects, atomic_path, write_parquet, write_text_atomic
 
 EXPORT_FORMATS = ("trl", "llamafactory", "jsonl")
 SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
@@ -81,10 +81,10 @@ def export_llamafactory(splits: dict[str, pl.DataFrame], out: Path, name: str) -
                 continue
             rows.append(converted)
         file_name = f"{split}.json"
-        (out / file_name).write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        write_text_atomic(out / file_name, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         info[name if split == "train" else f"{name}_{split}"] = _dataset_info_entry(file_name, kind)
         counts[split] = len(rows)
-    (out / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_text_atomic(out / "dataset_info.json", json.dumps(info, indent=2) + "\n")
     write_parquet(rejects.frame(), out / "rejects.parquet")
     return {"splits": counts, "rejected": len(rejects), "dataset_info_entries": list(info)}
 
@@ -92,7 +92,7 @@ def export_llamafactory(splits: dict[str, pl.DataFrame], out: Path, name: str) -
 def export_jsonl(splits: dict[str, pl.DataFrame], out: Path) -> dict:
     counts = {}
     for split, df in splits.items():
-        with open(out / f"{split}.jsonl", "w") as f:
+        with atomic_path(out / f"{split}.jsonl") as tmp, open(tmp, "w") as f:
             for row in df.iter_rows(named=True):
                 f.write(json.dumps({c: row[c] for c in COLUMNS}, ensure_ascii=False) + "\n")
         counts[split] = df.height
@@ -108,6 +108,7 @@ def export_dataset(in_dir: str | Path, out_dir: str | Path, *, format: str = "tr
     if out.resolve() == Path(in_dir).resolve():
         raise DataError(f"{out}: --out must differ from the input directory.")
     out.mkdir(parents=True, exist_ok=True)
+    (out / "export.json").unlink(missing_ok=True)  # written last: its presence means the export finished
     if format == "trl":
         labels = [s for s, df in splits.items() for _ in range(df.height)]
         frames = pl.concat(list(splits.values()), how="vertical")
@@ -119,5 +120,5 @@ def export_dataset(in_dir: str | Path, out_dir: str | Path, *, format: str = "tr
     else:
         summary = export_llamafactory(splits, out, name)
     summary = {"format": format, "input": str(in_dir), "input_rows": sum(df.height for df in splits.values()), **summary}
-    (out / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "export.json", json.dumps(summary, indent=2) + "\n")
     return summary

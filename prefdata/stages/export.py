@@ -23,6 +23,7 @@ import polars as pl
 from pydantic import Field
 
 from prefdata.config import StrictModel
+from prefdata.rundir import RunDir
 from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.tables import empty_rejects
 
@@ -56,8 +57,9 @@ def pairs_to_examples(pairs: pl.DataFrame, kind: str, source: str) -> pl.DataFra
 
 
 class ExportStage(Stage):
-    name = "export"
-    inputs = ("pairs",)
+    name, config_model = "export", ExportConfig
+    inputs, output, unit = ("pairs",), "dataset", "pairs"
+    optional_inputs = ("pair.pairs",)  # the pairs before filtering, for the before/after plots
     config: ExportConfig
 
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
@@ -69,11 +71,12 @@ class ExportStage(Stage):
         name = getattr(ctx.recipe, "name", None) or "prefdata"
         source = f"prefdata build run {name!r} ({ctx.run_dir})"
         examples = pairs_to_examples(pairs, c.format, source=name)
-        out = Path(ctx.run_dir) / "dataset"
+        out = RunDir(ctx.run_dir).dataset
         stages = [s for s in ctx.recipe.stages() if s != "export"] if ctx.recipe is not None else None
         funnel = run_funnel(ctx.run_dir, stages) + [
             {"name": "export", "unit": "pairs", "rows_in": pairs.height, "rows_kept": pairs.height, "dropped": {}}]
-        before = _unfiltered_pairs(ctx.run_dir) if stages is None or "filter" in stages else None
+        filtered = stages is None or "filter" in stages
+        before = inputs.get("pair.pairs") if filtered else None
         images, sections, report = ([], [], {"funnel": funnel})
         if c.plots:
             images, sections, report = write_report(out, before=before, after=pairs, funnel=funnel)
@@ -85,9 +88,3 @@ class ExportStage(Stage):
         return StageOutput(data=examples, rejects=empty_rejects(), rows_in=pairs.height,
                            stats={"dataset_dir": str(out), "splits": stats["splits"], "format": c.format})
 
-
-def _unfiltered_pairs(run_dir: Path) -> pl.DataFrame | None:
-    """The pair stage's output when a filter stage ran after it (for the before/after plots)."""
-    pair_data = Path(run_dir) / "stages" / "pair" / "data.parquet"
-    filtered = (Path(run_dir) / "stages" / "filter" / "data.parquet").is_file()
-    return pl.read_parquet(pair_data) if filtered and pair_data.is_file() else None

@@ -48,8 +48,8 @@ class FilterBalanceError(AssertionError):
 
 
 class FilterStage(Stage):
-    name = "filter"
-    inputs = ("pairs",)
+    name, config_model = "filter", FilterConfig
+    inputs, output, unit, optional = ("pairs",), "pairs", "pairs", True
     config: FilterConfig
 
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext | None = None) -> StageOutput:

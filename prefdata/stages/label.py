@@ -8,13 +8,21 @@
       combine: rank            # mean | majority | rank (prefdata/judges/aggregate.py)
       weights: {rm: 2.0}       # optional, per judge id
 
-Judges run one after another (each model is freed before the next loads). Output: a
+Judges run one after another (each model is freed before the next loads). Model judges
+(reward models, LLM judges) label in shards of about `shard_size` candidates, whole
+prompts per shard, written to `<stage dir>/shards/<judge>-<key>/` as they finish: a build
+killed while labelling resumes with only the missing shards' requests (stats: per judge
+`shards_resumed`, `requests_sent`). Programmatic judges run whole (they are cheap). Output: a
 frame with records.Judgment columns holding exactly one row per judge and candidate
 (pairwise LLM judges: the candidate's win rate, see prefdata/judges/llm.py; their
 per-pair rows, with `opponent_id`, go to `<stage dir>/pairwise_judgments.parquet`). With
 several judges an `aggregate` row per candidate (judge_type "aggregate", id
 `aggregate_id`) combines them and carries `rank` within its prompt. The judge later
 stages should pair on is `stats["score_judge_id"]` (the aggregate, else the only judge).
+
+With `source: argilla` the stage takes the human labels `prefdata argilla pull` wrote to
+`RUN_DIR/human/judgments.parquet` instead (a declared input: pulling new answers re-runs
+this stage and those after it).
 
 Accounting unit: candidates. Every candidate whose prompt is known is kept, even when no
 judge could label it: its rows have score None, a parse_status and a reason, and the
@@ -38,16 +46,18 @@ from typing import Annotated, Any, Literal, Union
 import polars as pl
 from pydantic import Field, model_validator
 
-from prefdata.config import StrictModel
+from prefdata.config import StrictModel, stable_hash
 from prefdata.judges.aggregate import combine, ranks_within_groups
 from prefdata.judges.agreement import agreement_report
 from prefdata.judges.base import JudgeItem, build_judge
 from prefdata.judges.llm import LLMJudgeConfig
 from prefdata.judges.programmatic import ProgrammaticJudgeConfig
 from prefdata.judges.reward_model import RewardModelJudgeConfig
+from prefdata.errors import PrefdataError
 from prefdata.records import Judgment
-from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import Rejects, frame, write_parquet
+from prefdata.shards import ShardStore
+from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
+from prefdata.tables import Rejects, frame, read_record_file, write_parquet
 
 JudgeConfig = Annotated[
     Union[RewardModelJudgeConfig, LLMJudgeConfig, ProgrammaticJudgeConfig], Field(discriminator="type")
@@ -56,6 +66,7 @@ PARSE_FAILURES = ("parse_error", "out_of_range")
 
 
 HUMAN_JUDGMENTS = Path("human") / "judgments.parquet"  # in RUN_DIR, written by `prefdata argilla pull`
+SHARDED_JUDGES = ("reward_model", "llm")  # programmatic checks are cheap: they run whole
 
 
 class LabelConfig(StrictModel):
@@ -69,6 +80,8 @@ class LabelConfig(StrictModel):
     )
     weights: dict[str, float] | None = Field(None, description="Per judge id weight in the combination (default 1).")
     aggregate_id: str = Field("aggregate", description="judge_id of the combined judgment rows.")
+    shard_size: int = Field(256, ge=1, description="Candidates per finished shard of a model judge (whole "
+                            "prompts): a kill loses at most one shard of judge calls.")
     aggregate_judges: list[str] | None = Field(
         None, description="Judge ids that enter the combination (default: all); the others are "
         "kept as reference labels, e.g. a trusted check audited against cheaper judges.",
@@ -103,15 +116,65 @@ class LabelConfig(StrictModel):
 
 
 class LabelStage(Stage):
-    name = "label"
-    inputs = ("prompts", "candidates")
+    name, config_model = "label", LabelConfig
+    inputs, output, unit = ("prompts", "candidates"), "judgments", "candidates"
+    engines = GENERATION_ENGINES
+
+    def extra_inputs(self, run_dir: Path) -> dict[str, Path]:
+        if self.config.source != "argilla":
+            return {}
+        path = Path(run_dir) / HUMAN_JUDGMENTS
+        if not path.is_file():
+            raise PrefdataError(
+                f"{path}: no human labels yet (label.source is argilla). Push, annotate and pull first: "
+                f"`prefdata argilla push {run_dir}` ... `prefdata argilla pull {run_dir}`"
+            )
+        return {"human_judgments": path}
+
+    def check(self) -> list[str]:
+        from prefdata.backends.transformers import check_model_path
+
+        problems = []
+        for i, judge in enumerate(self.config.judges):
+            sampler = getattr(judge, "sampler", None)
+            where = [(f"label.judges.{i}.path", judge.path) if judge.type == "reward_model" else None,
+                     (f"label.judges.{i}.sampler.model", sampler.model)
+                     if sampler is not None and sampler.backend in ("vllm", "transformers") else None]
+            for key, path in filter(None, where):
+                try:
+                    check_model_path(path)
+                except ValueError as e:
+                    problems.append(f"{key}: {e}")
+        return problems
+
+    def code_files(self) -> list[Path]:
+        """This module, plus the source of every `module:function` check (an edited check re-labels)."""
+        import importlib.util
+
+        files = super().code_files()
+        for judge in self.config.judges:
+            module = (getattr(judge, "function", None) or "").partition(":")[0]
+            spec = importlib.util.find_spec(module) if module else None
+            if spec is not None and spec.origin and Path(spec.origin).is_file():
+                files.append(Path(spec.origin))
+        return files
 
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
+        if self.config.source == "argilla":
+            human = read_record_file(ctx.extra["human_judgments"], Judgment, what="human judgments ")
+            return StageOutput(data=human, rejects=Rejects("label").frame(), rows_in=human.height,
+                               stats={"source": "argilla", "file": str(ctx.extra["human_judgments"])})
         prompts, candidates = inputs["prompts"], inputs["candidates"]
         items, rejects = build_items(prompts, candidates)
         rows, judge_stats = [], {}
         for judge_config in self.config.judges:
-            judge_rows, judge_stats[judge_config.id] = run_judge(judge_config, items)
+            store = None
+            if judge_config.type in SHARDED_JUDGES:
+                fingerprint = self.fingerprint()
+                key = stable_hash({"judge": judge_config.model_dump(mode="json"), "engines": fingerprint.get("engines"),
+                                   "paths": fingerprint.get("paths")})  # model files and templates
+                store = ShardStore(ctx.stage_dir / "shards" / f"{judge_config.id}-{key}")
+            judge_rows, judge_stats[judge_config.id] = run_judge(judge_config, items, store, self.config.shard_size)
             rows += judge_rows
         pairwise = [r for r in rows if r["opponent_id"] is not None]
         rows = [r for r in rows if r["opponent_id"] is None]
@@ -146,34 +209,99 @@ def build_items(prompts: pl.DataFrame, candidates: pl.DataFrame) -> tuple[list[J
     return items, rejects
 
 
-def run_judge(config, items: list[JudgeItem]) -> tuple[list[dict], dict[str, Any]]:
-    """Build one judge, label every item with a progress bar, free the judge."""
+def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None,
+              shard_size: int = 256) -> tuple[list[dict], dict[str, Any]]:
+    """Label every item with one judge (built only if some shard is missing), then free it.
+
+    With a `store`, items are cut into shards of whole prompts; finished shards are read back
+    and only the missing ones are judged, so a resumed run sends only the missing requests."""
     from rich.progress import Progress
 
-    judge = build_judge(config)
+    shards = _shards(items, shard_size) if store is not None else [items]
+    judge, rows, shard_stats, resumed, sent = None, [], [], 0, 0
     try:
-        total = judge.request_count(items) if hasattr(judge, "request_count") else len(items)
         with Progress(transient=True) as bar:
-            task = bar.add_task(f"label: judge {config.id} ({config.type})", total=total)
-            rows = judge.judge(items, progress=lambda n: bar.advance(task, n))
-        extra = judge.stats()
-        meta = {"type": judge.judge_type, "model": judge.model, "template_hash": judge.template_hash}
+            task = bar.add_task(f"label: judge {config.id} ({config.type})", total=len(items))
+            for index, shard in enumerate(shards):
+                identity = _shard_identity(shard)
+                done = store.load(index, identity) if store is not None else None
+                if done is not None:
+                    rows += done[0]["judgments"].to_dicts()
+                    shard_stats.append(done[1])
+                    resumed += 1
+                    bar.advance(task, len(shard))
+                    continue
+                judge = judge or build_judge(config)
+                shard_rows = judge.judge(shard)
+                bar.advance(task, len(shard))
+                meta = {**judge.stats(), "judge_meta": _judge_meta(judge)}
+                meta.setdefault("requests", judge.request_count(shard) if hasattr(judge, "request_count") else len(shard))
+                sent += meta["requests"]
+                if store is not None:
+                    store.save(index, identity, {"judgments": frame(shard_rows, Judgment)}, meta)
+                rows += shard_rows
+                shard_stats.append(meta)
     finally:
-        judge.close()
-        del judge
-        gc.collect()
+        if judge is not None:
+            judge.close()
+            del judge
+            gc.collect()
+    meta = next((s.pop("judge_meta") for s in shard_stats if "judge_meta" in s), {})
+    for s in shard_stats:
+        s.pop("judge_meta", None)
     own = [r for r in rows if r["opponent_id"] is None]
     statuses = Counter(r["parse_status"] for r in own)
     n = len(own)
+    sharding = {"shards": len(shards), "shards_resumed": resumed, "requests_sent": sent} if store is not None else {}
     return rows, {
-        **meta,
+        "type": config.type, "model": meta.get("model"), "template_hash": meta.get("template_hash"),
         "candidates": n,
         "labelled": n - sum(r["score"] is None for r in own),
         "parse_failure_rate": sum(statuses[s] for s in PARSE_FAILURES) / n if n else None,
         "missing_rate": sum(r["score"] is None for r in own) / n if n else None,
         "parse_status": dict(statuses),
-        **extra,
+        **merge_judge_stats(shard_stats),
+        **sharding,
     }
+
+
+def _judge_meta(judge) -> dict[str, Any]:
+    return {"model": judge.model, "template_hash": judge.template_hash}
+
+
+def _shards(items: list[JudgeItem], size: int) -> list[list[JudgeItem]]:
+    """Consecutive items cut into shards of about `size`, never splitting a prompt's candidates
+    (pairwise judges compare within a prompt)."""
+    shards, current = [], []
+    for i, item in enumerate(items):
+        current.append(item)
+        last_of_prompt = i + 1 == len(items) or items[i + 1].prompt_id != item.prompt_id
+        if len(current) >= size and last_of_prompt:
+            shards.append(current)
+            current = []
+    return shards + ([current] if current else [])
+
+
+def _shard_identity(shard: list[JudgeItem]) -> str:
+    """Digest of exactly what is judged: a re-sampled candidate (same id, new text) is judged anew."""
+    return stable_hash([[it.prompt_id, it.candidate_id, it.prompt, it.response, it.reference] for it in shard])
+
+
+def merge_judge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Judge statistics over shards: counts add up; rates are recomputed from the summed counts."""
+    total: dict[str, Any] = {}
+    for part in parts:
+        for k, v in part.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith("_rate"):
+                total[k] = total.get(k, 0) + v
+            elif not k.endswith("_rate"):
+                total.setdefault(k, v)
+    if "failed_outputs" in total and total.get("requests"):
+        total["output_parse_failure_rate"] = total["failed_outputs"] / total["requests"]
+    judged = total.get("swap_consistent_pairs", 0) + total.get("swap_inconsistent_pairs", 0)
+    if "swap_consistent_pairs" in total:
+        total["swap_consistency_rate"] = total["swap_consistent_pairs"] / judged if judged else None
+    return total
 
 
 def candidate_scores(rows: list[dict], items: list[JudgeItem], judge_ids: list[str]) -> dict[str, list[float | None]]:

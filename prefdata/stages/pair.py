@@ -64,8 +64,8 @@ class PairConfig(StrictModel):
 
 
 class PairStage(Stage):
-    name = "pair"
-    inputs = ("prompts", "candidates", "judgments")
+    name, config_model = "pair", PairConfig
+    inputs, output, unit = ("prompts", "candidates", "judgments"), "pairs", "prompts"
     config: PairConfig
 
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:

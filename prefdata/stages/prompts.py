@@ -20,7 +20,7 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field, ValidationError
 
-from prefdata.config import StrictModel
+from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
 from prefdata.io.common import read_rows
 from prefdata.io.ids import prompt_id  # the one prompt id every stage and importer uses
@@ -32,7 +32,7 @@ Format = Literal["auto", "jsonl", "json", "parquet", "datasets", "hub"]
 
 
 class PromptsConfig(StrictModel):
-    path: str = Field(description="Prompt file (.jsonl, .json, .parquet), a datasets save_to_disk folder, or a hub id.")
+    path: ConfigPath = Field(description="Prompt file (.jsonl, .json, .parquet), a datasets save_to_disk folder, or a hub id.")
     format: Format = Field("auto", description="auto: from the suffix / folder; hub when the path does not exist.")
     split: str | None = Field(
         None, description="Split of a DatasetDict folder or hub dataset (default: train or the only one)."
@@ -163,13 +163,13 @@ def _record(row: Any, line: int, config: PromptsConfig) -> PromptRecord:
 
 
 class PromptsStage(Stage):
-    name = "prompts"
-    inputs = ()
+    name, config_model = "prompts", PromptsConfig
+    inputs, output, unit, required = (), "prompts", "prompts", True
 
     def fingerprint(self) -> dict[str, Any]:
         path = Path(self.config.path)
         source = content_digest(path) if path.exists() else f"hub:{self.config.path}"
-        return {**self.config.model_dump(mode="json"), "source_sha256": source}
+        return {**super().fingerprint(), "source_sha256": source}
 
     def run(self, inputs, ctx: StageContext) -> StageOutput:
         config: PromptsConfig = self.config

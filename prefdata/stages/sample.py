@@ -33,8 +33,9 @@ from prefdata.backends import SamplerConfig, make_sampler
 from prefdata.backends.base import Request, Sampler, SamplingParams
 from prefdata.config import StrictModel, stable_hash
 from prefdata.records import Candidate
-from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import REJECT_SCHEMA, Rejects, empty_rejects, frame, reasons, write_parquet
+from prefdata.shards import ShardStore
+from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
+from prefdata.tables import REJECT_SCHEMA, Rejects, empty_rejects, frame, reasons
 
 
 MAX_K = 1024
@@ -54,30 +55,6 @@ def request_seed(run_seed: int, prompt_id: str, model_index: int) -> int:
     digest = hashlib.sha256(f"{run_seed}:{prompt_id}:{model_index}".encode()).hexdigest()
     # vLLM seeds the i-th of n samples with seed + i: multiples of MAX_K never overlap.
     return (int(digest[:8], 16) % (2**31 // MAX_K)) * MAX_K
-
-
-class ShardStore:
-    """Finished shards of one model's work; `<name>.json` is written last = shard complete."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def load(self, index: int, prompt_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-        marker = self.root / f"shard-{index:05d}.json"
-        if not marker.is_file() or json.loads(marker.read_text())["prompt_ids"] != prompt_ids:
-            return None
-        return (
-            pl.read_parquet(self.root / f"shard-{index:05d}.parquet"),
-            pl.read_parquet(self.root / f"shard-{index:05d}.rejects.parquet"),
-        )
-
-    def save(self, index: int, prompt_ids: list[str], cands: pl.DataFrame, rejects: pl.DataFrame) -> None:
-        write_parquet(cands, self.root / f"shard-{index:05d}.parquet")
-        write_parquet(rejects, self.root / f"shard-{index:05d}.rejects.parquet")
-        marker = self.root / f"shard-{index:05d}.json"
-        tmp = marker.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"prompt_ids": prompt_ids, "candidates": cands.height}))
-        tmp.replace(marker)
 
 
 def sample_chunk(
@@ -156,8 +133,21 @@ class _Progress:
 
 
 class SampleStage(Stage):
-    name = "sample"
-    inputs = ("prompts",)
+    name, config_model = "sample", SampleConfig
+    inputs, output, unit = ("prompts",), "candidates", "prompts"
+    engines = GENERATION_ENGINES
+
+    def check(self) -> list[str]:
+        from prefdata.backends.transformers import check_model_path
+
+        problems = []
+        for i, model in enumerate(self.config.models):
+            if model.backend in ("vllm", "transformers"):
+                try:
+                    check_model_path(model.model)
+                except ValueError as e:
+                    problems.append(f"sample.models.{i}.model: {e}")
+        return problems
 
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
         config: SampleConfig = self.config
@@ -174,14 +164,22 @@ class SampleStage(Stage):
         rows_in = len(records) * len(config.models)
         kept = data.select("prompt_id", "model").unique().height if data.height else 0
         tokens = int(data["num_tokens"].fill_null(0).sum()) if data.height else 0
-        stats.update(candidates=data.height, prompts=len(records), generated_tokens=tokens)
+        # A request answered with fewer than k candidates is kept, but never silently.
+        per_request = data.group_by("prompt_id", "model").len() if data.height else None
+        short = int((per_request["len"] < config.k).sum()) if per_request is not None else 0
+        stats.update(candidates=data.height, prompts=len(records), generated_tokens=tokens, short_requests=short)
         return StageOutput(data=data, rejects=rejects, rows_in=rows_in, rows_kept=kept, stats=stats)
 
     def _run_model(self, m: int, model_config: Any, chunks: list[list[dict]], ctx: StageContext):
         config: SampleConfig = self.config
         what = model_config.model_dump(mode="json", exclude=set(getattr(model_config, "transport_fields", ())))
+        # The model's files and the engine versions are part of a shard's identity: a model
+        # retrained into the same directory never gets the old model's shards back.
+        fingerprint = self.fingerprint()
         key = stable_hash({"model": what, "model_index": m, "k": config.k,
-                           "sampling": config.sampling.model_dump(mode="json"), "seed": ctx.seed})
+                           "sampling": config.sampling.model_dump(mode="json"), "seed": ctx.seed,
+                           "model_files": fingerprint.get("paths", {}).get(model_config.model),
+                           "engines": fingerprint.get("engines")})
         store = ShardStore(ctx.stage_dir / "shards" / key)
         sampler: Sampler | None = None
         cands, rejects, resumed = [], [], 0
@@ -191,14 +189,15 @@ class SampleStage(Stage):
             with _Progress(total, f"sample {model_config.backend}:{Path(model_config.model).name}") as bar:
                 for i, chunk in enumerate(chunks):
                     ids = [r["prompt_id"] for r in chunk]
-                    done, seconds = store.load(i, ids), None
-                    if done is None:
+                    loaded, seconds = store.load(i, ids), None
+                    if loaded is None:
                         sampler = sampler or make_sampler(model_config)
                         t_chunk = time.perf_counter()
                         done = sample_chunk(sampler, chunk, m, config, ctx.seed)
                         seconds = time.perf_counter() - t_chunk
-                        store.save(i, ids, *done)
+                        store.save(i, ids, {"": done[0], "rejects": done[1]}, {"candidates": done[0].height})
                     else:
+                        done = (loaded[0][""], loaded[0]["rejects"])
                         resumed += 1
                     cands.append(done[0])
                     rejects.append(done[1])

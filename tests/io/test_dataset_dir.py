@@ -61,5 +61,20 @@ def test_read_errors_name_missing_columns_and_the_fix(tmp_path):
     with pytest.raises(DataError, match="no train.parquet.*prefdata import"):
         read_dataset_dir(tmp_path)
     pl.DataFrame({"prompt": ["a"], "answer": ["b"]}).write_parquet(tmp_path / "train.parquet")
+    with pytest.raises(DataError, match="incomplete dataset directory.*prefdata import"):
+        read_dataset_dir(tmp_path)
+    (tmp_path / "DONE").write_text("{}")
     with pytest.raises(DataError, match="missing the columns chosen, rejected, prompt_id.*prefdata import"):
+        read_dataset_dir(tmp_path)
+
+
+def test_a_write_killed_before_the_marker_is_refused(tmp_path):
+    """What a kill inside write_dataset_dir leaves (every file but DONE) is never read."""
+    write_dataset_dir(tmp_path, examples_frame(_rows(4)), empty_rejects(), source="u")
+    assert (tmp_path / "DONE").is_file() and set(read_dataset_dir(tmp_path)) == {"train"}
+    (tmp_path / "stats.json").unlink()
+    with pytest.raises(DataError, match="stats.json missing or changed"):
+        read_dataset_dir(tmp_path)
+    (tmp_path / "DONE").unlink()
+    with pytest.raises(DataError, match="incomplete dataset directory"):
         read_dataset_dir(tmp_path)

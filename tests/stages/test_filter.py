@@ -84,4 +84,4 @@ def test_editing_an_eval_file_changes_the_filter_stage_fingerprint(tmp_path):
     before = FilterStage(config).fingerprint()
     evals.write_text('{"prompt": "name three primary colours please"}\n')
     after = FilterStage(config).fingerprint()
-    assert before != after and before["steps"] == after["steps"]
+    assert before != after and before["config"] == after["config"]

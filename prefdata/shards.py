@@ -1,0 +1,47 @@
+"""Finished pieces of a long stage's work, so a killed build resumes where it stopped.
+
+    store = ShardStore(stage_dir / "shards" / key)
+    done = store.load(0, identity)                  # None unless shard 0 finished for this identity
+    store.save(0, identity, {"": cands, "rejects": rejects}, meta={"requests": 12})
+
+A shard is `shard-NNNNN.<part>.parquet` files plus `shard-NNNNN.json` written last (atomically):
+the marker holds the shard's identity (what work it covers, e.g. prompt ids or a digest of
+the judged texts) and metadata. A shard is reused only when its marker exists and its
+identity equals the one asked for, so changed work is redone, never mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from prefdata.tables import write_parquet, write_text_atomic
+
+
+class ShardStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _file(self, index: int, part: str) -> Path:
+        return self.root / (f"shard-{index:05d}.{part}.parquet" if part else f"shard-{index:05d}.parquet")
+
+    def marker(self, index: int) -> Path:
+        return self.root / f"shard-{index:05d}.json"
+
+    def load(self, index: int, identity: Any) -> tuple[dict[str, pl.DataFrame], dict] | None:
+        marker = self.marker(index)
+        if not marker.is_file():
+            return None
+        info = json.loads(marker.read_text())
+        if info.get("identity") != identity:
+            return None
+        return {part: pl.read_parquet(self._file(index, part)) for part in info["parts"]}, info.get("meta", {})
+
+    def save(self, index: int, identity: Any, frames: dict[str, pl.DataFrame], meta: dict | None = None) -> None:
+        for part, df in frames.items():
+            write_parquet(df, self._file(index, part))
+        info = {"identity": identity, "parts": list(frames), "meta": meta or {}}
+        write_text_atomic(self.marker(index), json.dumps(info, default=str))
