@@ -52,3 +52,24 @@ def test_missing_and_invalid_yaml_files_are_user_errors(tmp_path):
 def test_stable_hash_ignores_key_order():
     assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
     assert stable_hash(Inner(k=2)) != stable_hash(Inner(k=3))
+
+
+def test_yes_no_on_off_stay_strings_in_set_and_yaml_files(tmp_path):
+    """YAML 1.1 reads `no` as False: `--set dpo.eval_strategy=no` would reach TRL as a bool."""
+    from prefdata.config import apply_overrides, parse_value, read_yaml
+
+    assert [parse_value(v) for v in ("no", "yes", "on", "off", "true", "False")] == ["no", "yes", "on", "off", True, False]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dpo:\n  eval_strategy: no\n  save_strategy: off\n  bf16: false\n")
+    assert read_yaml(cfg)["dpo"] == {"eval_strategy": "no", "save_strategy": "off", "bf16": False}
+    assert apply_overrides({}, ["dpo.eval_strategy=no"]) == {"dpo": {"eval_strategy": "no"}}
+
+
+def test_bool_fields_still_accept_yes_and_no(tmp_path):
+    from prefdata.config import load_config
+    from prefdata.stages.export import ExportConfig
+
+    cfg = tmp_path / "e.yaml"
+    cfg.write_text("plots: no\n")
+    assert load_config(ExportConfig, cfg).plots is False
+    assert load_config(ExportConfig, cfg, ["plots=yes"]).plots is True

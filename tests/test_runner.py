@@ -302,9 +302,12 @@ def test_label_source_argilla_continues_from_the_pulled_human_labels(tmp_path, t
         pl.lit("argilla:round-1").alias("judge_id"), pl.lit("human").alias("judge_type"),
         pl.col("sample_index").cast(pl.Float64).alias("score"), pl.lit("alice").alias("annotator"),
     )
+    orphan = human.head(1).with_columns(pl.lit("gone").alias("judgment_id"), pl.lit("resampled:0:9").alias("candidate_id"))
     (run_dir / "human").mkdir()
-    human.write_parquet(run_dir / "human" / "judgments.parquet")
+    pl.concat([human, orphan]).write_parquet(run_dir / "human" / "judgments.parquet")
     m = runner.build(recipe, run_dir)
+    label = m.stages[2]  # the label of a candidate no longer in the run is a counted reject
+    assert (label.rows_in, label.rows_out, label.dropped) == (human.height + 1, human.height, {"orphan_judgment": 1})
     # the label stage ran in its argilla mode: it read the pulled labels (its declared input)
     assert skipped(m) == {"prompts": True, "sample": True, "label": False, "pair": False}
     assert json.loads(m.stages[2].stats)["source"] == "argilla"
@@ -338,3 +341,11 @@ def test_relative_model_and_judge_paths_resolve_against_the_recipe(tmp_path, tin
     assert rm.path == str((tmp_path / "rm").resolve())
     assert llm.template == str((tmp_path / "judge.jinja").resolve())
     assert recipe.prompts.path == str((tmp_path / "prompts.jsonl").resolve())
+
+
+def test_a_prompts_stage_that_keeps_nothing_stops_the_build_with_the_reasons(tmp_path, tiny_model_dir):
+    recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir)
+    (tmp_path / "prompts.jsonl").write_text('{"question": "wrong column"}\n{"question": "again"}\n')
+    with pytest.raises(PrefdataError, match=r"stage prompts kept none of its 2 rows \(\w+: 2\)"):
+        runner.build(recipe, tmp_path / "run")
+    assert not (tmp_path / "run" / "stages" / "sample").exists()

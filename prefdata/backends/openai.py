@@ -132,7 +132,13 @@ class OpenAISampler(Sampler):
         except (httpx.TimeoutException, httpx.TransportError) as e:
             raise ServerError(f"{type(e).__name__}: {e}", retryable=True) from None
         if resp.status_code == 200:
-            return _parse(resp.json(), n)
+            try:
+                payload = resp.json()
+            except ValueError:  # a proxy's HTML page or a cut-off body: worth another try
+                raise ServerError(f"HTTP 200 with a body that is not JSON: {resp.text[:200]!r}", retryable=True) from None
+            if not isinstance(payload, dict):
+                raise ServerError(f"HTTP 200 with JSON that is not an object: {resp.text[:200]!r}", retryable=True)
+            return _parse(payload, n)
         text = resp.text[:300]
         if resp.status_code == 400 and any(h in text.lower() for h in _CONTEXT_HINTS):
             return f"server refused the prompt: {text}"

@@ -161,9 +161,7 @@ class LabelStage(Stage):
 
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
         if self.config.source == "argilla":
-            human = read_record_file(ctx.extra["human_judgments"], Judgment, what="human judgments ")
-            return StageOutput(data=human, rejects=Rejects("label").frame(), rows_in=human.height,
-                               stats={"source": "argilla", "file": str(ctx.extra["human_judgments"])})
+            return human_labels(ctx.extra["human_judgments"], inputs["candidates"])
         prompts, candidates = inputs["prompts"], inputs["candidates"]
         items, rejects = build_items(prompts, candidates)
         rows, judge_stats = [], {}
@@ -189,6 +187,18 @@ class LabelStage(Stage):
             data=frame(rows, Judgment), rejects=rejects.frame(), rows_in=candidates.height,
             rows_kept=len(items), stats=stats,
         )
+
+
+def human_labels(path: Path, candidates: pl.DataFrame) -> StageOutput:
+    """The pulled human labels; those of candidates no longer in the run (a re-sample since the
+    pull) are `orphan_judgment` rejects. Accounting unit here: judgment rows of the file."""
+    from prefdata.stages.pairing import orphan_judgments
+
+    human = read_record_file(path, Judgment, what="human judgments ")
+    known = human.join(candidates.select("candidate_id").unique(), on="candidate_id", how="semi")
+    rejects = orphan_judgments(human, candidates).with_columns(pl.lit("label").alias("stage"))
+    return StageOutput(data=known, rejects=rejects, rows_in=human.height,
+                       stats={"source": "argilla", "file": str(path), "orphan_judgments": rejects.height})
 
 
 def build_items(prompts: pl.DataFrame, candidates: pl.DataFrame) -> tuple[list[JudgeItem], Rejects]:

@@ -38,8 +38,8 @@ from prefdata.config import StrictModel
 from prefdata.errors import DataError
 from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.stages.pairing import (
-    annotator_agreement, candidate_rejects, candidate_values, generate_pairs, prompt_rejects, resolve_label_source,
-    swap_consistency,
+    annotator_agreement, candidate_rejects, candidate_values, generate_pairs, orphan_judgments, prompt_rejects,
+    resolve_label_source, swap_consistency,
 )
 from prefdata.tables import polars_schema, write_parquet
 from prefdata.records import PairRecord
@@ -86,7 +86,7 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
     use_rank = _use_rank(judgments, label, config)
     per_annotator = config.annotators == "per_annotator"
     values, status = candidate_values(candidates, judgments, label, use_rank, per_annotator)
-    candidate_drops = candidate_rejects(status)
+    candidate_drops = pl.concat([candidate_rejects(status), orphan_judgments(judgments, candidates)])
     raw = generate_pairs(values, config.strategy, config.min_margin, seed, config.max_pairs_per_prompt)
     # Joins do not keep row order: sort, so that the same inputs give byte-identical pairs
     # (and the same artifact hash for the stages after this one, and the same training order).
@@ -99,6 +99,7 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
         "candidates": candidates.height,
         "candidates_missing_score": int((candidate_drops["reason"] == "missing_score").sum()),
         "candidates_invalid_score": int((candidate_drops["reason"] == "invalid_score").sum()),
+        "orphan_judgments": int((candidate_drops["reason"] == "orphan_judgment").sum()),
         "margin": _describe(pairs["margin"]),
     }
     return pairs, rejects, candidate_drops, stats

@@ -89,6 +89,16 @@ def candidate_rejects(status: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts)
 
 
+def orphan_judgments(judgments: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+    """Judgments of candidates that are not in the candidates artifact (e.g. labels pulled before a
+    re-sample): never used, always counted."""
+    known = candidates.select("candidate_id").unique()
+    orphans = judgments.join(known, on="candidate_id", how="anti")
+    return rejects_from(orphans, stage=STAGE, reason="orphan_judgment",
+                        message="judgment of a candidate that is not in the candidates artifact; it was ignored",
+                        id_column="judgment_id", value_columns=["candidate_id", "prompt_id", "judge_id"])
+
+
 def generate_pairs(values: pl.DataFrame, strategy: str, min_margin: float, seed: int,
                    cap: int | None) -> pl.DataFrame:
     """Raw pairs: group columns, chosen_id, rejected_id, chosen_score, rejected_score."""

@@ -36,6 +36,14 @@ class Scripted(BaseHTTPRequestHandler):
             choices = [{"index": i, "message": {"role": "assistant", "content": f"{body['messages'][-1]['content']}-{body.get('seed')}-{i}"},
                         "finish_reason": "length" if i % 2 else "stop"} for i in range(body["n"])]
             payload, status = {"choices": choices, "usage": {"completion_tokens": 5 * body["n"]}}, 200
+        elif action == "html":  # a proxy answering 200 with a page instead of JSON
+            data = b"<html>502 bad gateway</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         elif action == "context":
             payload, status = {"error": {"message": "This model's maximum context length is 256 tokens"}}, 400
         else:
@@ -153,3 +161,14 @@ def test_real_vllm_server_same_seed_same_candidates(vllm_server, vllm_config):
     # The server runs the same engine settings as the offline sampler: same seed, same texts.
     offline = make_sampler(vllm_config).generate(reqs, params)
     assert [[g.text for g in o] for o in offline] == [[g.text for g in o] for o in first]
+
+
+def test_a_200_reply_that_is_not_json_is_retried_then_a_clear_error(server):
+    sampler = make_sampler({"backend": "openai", "model": "m", "base_url": server.url, "max_retries": 2,
+                            "backoff_s": 0.0})
+    server.script = ["html", "ok"]
+    out = sampler.generate([Request(messages=HELLO, n=1, seed=1)], SamplingParams(max_tokens=4))
+    assert out[0][0].text == "hello-1-0" and len(server.bodies) == 2
+    server.script, server.default = [], "html"
+    with pytest.raises(PrefdataError, match="gave up after 3 attempts.*not JSON"):
+        sampler.generate([Request(messages=HELLO, n=1, seed=1)], SamplingParams(max_tokens=4))

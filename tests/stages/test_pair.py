@@ -171,3 +171,12 @@ def test_same_inputs_give_identical_pairs_in_the_same_order(strategy):
     for _ in range(3):
         again, rejects_again, _, _ = build_pairs(*tables, config)
         assert again.equals(first) and rejects_again.equals(rejects_first)
+
+
+def test_judgments_of_unknown_candidates_are_counted_orphans():
+    prompts, cands, judgments = make_tables({"p": [0.0, 1.0]})
+    stale = judgments.head(1).with_columns(pl.lit("stale").alias("judgment_id"), pl.lit("p:0:7").alias("candidate_id"))
+    pairs, _, candidate_drops, stats = build_pairs(prompts, cands, pl.concat([judgments, stale]), PairConfig())
+    assert pairs.height == 1 and stats["orphan_judgments"] == 1
+    orphan = candidate_drops.filter(pl.col("reason") == "orphan_judgment")
+    assert orphan["row_id"].to_list() == ["stale"] and "p:0:7" in orphan["values"][0]
