@@ -63,7 +63,8 @@ class RunDir:
         self.root = Path(root)
         self.resolved_recipe = self.root / "recipe.resolved.yaml"
         self.manifest = self.root / "manifest.json"
-        self.human_judgments = self.root / "human" / "judgments.parquet"
+        self.human = self.root / "human"  # what `prefdata argilla push/pull` write
+        self.human_judgments = self.human / "judgments.parquet"
         self.dataset = self.root / "dataset"
 
     def stage(self, name: str) -> StageDir:

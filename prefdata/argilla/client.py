@@ -1,13 +1,16 @@
 """A small HTTP client for the Argilla 2.x REST API (v1), with errors a user can act on.
 
     from prefdata.argilla.client import connect
-    client = connect()                      # --api-url/--api-key, else ARGILLA_API_URL/ARGILLA_API_KEY,
-    client.me()                             # else the credentials of a local `prefdata argilla serve`
+    client = connect()                      # --api-url, else ARGILLA_API_URL; ARGILLA_API_KEY; else the
+    client.me()                             # credentials of a local `prefdata argilla serve`
     ds = client.find_dataset("hh-round-1", workspace="argilla")
 
 Raw HTTP instead of the argilla SDK: the SDK loses the order of ranking answers when it reads
 them back, and push/pull need the records' raw values anyway. Works against any Argilla
 2.x deployment (Docker, HF Space) as well as the local server.
+
+The API key never travels on a command line (other users see those in `ps`): the CLI reads
+it from ARGILLA_API_KEY or from the local server's HOME/credentials.json (mode 0600).
 """
 
 from __future__ import annotations
@@ -53,8 +56,8 @@ class ArgillaClient:
             ) from None
         if response.status_code == 401:
             raise PrefdataError(
-                f"the Argilla server at {self.api_url} rejected the API key (HTTP 401): pass a valid key with "
-                f"--api-key or {API_KEY_ENV} (a local server's key is in its HOME/credentials.json)"
+                f"the Argilla server at {self.api_url} rejected the API key (HTTP 401): set {API_KEY_ENV} to a valid "
+                "key (a local server's key is in its HOME/credentials.json)"
             )
         if response.status_code >= 400:
             raise ArgillaApiError(method, path, response)
@@ -170,7 +173,7 @@ class ArgillaApiError(PrefdataError):
 
 def resolve_credentials(api_url: str | None = None, api_key: str | None = None,
                         home: str | Path | None = None) -> tuple[str, str]:
-    """Flags, then ARGILLA_API_URL / ARGILLA_API_KEY, then a local server's credentials file."""
+    """Arguments, then ARGILLA_API_URL / ARGILLA_API_KEY, then a local server's credentials file."""
     from prefdata.argilla.server import DEFAULT_HOME, read_credentials
 
     api_url = api_url or os.environ.get(API_URL_ENV)
@@ -184,7 +187,8 @@ def resolve_credentials(api_url: str | None = None, api_key: str | None = None,
             f"no Argilla server given: pass --api-url or set {API_URL_ENV} (or start one with `prefdata argilla serve`)"
         )
     if not api_key:
-        raise PrefdataError(f"no API key for the Argilla server at {api_url}: pass --api-key or set {API_KEY_ENV}")
+        raise PrefdataError(f"no API key for the Argilla server at {api_url}: set {API_KEY_ENV} (for a local "
+                            "server started with another --home, pass that --home)")
     return api_url, api_key
 
 

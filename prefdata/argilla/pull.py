@@ -14,7 +14,10 @@ Writes, under RUN_DIR/human/:
   consensus.parquet    one Judgment per candidate: the annotators' mean score and its rank in
                        the prompt (judge_type "aggregate", judge_id "argilla:<dataset>:mean").
   rejects.parquet      records not used, with reason codes (no_submitted_response, ...):
-                       records in the dataset = records kept + rejects.
+                       records in the dataset = records kept + rejects. `candidates_changed`:
+                       the record shows candidates (ids or texts) that are not the run's
+                       current ones for its prompt (re-sampled after the push), so its answers
+                       are about texts the run no longer has; they are never used.
   agreement.json       Krippendorff's alpha + pairwise Cohen's kappa between annotators, and
                        judge-vs-human agreement when the run has label-stage judgments.
   pull.json            counts: response statuses (draft and discarded are counted, not used).
@@ -30,6 +33,8 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import polars as pl
+
 from prefdata.argilla.agreement import annotator_agreement, judge_vs_human
 from prefdata.argilla.client import ArgillaApiError, ArgillaClient
 from prefdata.argilla.push import CANDIDATE_IDS, judge_scores, read_stage
@@ -37,6 +42,7 @@ from prefdata.argilla.settings import rating_question, response_field
 from prefdata.errors import PrefdataError
 from prefdata.judges.aggregate import ranks_within_groups
 from prefdata.records import Judgment
+from prefdata.rundir import RunDir
 from prefdata.tables import Rejects, frame, write_parquet
 
 
@@ -90,6 +96,7 @@ def pull(run_dir: str | Path, client: ArgillaClient, dataset: str, workspace: st
         raise PrefdataError(f"no dataset {dataset!r} in workspace {workspace!r} on {client.api_url}; push it first")
     settings = client.dataset_settings(ds["id"])
     question = question_kind(settings)
+    current = current_candidates(read_stage(run_dir, "sample", needed_by="pull"))
     usernames = _usernames(client)
     judge_id = f"argilla:{dataset}"
     rejects = Rejects(stage="argilla_pull", source=f"{client.api_url} dataset {dataset}")
@@ -106,6 +113,14 @@ def pull(run_dir: str | Path, client: ArgillaClient, dataset: str, workspace: st
             rejects.add(reason[0], reason[1], row=row_no, row_id=record.get("external_id") or record["id"],
                         field="responses", values=dict(counts))
             continue
+        stale = stale_candidates(record, candidate_ids, current)
+        if stale:
+            rejects.add("candidates_changed", "the record shows candidates that are not the run's current ones for "
+                        "this prompt (re-sampled after the push?): its answers judge texts the run no longer has. "
+                        "Re-push with `prefdata argilla push RUN_DIR --replace` and annotate it again",
+                        row=row_no, row_id=record.get("external_id") or record["id"], field=CANDIDATE_IDS,
+                        values={**stale, "submitted": len(submitted)})
+            continue
         for response in submitted:
             annotations += _annotation_rows(record, response, candidate_ids, question, judge_id,
                                             usernames.get(response["user_id"], response["user_id"]))
@@ -114,7 +129,7 @@ def pull(run_dir: str | Path, client: ArgillaClient, dataset: str, workspace: st
     assert kept + len(rejects) == n_records
     agreement = {"annotators": _agreement(annotations),
                  "judge_vs_human": _judge_vs_human(run_dir, aggregated, suggestions_from)}
-    out = run_dir / "human"
+    out = RunDir(run_dir).human
     # Through the model: validates every row and fills all Judgment columns.
     write_parquet(frame([Judgment(**r) for r in annotations], Judgment), out / "judgments.parquet")
     write_parquet(frame([Judgment(**r) for r in aggregated], Judgment), out / "consensus.parquet")
@@ -130,6 +145,29 @@ def pull(run_dir: str | Path, client: ArgillaClient, dataset: str, workspace: st
     }
     (out / "pull.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def current_candidates(candidates: pl.DataFrame) -> dict[str, dict[str, str]]:
+    """prompt_id -> {candidate_id: text as push shows it} of the run's sample stage."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for c in candidates.select("prompt_id", "candidate_id", "text").iter_rows(named=True):
+        out[c["prompt_id"]][c["candidate_id"]] = c["text"] or " "  # push sends " " for an empty text
+    return out
+
+
+def stale_candidates(record: dict, candidate_ids: list[str], current: dict[str, dict[str, str]]) -> dict | None:
+    """How the candidates a record shows differ from the run's current ones (None when they match).
+
+    Answers are only valid for the texts the annotator saw: same candidate ids is not enough
+    (re-sampling with another seed keeps the ids and changes the texts).
+    """
+    now = current.get(record.get("external_id"), {})
+    fields = record.get("fields") or {}
+    shown = {cid: fields.get(response_field(i)) for i, cid in enumerate(candidate_ids, start=1)}
+    if set(shown) != set(now):
+        return {"record": sorted(shown), "run": sorted(now)}
+    texts = sorted(cid for cid, text in shown.items() if text != now[cid])
+    return {"text_changed": texts} if texts else None
 
 
 def _usernames(client: ArgillaClient) -> dict[str, str]:

@@ -10,6 +10,13 @@ scores become metadata and suggestions). Idempotent: a record's external_id is i
 so a re-push (after a crash, or with new judge labels) updates records, never duplicates them.
 Each record's metadata keeps `candidate_ids`, the candidate shown as response_1..n, which is
 how `pull` maps answers back. Writes RUN_DIR/human/push.json.
+
+Answers stay true to what the annotator saw: a re-push that would change the prompt or
+candidates of a record that already has answers (the run was re-sampled) is refused, unless
+`replace=True` (`--replace`), which deletes those records with their answers and pushes them
+afresh. Suggestions come from judges only (never from human labels a label stage took over
+from an earlier pull), one score per candidate; suggestions a re-push no longer makes are
+deleted, so none is left pointing at a response position that now shows another candidate.
 """
 
 from __future__ import annotations
@@ -24,21 +31,26 @@ import polars as pl
 from prefdata.argilla.client import ArgillaClient
 from prefdata.argilla.settings import ArgillaConfig, dataset_spec, response_field, spec_differences
 from prefdata.errors import DataError, PrefdataError
+from prefdata.rundir import RunDir
 from prefdata.stages.pairing import resolve_label_source
 
 CANDIDATE_IDS = "candidate_ids"  # extra record metadata: response_i -> candidate_id
+DELETE_LIMIT = 100  # the server deletes at most 100 records per request
 
 
-def read_stage(run_dir: Path, stage: str, required: bool = True) -> pl.DataFrame | None:
-    path = Path(run_dir) / "stages" / stage / "data.parquet"
-    if not path.is_file():
+def read_stage(run_dir: Path, stage: str, required: bool = True, needed_by: str = "push") -> pl.DataFrame | None:
+    sdir = RunDir(run_dir).stage(stage)
+    if not sdir.data.is_file():
         if required:
             raise DataError(
-                f"{path} not found: push needs a run built up to the {stage} stage "
+                f"{sdir.data} not found: {needed_by} needs a run built up to the {stage} stage "
                 f"(prefdata build RECIPE --out {run_dir})"
             )
         return None
-    return pl.read_parquet(path)
+    if not sdir.is_finished():  # a build killed while writing this stage: never push half of it
+        raise DataError(f"{sdir.path}: the {stage} stage did not finish (no DONE); rerun "
+                        f"`prefdata build RECIPE --out {run_dir}` to complete it, then {needed_by} again")
+    return pl.read_parquet(sdir.data)
 
 
 def render_prompt(messages: list[dict]) -> str:
@@ -55,9 +67,34 @@ def _order(prompt_id: str, candidates: list[dict], shuffle: bool) -> list[dict]:
     return ordered
 
 
+def judge_labels(labels: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Candidate-level labels of judges only: human answers (and their consensus) are no suggestion.
+
+    With `label.source: argilla` the label stage holds the annotators' own answers from an
+    earlier pull; suggesting them back would show annotators their colleagues' verdicts.
+    """
+    if labels is None:
+        return None
+    keep = pl.col("judge_type") != "human"
+    if "annotator" in labels.columns:  # the pulled consensus is an "aggregate" of annotators
+        keep = keep & pl.col("annotator").is_null()
+    if "opponent_id" in labels.columns:  # pairwise verdicts are no per-candidate score
+        keep = keep & pl.col("opponent_id").is_null()
+    return labels.filter(keep)
+
+
 def judge_scores(labels: pl.DataFrame | None, judge_id: str | None) -> tuple[str | None, dict[str, float]]:
-    """Scores of one judge by candidate_id: the named one, else the aggregate, else the only judge."""
+    """Scores of one judge by candidate_id: the named one, else the aggregate, else the only judge.
+
+    Human labels never count (see judge_labels). Each candidate must have one score: two rows
+    for the same candidate would make the suggestion depend on row order.
+    """
+    everything = labels
+    labels = judge_labels(labels)
     if labels is None or labels.height == 0:
+        if judge_id is not None and everything is not None and judge_id in set(everything["judge_id"].to_list()):
+            raise PrefdataError(f"argilla.suggestions_from: {judge_id!r} holds human answers, and suggestions come "
+                                "from judges only; unset it (no suggestions) or name a judge of the label stage")
         return None, {}
     ids = sorted(set(labels["judge_id"].to_list()))
     if judge_id is None:  # the judge the pair stage would pair on, so suggestions match the pairs
@@ -67,9 +104,19 @@ def judge_scores(labels: pl.DataFrame | None, judge_id: str | None) -> tuple[str
             raise PrefdataError(f"the labels come from several judges ({', '.join(ids)}) and no single "
                                 "aggregate: set argilla.suggestions_from to the one to suggest") from None
     if judge_id not in ids:
-        raise PrefdataError(f"argilla.suggestions_from: no judge {judge_id!r} in the label stage; judges are {ids}")
-    rows = labels.filter((pl.col("judge_id") == judge_id) & pl.col("score").is_not_null()
-                         & pl.col("opponent_id").is_null())
+        humans = " (it holds human answers: suggestions come from judges only)" if (
+            everything is not None and judge_id in set(everything["judge_id"].to_list())) else ""
+        raise PrefdataError(f"argilla.suggestions_from: no judge {judge_id!r} in the label stage{humans}; "
+                            f"judges are {ids}")
+    rows = labels.filter((pl.col("judge_id") == judge_id) & pl.col("score").is_not_null())
+    repeated = rows.group_by("candidate_id").len().filter(pl.col("len") > 1)
+    if repeated.height:
+        example = repeated["candidate_id"][0]
+        raise PrefdataError(
+            f"stages/label/data.parquet: judge {judge_id!r} has {repeated['len'][0]} scores for candidate "
+            f"{example!r} ({repeated.height} candidates have several); suggestions need one score per candidate: "
+            "rebuild the label stage, or set argilla.suggestions_from to a judge with one score each"
+        )
     return judge_id, dict(zip(rows["candidate_id"].to_list(), rows["score"].to_list()))
 
 
@@ -158,8 +205,12 @@ def ensure_dataset(client: ArgillaClient, name: str, config: ArgillaConfig, n_ne
 
 
 def push(run_dir: str | Path, client: ArgillaClient, config: ArgillaConfig, dataset: str | None = None,
-         progress: bool = True) -> dict:
-    """Create/check the dataset, then upsert one record per prompt in batches. Returns the report."""
+         progress: bool = True, replace: bool = False) -> dict:
+    """Create/check the dataset, then upsert one record per prompt in batches. Returns the report.
+
+    replace: discard the answers of records whose prompt or candidates changed (else such a
+    push is refused before anything is changed).
+    """
     run_dir = Path(run_dir)
     name = dataset or config.dataset
     if not name:
@@ -181,13 +232,86 @@ def push(run_dir: str | Path, client: ArgillaClient, config: ArgillaConfig, data
         body = {k: v for k, v in r.items() if not k.startswith("_")}
         body["suggestions"] = suggestions(r, questions, config, judge_id)
         bodies.append(body)
+    existing = {r["external_id"]: r for r in client.iter_records(ds["id"], include="responses,suggestions")}
+    plan = plan_update(bodies, existing)
+    refuse_answered_changes(plan, name, replace)
+    discarded = _delete_records(client, ds["id"], plan["answered"])  # empty unless replace
+    removed = _delete_stale_suggestions(client, plan["stale_suggestions"])
     _upload(client, ds["id"], bodies, config.batch_size, progress)
     report = {"dataset": name, "dataset_id": ds["id"], "workspace": config.workspace, "api_url": client.api_url,
-              "question": config.question, **counts, "records_in_dataset": client.count_records(ds["id"])}
-    out = run_dir / "human" / "push.json"
+              "question": config.question, **counts, "records_changed": len(plan["changed"]),
+              "records_replaced": len(plan["answered"]), "answers_discarded": discarded,
+              "suggestions_removed": removed, "records_in_dataset": client.count_records(ds["id"])}
+    out = RunDir(run_dir).human / "push.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     return report
+
+
+def shown_content(record: dict) -> tuple:
+    """What an annotator judges on a record: its candidate ids (in response order) and its texts."""
+    fields = {k: v for k, v in (record.get("fields") or {}).items() if v is not None}
+    return tuple((record.get("metadata") or {}).get(CANDIDATE_IDS) or ()), tuple(sorted(fields.items()))
+
+
+def plan_update(bodies: list[dict], existing: dict[str, dict]) -> dict:
+    """Which existing records a push changes, which of those have answers, which suggestions go stale.
+
+    changed:  external ids whose prompt or candidates differ from what the server shows;
+    answered: the changed records that have responses (any status): [(external_id, record_id, n)];
+    stale_suggestions: [(record_id, [suggestion ids])] the new push no longer makes (on records
+    that are kept), e.g. a suggestion from human labels an older prefdata made, or one whose
+    judge has no score now.
+    """
+    changed, answered, stale = [], [], []
+    for body in bodies:
+        old = existing.get(body["external_id"])
+        if old is None:
+            continue
+        is_changed = shown_content(old) != shown_content(body)
+        if is_changed:
+            changed.append(body["external_id"])
+            if old.get("responses"):
+                answered.append((body["external_id"], old["id"], len(old["responses"])))
+                continue  # the record is deleted: its suggestions go with it
+        wanted = {s["question_id"] for s in body["suggestions"]}
+        gone = [s["id"] for s in old.get("suggestions") or [] if s["question_id"] not in wanted]
+        if gone:
+            stale.append((old["id"], gone))
+    return {"changed": changed, "answered": answered, "stale_suggestions": stale}
+
+
+def refuse_answered_changes(plan: dict, dataset: str, replace: bool) -> None:
+    """Refuse (before any change) to keep answers next to candidates the annotator never saw."""
+    answered = plan["answered"]
+    if not answered or replace:
+        return
+    n = sum(k for _, _, k in answered)
+    examples = ", ".join(repr(e) for e, _, _ in answered[:3])
+    raise PrefdataError(
+        f"dataset {dataset!r}: {len(answered)} records that already have answers ({n} responses) would show other "
+        f"candidates or another prompt than when they were answered (e.g. prompt {examples}; was the run re-sampled?); "
+        "nothing was pushed. Re-run with --replace to discard those answers and push the new candidates, "
+        "or push to a new --dataset"
+    )
+
+
+def _delete_records(client: ArgillaClient, dataset_id: str, answered: list[tuple[str, str, int]]) -> int:
+    """Delete answered records whose content changed (the upload recreates them); returns the answers discarded.
+
+    Deleting the record, not only its responses, also drops its suggestions and any response
+    submitted meanwhile. A kill half-way is safe: a re-run re-creates missing records.
+    """
+    for start in range(0, len(answered), DELETE_LIMIT):
+        ids = ",".join(record_id for _, record_id, _ in answered[start : start + DELETE_LIMIT])
+        client.request("DELETE", f"/api/v1/datasets/{dataset_id}/records", params={"ids": ids})
+    return sum(n for _, _, n in answered)
+
+
+def _delete_stale_suggestions(client: ArgillaClient, stale: list[tuple[str, list[str]]]) -> int:
+    for record_id, ids in stale:
+        client.request("DELETE", f"/api/v1/records/{record_id}/suggestions", params={"ids": ",".join(ids)})
+    return sum(len(ids) for _, ids in stale)
 
 
 def _upload(client: ArgillaClient, dataset_id: str, bodies: list[dict], batch_size: int, progress: bool) -> None:

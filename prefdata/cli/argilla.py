@@ -5,9 +5,11 @@
     prefdata argilla pull runs/hh --dataset hh-round-1
     prefdata argilla stop
 
-With a real Argilla deployment (Docker, HF Space) skip serve/stop and pass --api-url/--api-key
-(or set ARGILLA_API_URL / ARGILLA_API_KEY). push/pull read the `argilla:` section of the run's
-recipe (RUN_DIR/recipe.resolved.yaml, or --recipe FILE); see prefdata/argilla/settings.py.
+With a real Argilla deployment (Docker, HF Space) skip serve/stop and set ARGILLA_API_URL /
+ARGILLA_API_KEY (or pass --api-url). There is no --api-key option on purpose: a command line
+is visible to every user of the machine (`ps`), the environment is not. push/pull read the
+`argilla:` section of the run's recipe (RUN_DIR/recipe.resolved.yaml, or --recipe FILE); see
+prefdata/argilla/settings.py.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ app.add_typer(argilla_app, name="argilla")
 
 HomeOption = Annotated[Optional[Path], typer.Option("--home", help="Server state folder (default ~/.cache/prefdata/argilla).")]
 ApiUrlOption = Annotated[Optional[str], typer.Option("--api-url", help="Argilla URL (default: $ARGILLA_API_URL, else the local server).")]
-ApiKeyOption = Annotated[Optional[str], typer.Option("--api-key", help="API key (default: $ARGILLA_API_KEY, else the local server's).")]
 DatasetOption = Annotated[Optional[str], typer.Option("--dataset", help="Dataset name (default: argilla.dataset in the recipe).")]
 RecipeOption = Annotated[Optional[Path], typer.Option("--recipe", help="Recipe with an `argilla:` section (default: RUN_DIR/recipe.resolved.yaml).")]
+# The argilla keys each command reads (None: all of them); other --set keys are reported as unused.
+PUSH_KEYS = None
+PULL_KEYS = frozenset({"dataset", "workspace", "suggestions_from"})
 
 
 @argilla_app.command()
@@ -57,20 +61,42 @@ def serve(
 @argilla_app.command()
 def stop(home: HomeOption = None) -> None:
     """Stop the server, worker and Redis started by `serve` from HOME."""
+    from rich.console import Console
+
     from prefdata.argilla import server
 
-    stopped = server.stop(home or server.DEFAULT_HOME)
+    console = Console(stderr=True)  # stale pids are reported, never signalled
+    stopped = server.stop(home or server.DEFAULT_HOME, log=lambda line: console.print(line, markup=False))
     print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
-def _config(run_dir: Path, recipe: Path | None, overrides: list[str]):
+def unused_overrides(overrides: list[str], used: frozenset[str] | None) -> list[str]:
+    """--set keys the command does not read: outside `argilla.`, or argilla keys it has no use for."""
+    unused = []
+    for item in overrides:
+        key = item.partition("=")[0]
+        section, _, name = key.partition(".")
+        if section != "argilla" or (used is not None and name.split(".")[0] not in used):
+            unused.append(key)
+    return unused
+
+
+def _config(run_dir: Path, recipe: Path | None, overrides: list[str], command: str, used: frozenset[str] | None):
+    """The recipe's `argilla:` section with --set applied; unused --set keys are reported on one line."""
+    import sys
+
     from prefdata.argilla.settings import ArgillaConfig
     from prefdata.config import apply_overrides, read_yaml, validate
 
     source = recipe or run_dir / "recipe.resolved.yaml"
     data = read_yaml(source) if (recipe or source.is_file()) else {}
     data = apply_overrides({"argilla": data.get("argilla") or {}}, overrides)
-    return validate(ArgillaConfig, data["argilla"], f"{source} (argilla section)")
+    config = validate(ArgillaConfig, data["argilla"], f"{source} (argilla section)")
+    unused = unused_overrides(overrides, used)
+    if unused:  # validated first: a misspelt argilla key is an error, not a warning
+        print(f"warning: `prefdata argilla {command}` does not use these --set keys, ignored: {', '.join(unused)}",
+              file=sys.stderr)
+    return config
 
 
 @argilla_app.command()
@@ -79,17 +105,22 @@ def push(
     dataset: DatasetOption = None,
     recipe: RecipeOption = None,
     set_: SetOption = [],
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Discard the answers of records whose candidates changed since they were pushed "
+        "(without it such a push is refused).")] = False,
     api_url: ApiUrlOption = None,
-    api_key: ApiKeyOption = None,
     home: HomeOption = None,
 ) -> None:
-    """One record per prompt (candidates as fields, judge labels as suggestions); idempotent upsert."""
+    """One record per prompt (candidates as fields, judge scores as suggestions); idempotent upsert."""
     from prefdata.argilla.client import connect
     from prefdata.argilla.push import push as run_push
 
-    config = _config(run_dir, recipe, set_)
-    with connect(api_url, api_key, home) as client:
-        report = run_push(run_dir, client, config, dataset=dataset)
+    config = _config(run_dir, recipe, set_, "push", PUSH_KEYS)
+    with connect(api_url, None, home) as client:
+        report = run_push(run_dir, client, config, dataset=dataset, replace=replace)
+    if report["answers_discarded"] or report["records_replaced"]:
+        print(f"--replace: discarded {report['answers_discarded']} answers on {report['records_replaced']} records "
+              "whose candidates changed")
     print(f"pushed {report['records']} records to {report['dataset']!r} at {report['api_url']} "
           f"({report['records_in_dataset']} in the dataset; {report['prompts_without_candidates']} prompts had no candidates)")
 
@@ -101,7 +132,6 @@ def pull(
     recipe: RecipeOption = None,
     set_: SetOption = [],
     api_url: ApiUrlOption = None,
-    api_key: ApiKeyOption = None,
     home: HomeOption = None,
 ) -> None:
     """Submitted answers -> RUN_DIR/human/judgments.parquet, plus annotator agreement."""
@@ -111,11 +141,11 @@ def pull(
     from prefdata.argilla.pull import pull as run_pull
     from prefdata.errors import PrefdataError
 
-    config = _config(run_dir, recipe, set_)
+    config = _config(run_dir, recipe, set_, "pull", PULL_KEYS)
     name = dataset or config.dataset
     if not name:
         raise PrefdataError("no dataset name: pass --dataset NAME or set argilla.dataset in the recipe")
-    with connect(api_url, api_key, home) as client:
+    with connect(api_url, None, home) as client:
         report = run_pull(run_dir, client, name, workspace=config.workspace, suggestions_from=config.suggestions_from)
     print(f"{report['records_kept']} of {report['records']} records had submitted answers "
           f"(responses by status: {report['response_statuses']}; dropped: {report['dropped']})")

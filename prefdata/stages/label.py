@@ -55,6 +55,7 @@ from prefdata.judges.programmatic import ProgrammaticJudgeConfig
 from prefdata.judges.reward_model import RewardModelJudgeConfig
 from prefdata.errors import PrefdataError
 from prefdata.records import Judgment
+from prefdata.rundir import RunDir
 from prefdata.shards import ShardStore
 from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
 from prefdata.tables import Rejects, frame, read_record_file, write_parquet
@@ -65,14 +66,13 @@ JudgeConfig = Annotated[
 PARSE_FAILURES = ("parse_error", "out_of_range")
 
 
-HUMAN_JUDGMENTS = Path("human") / "judgments.parquet"  # in RUN_DIR, written by `prefdata argilla pull`
 SHARDED_JUDGES = ("reward_model", "llm")  # programmatic checks are cheap: they run whole
 
 
 class LabelConfig(StrictModel):
     source: Literal["judges", "argilla"] = Field(
         "judges", description="judges: run the judges below; argilla: use the human labels that "
-        f"`prefdata argilla pull RUN_DIR` wrote to RUN_DIR/{HUMAN_JUDGMENTS}.",
+        "`prefdata argilla pull RUN_DIR` wrote to RUN_DIR/human/judgments.parquet.",
     )
     judges: list[JudgeConfig] = Field(default_factory=list, description="Judges run in this order; ids must be unique.")
     combine: Literal["mean", "majority", "rank"] = Field(
@@ -123,7 +123,7 @@ class LabelStage(Stage):
     def extra_inputs(self, run_dir: Path) -> dict[str, Path]:
         if self.config.source != "argilla":
             return {}
-        path = Path(run_dir) / HUMAN_JUDGMENTS
+        path = RunDir(run_dir).human_judgments
         if not path.is_file():
             raise PrefdataError(
                 f"{path}: no human labels yet (label.source is argilla). Push, annotate and pull first: "

@@ -4,10 +4,15 @@ The server (argilla-server 2.8 in its own virtualenv, Redis, rq worker, SQLite s
 starts once per session from a fresh HOME on a free port and is stopped at the end. The
 virtualenv is cached in ~/.cache/prefdata/argilla-venv (`./install.sh --dev` creates it);
 without redis-server or the virtualenv the tests skip with the reason.
+
+It is started with a fake secret (FAKE_SECRET_ENV) in the caller's environment, the way a
+user's shell holds other API keys: test_argilla_security.py checks that it reaches neither
+the server processes nor any file under the Argilla home.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -16,6 +21,9 @@ import pytest
 
 from prefdata.records import Candidate, Judgment, PromptRecord
 from prefdata.tables import frame, write_parquet
+
+
+FAKE_SECRET_ENV = ("OPENAI_API_KEY", "sk-test-FAKE123")
 
 
 def _free_port() -> int:
@@ -36,7 +44,16 @@ def argilla_server(tmp_path_factory):
     except Exception as e:  # no PyPI access on this machine
         pytest.skip(f"cannot create the argilla-server virtualenv: {e}")
     home = tmp_path_factory.mktemp("argilla-home")
-    info = server.serve(port=_free_port(), home=home)
+    name, value = FAKE_SECRET_ENV
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        info = server.serve(port=_free_port(), home=home)
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
     yield info
     server.stop(home)
 

@@ -1,4 +1,5 @@
-"""The CLI as a user runs it (subprocesses): push/pull via env vars, a wrong key exits 2 with one line."""
+"""The CLI as a user runs it (subprocesses): push/pull via env vars, a wrong key exits 2 with one line,
+--set keys a command does not use are reported on one line."""
 
 from __future__ import annotations
 
@@ -23,17 +24,22 @@ def _prefdata(*args: str, env: dict) -> subprocess.CompletedProcess:
 def test_cli_push_pull_and_bad_key(argilla_server, client, tmp_path):
     run = make_run(tmp_path / "run", 2, 2)
     env = {"ARGILLA_API_URL": argilla_server.api_url, "ARGILLA_API_KEY": argilla_server.api_key}
-    pushed = _prefdata("push", str(run), "--dataset", "cli", "--set", "argilla.rationale=false", env=env)
+    pushed = _prefdata("push", str(run), "--dataset", "cli", "--set", "argilla.rationale=false",
+                       "--set", "pair.strategy=all_pairs", "--set", "label.source=argilla", env=env)
     assert pushed.returncode == 0, pushed.stderr
     assert "pushed 2 records to 'cli'" in pushed.stdout
+    (warning,) = [line for line in pushed.stderr.splitlines() if "--set" in line]
+    assert warning.endswith("does not use these --set keys, ignored: pair.strategy, label.source"), warning
 
     dave = annotator(client, "dave")
     ds = client.find_dataset("cli", client.workspace_id("argilla"))
     for rec in client.iter_records(ds["id"]):
         ids = rec["metadata"]["candidate_ids"]
         dave.submit_response(rec["id"], {"ranking": ranking(ids, sorted(ids))})
-    pulled = _prefdata("pull", str(run), "--dataset", "cli", env=env)
+    pulled = _prefdata("pull", str(run), "--dataset", "cli", "--set", "argilla.min_submitted=3",
+                       "--set", "argilla.workspace=argilla", env=env)
     assert pulled.returncode == 0, pulled.stderr
+    assert "`prefdata argilla pull` does not use these --set keys, ignored: argilla.min_submitted" in pulled.stderr
     assert "2 of 2 records had submitted answers" in pulled.stdout
     judgments = pl.read_parquet(run / "human" / "judgments.parquet")
     assert judgments.height == 4 and set(judgments["annotator"]) == {"dave"}

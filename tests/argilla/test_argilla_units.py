@@ -96,7 +96,8 @@ def test_human_loop_recipe_validates():
     assert recipe.stages()[:2] == ["prompts", "sample"]
     assert recipe.argilla.dataset == "human-loop-round-1" and recipe.argilla.min_submitted == 2
     text = recipe_path("human_loop").read_text()
-    assert text.startswith("# The human loop") and "prefdata argilla push" in text and "--from-stage label" in text
+    assert text.startswith("# The human loop") and "prefdata argilla push" in text
+    assert "--force-stage label" in text or "--from-stage label" in text  # --from-stage is the old alias
 
 
 def test_suggestions_come_from_the_judge_the_pair_stage_pairs_on():
@@ -119,3 +120,36 @@ def test_suggestions_come_from_the_judge_the_pair_stage_pairs_on():
     with pytest.raises(PrefdataError, match="set argilla.suggestions_from"):
         judge_scores(labels(("rm", {"a": 1.0}), ("llm", {"a": 0.2})), None)
     assert judge_scores(both, "llm")[0] == "llm" and isinstance(both, pl.DataFrame)
+
+
+def test_unused_set_keys_are_named():
+    from prefdata.cli.argilla import PULL_KEYS, PUSH_KEYS, unused_overrides
+
+    overrides = ["argilla.question=rating", "argilla.dataset=x", "pair.strategy=all_pairs", "argilla.batch_size=5"]
+    assert unused_overrides(overrides, PUSH_KEYS) == ["pair.strategy"]
+    assert unused_overrides(overrides, PULL_KEYS) == ["argilla.question", "pair.strategy", "argilla.batch_size"]
+
+
+def test_human_labels_are_never_suggested():
+    """A label stage fed by an earlier pull: two annotators disagree; neither becomes a suggestion."""
+    from prefdata.argilla.push import judge_scores
+    from prefdata.errors import PrefdataError
+    from prefdata.records import Judgment
+    from prefdata.tables import frame
+
+    rows = [Judgment(judgment_id=f"h:{a}:{c}", prompt_id="p", candidate_id=c, judge_id="argilla:r1", judge_type="human",
+                     score=s, annotator=a) for a, s1 in (("alice", 1.0), ("bob", 0.0)) for c, s in (("a", s1), ("b", 1 - s1))]
+    humans = frame(rows, Judgment)
+    assert judge_scores(humans, None) == (None, {})
+    consensus = frame(rows + [Judgment(judgment_id="m:a", prompt_id="p", candidate_id="a", judge_id="argilla:r1:mean",
+                                       judge_type="aggregate", score=0.5, annotator="alice,bob")], Judgment)
+    assert judge_scores(consensus, None) == (None, {})
+    with_rm = frame(rows + [Judgment(judgment_id="rm:a", prompt_id="p", candidate_id="a", judge_id="rm",
+                                     judge_type="reward_model", score=0.7)], Judgment)
+    assert judge_scores(with_rm, None) == ("rm", {"a": 0.7})
+    with pytest.raises(PrefdataError, match="holds human answers"):
+        judge_scores(with_rm, "argilla:r1")
+    twice = frame([Judgment(judgment_id=f"rm:a:{k}", prompt_id="p", candidate_id="a", judge_id="rm",
+                            judge_type="reward_model", score=k) for k in (0.1, 0.2)], Judgment)
+    with pytest.raises(PrefdataError, match="has 2 scores for candidate 'a'"):
+        judge_scores(twice, None)
