@@ -10,7 +10,3 @@ PIPELINE_DIR = Path(__file__).parent
 
 def recipe_path(name: str) -> Path:
     return PIPELINE_DIR / f"{name}.yaml"
-
-
-def all_recipes() -> list[Path]:
-    return sorted(PIPELINE_DIR.glob("*.yaml"))

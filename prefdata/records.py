@@ -10,6 +10,11 @@ prompts -> PromptRecord -> sample -> Candidate -> label -> Judgment -> pair -> P
 -> filter -> PairRecord -> export -> DPOExample (TRL's explicit-prompt format).
 Every stage also writes RejectRecord rows for what it drops, and the run a RunManifest.
 `schemas/*.json` are generated from these models (`python -m prefdata.schemas`).
+
+The conversation rules (roles, prompt ending with a user turn, one assistant message per
+completion) live here only: they raise pydantic errors whose `type` is the reason code a
+reject carries (`prompt_not_user_final`, `bad_completion`...) and whose `ctx["field"]` names
+the field, so importers and stages turn them into rejects with `prefdata.io.checks`.
 """
 
 from __future__ import annotations
@@ -17,12 +22,9 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length"]
-JudgeType = Literal[
-    "reward_model", "llm_pointwise", "llm_pairwise", "programmatic", "human", "imported", "aggregate"
-]
 ParseStatus = Literal["ok", "parse_error", "out_of_range", "invalid_score", "error"]
 
 
@@ -76,7 +78,10 @@ class Judgment(Record):
     prompt_id: str
     candidate_id: str
     judge_id: str = Field(description="Name of the judge in the recipe (or annotator set).")
-    judge_type: JudgeType
+    # A judge class's `judge_type` (prefdata/judges/__init__.py lists them), or a label source
+    # that is no judge: human, imported, aggregate. Free text so a new judge is one module.
+    judge_type: str = Field(description="reward_model, llm_pointwise, llm_pairwise, programmatic (the judge "
+                            "classes' judge_type), or human, imported, aggregate.")
     model: str | None = Field(None, description="Judge model, if any.")
     template_hash: str | None = Field(None, description="sha256 of the judge template used.")
     score: float | None = Field(None, description="Higher is better; None when no label.")
@@ -131,15 +136,18 @@ class DPOExample(Record):
 
     @model_validator(mode="after")
     def _one_format(self):
-        kinds = {isinstance(v, str) for v in (self.prompt, self.chosen, self.rejected)}
-        if len(kinds) != 1:
-            raise ValueError("prompt, chosen and rejected must be all strings or all message lists")
         if isinstance(self.prompt, list):
             _check_prompt_messages(self.prompt)
+        for name in ("chosen", "rejected"):
+            if isinstance(getattr(self, name), str) != isinstance(self.prompt, str):
+                raise _problem("mixed_format", name, "prompt, chosen and rejected must be all strings or all "
+                               "message lists ({field} is not like the prompt)")
+        if isinstance(self.prompt, list):
             for name in ("chosen", "rejected"):
-                msgs = getattr(self, name)
-                if len(msgs) != 1 or msgs[0].role != "assistant":
-                    raise ValueError(f"{name} must be exactly one assistant message")
+                roles = [m.role for m in getattr(self, name)]
+                if roles != ["assistant"]:
+                    raise _problem("bad_completion", name, "{field} must be exactly one assistant message, "
+                                   f"got roles {roles}")
         return self
 
 
@@ -183,13 +191,19 @@ class RunManifest(Record):
     created_at: str
 
 
+def _problem(reason: str, field: str, message: str) -> PydanticCustomError:
+    """A validation error whose type is a reject's reason code and whose ctx names the field."""
+    return PydanticCustomError(reason, message, {"field": field})  # "{field}" in message names it
+
+
 def _check_prompt_messages(messages: list[Message]) -> None:
     if not messages:
-        raise ValueError("prompt has no messages")
-    if messages[-1].role != "user":
-        raise ValueError(f"prompt must end with a user turn, ends with {messages[-1].role!r}")
+        raise _problem("empty_prompt", "prompt", "the prompt has no messages")
     if any(m.role == "system" for m in messages[1:]):
-        raise ValueError("a system message may only come first")
+        raise _problem("misplaced_system", "prompt", "a system message may only come first in the prompt")
+    if messages[-1].role != "user":
+        raise _problem("prompt_not_user_final", "prompt",
+                       f"the prompt must end with a user turn, ends with {messages[-1].role!r}")
 
 
 RECORD_MODELS: dict[str, type[Record]] = {

@@ -29,6 +29,7 @@ from pydantic import Field
 
 from prefdata.config import StrictModel
 from prefdata.errors import DataError
+from prefdata.io.checks import shape_problem
 from prefdata.io.common import common_prefix_len
 from prefdata.io.dataset_dir import kind_of, read_dataset_dir
 
@@ -100,22 +101,13 @@ def _texts(example: dict) -> list[str]:
             (example[key] if isinstance(example[key], list) else [{"content": example[key]}])]
 
 
-def _structure_problem(example: dict) -> bool:
-    prompt = example["prompt"]
-    if not isinstance(prompt, list):
-        return False
-    if not prompt or prompt[-1]["role"] != "user" or any(m["role"] == "system" for m in prompt[1:]):
-        return True
-    return any(len(example[k]) != 1 or example[k][0]["role"] != "assistant" for k in ("chosen", "rejected"))
-
-
 def check_example(tokenizer, example: dict, max_length: int, specials: list[str]) -> set[str]:
     """Names of the checks this example fails."""
     failed = set()
     texts = _texts(example)
     last_prompt = texts[len(example["prompt"]) - 1] if isinstance(example["prompt"], list) else texts[0]
     chosen, rejected = texts[-2], texts[-1]
-    if _structure_problem(example):
+    if shape_problem(example["prompt"], example["chosen"], example["rejected"]) is not None:
         failed.add("prompt_not_user")
     if not last_prompt.strip() or not chosen.strip() or not rejected.strip():
         failed.add("empty")

@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 
-from prefdata.judges.agreement import agreement_report, cohen_kappa, krippendorff_alpha
+from prefdata.judges.aggregate import group_indices
+from prefdata.judges.agreement import agreement_report, cohen_kappa, krippendorff_alpha, pairwise_agreement
 
 
 def _clean(x: float | None) -> float | None:
@@ -36,7 +37,7 @@ def annotator_agreement(values: dict[str, dict[str, float]], level: str = "ordin
         both = ~(np.isnan(matrix[ia]) | np.isnan(matrix[ib]))
         pairwise[f"{a}|{b}"] = {
             "n_items": int(both.sum()),
-            "agreement": _clean(float(np.mean(matrix[ia][both] == matrix[ib][both]))) if both.any() else None,
+            "agreement": _clean(pairwise_agreement(matrix[ia], matrix[ib])),
             "cohen_kappa": _clean(cohen_kappa(matrix[ia], matrix[ib])),
         }
     multi = int((np.sum(~np.isnan(matrix), axis=0) >= 2).sum()) if len(annotators) else 0
@@ -66,11 +67,8 @@ def judge_vs_human(groups: list[str], judge: list[float | None], human: list[flo
 
 def _top1_agreement(groups: list[str], judge: list[float | None], human: list[float | None]) -> float | None:
     """Share of prompts whose single best candidate is the same for the judge and the humans."""
-    by_group: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        by_group.setdefault(g, []).append(i)
     hits = total = 0
-    for idx in by_group.values():
+    for idx in group_indices(groups):
         if any(judge[i] is None or human[i] is None for i in idx) or len(idx) < 2:
             continue
         best_j = [i for i in idx if judge[i] == max(judge[k] for k in idx)]

@@ -161,7 +161,7 @@ def _parse(payload: dict[str, Any], n: int) -> list[Generation]:
         Generation(
             text=(c.get("message") or {}).get("content") or "",
             num_tokens=tokens,
-            finish_reason={"stop": "stop", "length": "length"}.get(c.get("finish_reason"), c.get("finish_reason")),
+            finish_reason=c.get("finish_reason"),
         )
         for c in choices
     ]

@@ -117,10 +117,6 @@ def get_engine(config: VLLMConfig):
     return _ENGINES[key]
 
 
-def _finish(reason: str | None) -> str | None:
-    return {"stop": "stop", "length": "length"}.get(reason or "", reason)
-
-
 class VLLMSampler(Sampler):
     backend = "vllm"
 
@@ -156,6 +152,6 @@ class VLLMSampler(Sampler):
         ]
         outs = self.llm.chat([r.messages for r in requests], per_request, use_tqdm=False)
         return [
-            [Generation(o.text, len(o.token_ids), _finish(o.finish_reason)) for o in out.outputs]
+            [Generation(o.text, len(o.token_ids), o.finish_reason) for o in out.outputs]
             for out in outs
         ]

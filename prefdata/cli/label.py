@@ -8,19 +8,14 @@ from __future__ import annotations
 
 from prefdata.cli._app import app
 
-JUDGE_TYPES = {
-    "reward_model": "AutoModelForSequenceClassification with one logit: score = the logit of prompt + candidate",
-    "llm": "LLM-as-judge through a sampler backend: pointwise rubric ratings, or pairwise with position swap",
-    "programmatic": "a built-in check below (name: ...) or your own function (function: 'module:function')",
-}
-
 
 def judge_catalog() -> list[tuple[str, str, str]]:
-    """(kind, name, description / params) rows: judge types, then built-in programmatic checks."""
-    from prefdata.judges.base import JUDGE_CLASSES
+    """(kind, name, description / params) rows: judge types (from the judge classes' docstrings),
+    then built-in programmatic checks."""
+    from prefdata.judges import judge_catalog as judge_types
     from prefdata.judges.programmatic import BUILTINS
 
-    rows = [("type", name, JUDGE_TYPES[name]) for name in JUDGE_CLASSES]
+    rows = [("type", name, what) for name, what in judge_types()]
     for name, (fn, params) in BUILTINS.items():
         fields = ", ".join(
             f"{f}" + ("" if info.is_required() else f"={info.default!r}") for f, info in params.model_fields.items()

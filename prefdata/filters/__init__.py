@@ -3,16 +3,14 @@
     from prefdata.filters import build_filter
     result = build_filter(GapFilterConfig(min_margin=0.5)).apply(pairs)
 
-`FilterStepConfig` is the tagged union the `filter` stage's `steps` list holds (`type:`
-picks the block). Heavy dependencies (sentence-transformers, rensa) load only when a step
-that needs them runs.
+`FILTERS` names every filter class once; `FilterStepConfig`, the tagged union the `filter`
+stage's `steps` list holds (`type:` picks the block), is built from it. A new filter is a
+module with a `Filter` subclass (`name`, `Config`, a docstring, `apply`) plus one line in
+`FILTERS`. Heavy dependencies (sentence-transformers, rensa) load only when a step that
+needs them runs.
 """
 
 from __future__ import annotations
-
-from typing import Annotated, Union
-
-from pydantic import Field
 
 from prefdata.filters.base import Filter, FilterResult
 from prefdata.filters.decontam import DecontamFilter, DecontamFilterConfig
@@ -21,20 +19,22 @@ from prefdata.filters.diversity import DiversityFilter, DiversityFilterConfig
 from prefdata.filters.gap import GapFilter, GapFilterConfig
 from prefdata.filters.length import LengthFilter, LengthFilterConfig
 from prefdata.filters.quality import QualityFilter, QualityFilterConfig
+from prefdata.registry import catalog, config_union, lookup
 
-FilterStepConfig = Annotated[
-    Union[GapFilterConfig, QualityFilterConfig, LengthFilterConfig, DedupFilterConfig,
-          DiversityFilterConfig, DecontamFilterConfig],
-    Field(discriminator="type"),
-]
-
-FILTERS: dict[str, type[Filter]] = {
-    cls.name: cls for cls in (GapFilter, QualityFilter, LengthFilter, DedupFilter, DiversityFilter, DecontamFilter)
-}
+FILTERS: list[type[Filter]] = [GapFilter, QualityFilter, LengthFilter, DedupFilter, DiversityFilter, DecontamFilter]
+FilterStepConfig = config_union(FILTERS)
 
 
 def build_filter(config) -> Filter:
-    return FILTERS[config.type](config)
+    """The filter block for one step's config (its `type` names the class in `FILTERS`)."""
+    return lookup(FILTERS, config.type, "filter")(config)
 
 
-__all__ = ["FILTERS", "Filter", "FilterResult", "FilterStepConfig", "build_filter"]
+def filter_catalog() -> list[tuple[str, str]]:
+    """(type, what it does) per filter, from the classes' docstrings."""
+    return catalog(FILTERS)
+
+
+__all__ = ["FILTERS", "DecontamFilterConfig", "DedupFilterConfig", "DiversityFilterConfig", "Filter",
+           "FilterResult", "FilterStepConfig", "GapFilterConfig", "LengthFilterConfig", "QualityFilterConfig",
+           "build_filter", "filter_catalog"]

@@ -43,9 +43,15 @@ class FilterResult:
 
 
 class Filter(ABC):
-    """One filter step; `config.type` names it in recipes and in the stage statistics."""
+    """One filter step; `config.type` names it in recipes and in the stage statistics.
+
+    A subclass sets `name` (the `type:` in recipes), `Config` (a StrictModel with
+    `type: Literal[name]`), a docstring whose first line says what it drops, and `apply`;
+    one line in `prefdata.filters.FILTERS` registers it.
+    """
 
     name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
 
     def __init__(self, config: BaseModel):
         self.config = config

@@ -9,15 +9,14 @@
 
 Eval files: `.txt` (one prompt per line), `.jsonl`/`.jsonl.gz`/`.json` (a `prompt_field`,
 or the first of prompt/instruction/question/input/text, or a `messages` list whose user
-turns are used), `.parquet`/`.csv` (`prompt_field` column). A missing file is a config
-error at load. Texts are normalized (lowercase, punctuation stripped) before comparing; a
-text shorter than `ngram` words is one n-gram of all its words.
+turns are used), `.parquet`/`.csv` (`prompt_field` column). JSON files go through the
+reader every source uses (`prefdata.io.rows`: gzip, BOM, line numbers in errors). A missing
+file is a config error at load. Texts are normalized (lowercase, punctuation stripped)
+before comparing; a text shorter than `ngram` words is one n-gram of all its words.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +26,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from prefdata.config import StrictModel, config_path
 from prefdata.errors import DataError
 from prefdata.filters.base import Filter, FilterResult, Rule, normalized_text, prompt_text, split_by_reasons
+from prefdata.io.rows import SourceRow, read_rows, read_text
 
 _FIELDS = ("prompt", "instruction", "question", "input", "text")
 
@@ -59,18 +59,11 @@ def ngrams(text: str, n: int) -> set[int]:
     return {hash(tuple(words[i:i + n])) for i in range(len(words) - n + 1)}
 
 
-def _text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start}); re-save the file as UTF-8") from None
-
-
 def read_eval_prompts(path: Path, field: str | None) -> list[str]:
     """Prompt texts of one eval file; raises DataError naming the file and row when unusable."""
     name = path.name.lower()
     if name.endswith(".txt"):
-        return [line for line in _text(path).splitlines() if line.strip()]
+        return [line for line in read_text(path).splitlines() if line.strip()]
     if name.endswith((".parquet", ".csv")):
         df = pl.read_parquet(path) if name.endswith(".parquet") else pl.read_csv(path)
         column = field or next((f for f in _FIELDS if f in df.columns), None)
@@ -79,28 +72,16 @@ def read_eval_prompts(path: Path, field: str | None) -> list[str]:
                             f"columns are {df.columns}. Set prompt_field.")
         return df[column].cast(pl.String).drop_nulls().to_list()
     if name.endswith((".jsonl", ".jsonl.gz", ".json")):
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            if name.endswith(".json"):
-                rows = json.load(f)
-            else:
-                rows = [_json_line(line, path, i) for i, line in enumerate(f, 1) if line.strip()]
-        return [_row_text(row, path, i, field) for i, row in enumerate(rows, 1)]
+        return [_row_text(src, path, field) for src in read_rows(path)]
     raise DataError(f"{path}: unknown eval file type; use .txt, .jsonl(.gz), .json, .parquet or .csv")
 
 
-def _json_line(line: str, path: Path, row: int):
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{row}: not valid JSON ({e.msg}); fix or remove that line") from None
-
-
-def _row_text(row, path: Path, i: int, field: str | None) -> str:
-    if isinstance(row, str):
-        return row
-    if not isinstance(row, dict):
-        raise DataError(f"{path}: row {i} is {type(row).__name__}, expected an object or a string")
+def _row_text(src: SourceRow, path: Path, field: str | None) -> str:
+    if isinstance(src.value, str):  # a JSON string is the prompt itself
+        return src.value
+    if src.error:
+        raise DataError(f"{src.error[1]}; fix or remove that line (an eval row is an object or a string)")
+    row, i = src.data, src.row
     if field:
         if field not in row:
             raise DataError(f"{path}: row {i} has no field {field!r}; fields are {sorted(row)}")
@@ -114,7 +95,9 @@ def _row_text(row, path: Path, i: int, field: str | None) -> str:
 
 
 class DecontamFilter(Filter):
-    name = "decontam"
+    """Drop prompts that share word n-grams with evaluation prompts."""
+
+    name, Config = "decontam", DecontamFilterConfig
     config: DecontamFilterConfig
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:

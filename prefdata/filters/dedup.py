@@ -35,7 +35,9 @@ class DedupFilterConfig(StrictModel):
 
 
 class DedupFilter(Filter):
-    name = "dedup"
+    """Drop pairs of prompts that duplicate an earlier prompt, exactly or nearly (MinHash LSH)."""
+
+    name, Config = "dedup", DedupFilterConfig
     config: DedupFilterConfig
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:

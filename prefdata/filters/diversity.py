@@ -109,7 +109,9 @@ def k_center_greedy(vectors: np.ndarray):
 
 
 class DiversityFilter(Filter):
-    name = "diversity"
+    """Drop prompts that mean the same as an earlier one (embeddings); optionally keep a budget."""
+
+    name, Config = "diversity", DiversityFilterConfig
     config: DiversityFilterConfig
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:

@@ -24,9 +24,6 @@ from pydantic import Field, model_validator
 from prefdata.config import StrictModel
 from prefdata.filters.base import Filter, FilterResult, Rule, split_by_reasons
 
-Unit = Field(None, ge=0.0, le=1.0)
-
-
 class GapFilterConfig(StrictModel):
     type: Literal["gap"] = "gap"
     min_margin: float | None = Field(None, ge=0.0, description="Drop pairs with margin below this.")
@@ -60,7 +57,9 @@ class GapFilterConfig(StrictModel):
 
 
 class GapFilter(Filter):
-    name = "gap"
+    """Drop pairs whose preference is not clear: margin, normalized margin, quantile, swap consistency, agreement."""
+
+    name, Config = "gap", GapFilterConfig
     config: GapFilterConfig
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:

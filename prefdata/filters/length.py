@@ -49,7 +49,9 @@ def length_gap_stats(pairs: pl.DataFrame) -> dict[str, float | None]:
 
 
 class LengthFilter(Filter):
-    name = "length"
+    """Drop pairs whose chosen side is much longer (or shorter) than the rejected one."""
+
+    name, Config = "length", LengthFilterConfig
     config: LengthFilterConfig
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:

@@ -49,7 +49,9 @@ class QualityFilterConfig(StrictModel):
 
 
 class QualityFilter(Filter):
-    name = "quality"
+    """Drop pairs with a broken response: empty, truncated, repetitive, prompt echo, (near-)identical sides."""
+
+    name, Config = "quality", QualityFilterConfig
     config: QualityFilterConfig
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:

@@ -5,8 +5,9 @@
     from prefdata.io.dataset_dir import write_dataset_dir, read_dataset_dir
     from prefdata.io.ids import prompt_id
 
-Readers (`hh_rlhf`, `llamafactory`, `trl`, `ultrafeedback`) turn a source file into an
-`ImportResult`: DPOExample-shaped rows plus a rejects ledger with one row per dropped input
-row (kept + rejected = input, always). `common` holds the line-numbered file reading and the
-checks they share.
+Importers (`hh_rlhf`, `llamafactory`, `trl`, `ultrafeedback`; `importer.IMPORTERS` lists
+them) turn a source file into an `ImportResult`: DPOExample-shaped rows plus a rejects
+ledger with one row per dropped input row (kept + rejected = input, always). `rows` is the
+one file reader (importers, the prompts stage, decontamination), `checks` the row checks
+derived from `prefdata.records`, `common` the importer interface and its collector.
 """

@@ -29,6 +29,7 @@ import polars as pl
 
 from prefdata.card import write_card
 from prefdata.errors import DataError
+from prefdata.faults import crash_point
 from prefdata.records import DPOExample
 from prefdata.tables import MESSAGES, REJECT_SCHEMA, reasons, write_parquet, write_text_atomic
 
@@ -133,6 +134,7 @@ def write_dataset_dir(
         if part.height or name == "train":
             write_parquet(part, out / f"{name}.parquet")
             split_counts[name] = part.height
+            crash_point(f"dataset_dir:after_{name}")
     write_parquet(rejects, out / "rejects.parquet")
     stats = {
         "source": source,
@@ -147,9 +149,11 @@ def write_dataset_dir(
         "prompts": examples["prompt_id"].n_unique(),
         **(stats_extra or {}),
     }
+    crash_point("dataset_dir:before_card")
     write_card(out, title=title or f"prefdata DPO dataset from {source}", source=source, splits=split_counts,
                columns=COLUMN_DOCS, stats=stats, extra_sections=list(card_sections), images=list(images))
     write_text_atomic(out / "stats.json", json.dumps(stats, indent=2, default=str) + "\n")
+    crash_point("dataset_dir:before_done")
     mark_complete(out, {"splits": split_counts, "rejected": dropped})
     return stats
 

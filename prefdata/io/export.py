@@ -9,7 +9,8 @@
 - llamafactory: `<split>.json` (a JSON array) plus a `dataset_info.json` entry per split
   (`NAME` for train, `NAME_<split>` for others). Conversational data uses sharegpt ranking
   rows (conversations / chosen / rejected / system, tags from/value/human/gpt/system);
-  standard (string) data uses alpaca ranking rows (instruction / chosen / rejected) -
+  standard (string) data uses alpaca ranking rows (instruction / chosen / rejected), both
+  written by `prefdata.io.llamafactory`, which reads them back -
   LLaMA-Factory applies its chat template to them either way. Prompts whose turns do not
   alternate user/assistant cannot be expressed there (LLaMA-Factory drops them with a
   warning): they go to `rejects.parquet` with reason `not_alternating`.
@@ -25,44 +26,11 @@ from pathlib import Path
 import polars as pl
 
 from prefdata.errors import DataError
-from prefdata.io.common import PROVENANCE
 from prefdata.io.dataset_dir import COLUMNS, kind_of, read_dataset_dir, write_dataset_dir
+from prefdata.io.llamafactory import alpaca_row, dataset_info_entry, sharegpt_row
 from prefdata.tables import Rejects, atomic_path, write_parquet, write_text_atomic
 
 EXPORT_FORMATS = ("trl", "llamafactory", "jsonl")
-SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                 "system_tag": "system"}
-LF_ROLE = {"user": "human", "assistant": "gpt"}
-
-
-def _sharegpt_row(row: dict) -> dict | None:
-    prompt = row["prompt"]
-    system = prompt[0]["content"] if prompt[0]["role"] == "system" else ""
-    turns = prompt[1:] if prompt[0]["role"] == "system" else prompt
-    expected = ("user", "assistant")
-    if any(m["role"] != expected[i % 2] for i, m in enumerate(turns)):
-        return None
-    return {
-        "conversations": [{"from": LF_ROLE[m["role"]], "value": m["content"]} for m in turns],
-        "chosen": {"from": "gpt", "value": row["chosen"][0]["content"]},
-        "rejected": {"from": "gpt", "value": row["rejected"][0]["content"]},
-        "system": system,
-        **{k: row[k] for k in PROVENANCE},
-    }
-
-
-def _alpaca_row(row: dict) -> dict:
-    return {"instruction": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"],
-            **{k: row[k] for k in PROVENANCE}}
-
-
-def _dataset_info_entry(file_name: str, kind: str) -> dict:
-    if kind == "conversational":
-        return {"file_name": file_name, "ranking": True, "formatting": "sharegpt",
-                "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected", "system": "system"},
-                "tags": dict(SHAREGPT_TAGS)}
-    return {"file_name": file_name, "ranking": True, "formatting": "alpaca",
-            "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
 
 
 def export_llamafactory(splits: dict[str, pl.DataFrame], out: Path, name: str) -> dict:
@@ -72,7 +40,7 @@ def export_llamafactory(splits: dict[str, pl.DataFrame], out: Path, name: str) -
         kind = kind_of(df)
         rows = []
         for i, row in enumerate(df.iter_rows(named=True), start=1):
-            converted = _sharegpt_row(row) if kind == "conversational" else _alpaca_row(row)
+            converted = sharegpt_row(row) if kind == "conversational" else alpaca_row(row)
             if converted is None:
                 roles = [m["role"] for m in row["prompt"]]
                 rejects.add("not_alternating", f"{split} row {i}: prompt roles {roles} do not alternate user/assistant "
@@ -82,7 +50,7 @@ def export_llamafactory(splits: dict[str, pl.DataFrame], out: Path, name: str) -
             rows.append(converted)
         file_name = f"{split}.json"
         write_text_atomic(out / file_name, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
-        info[name if split == "train" else f"{name}_{split}"] = _dataset_info_entry(file_name, kind)
+        info[name if split == "train" else f"{name}_{split}"] = dataset_info_entry(file_name, kind)
         counts[split] = len(rows)
     write_text_atomic(out / "dataset_info.json", json.dumps(info, indent=2) + "\n")
     write_parquet(rejects.frame(), out / "rejects.parquet")

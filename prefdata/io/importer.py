@@ -3,8 +3,10 @@
     from prefdata.io.importer import import_dataset
     stats = import_dataset("../shared/data/hh-rlhf/harmless-base-test.jsonl.gz", "data/hh", format="hh-rlhf")
 
-`format="auto"` sniffs the first readable row (a directory is read as a prefdata/TRL
-dataset directory). UltraFeedback-style sources also write `prompts.parquet`,
+`IMPORTERS` lists the format classes (an `Importer`: `name`, a docstring, `looks_like`,
+`read`); a new format is one module plus one line there, and `prefdata import --help`
+lists it. `format="auto"` asks each in turn about the first readable row (a directory is
+read as a prefdata/TRL dataset directory). UltraFeedback-style sources also write `prompts.parquet`,
 `candidates.parquet` and `judgments.parquet` (PromptRecord / Candidate / Judgment rows)
 for the pair stage. Default `test_size` is 0.0: an import keeps every row in `train`
 (splitting is a choice, made with --test-size, by prompt, seeded).
@@ -15,31 +17,47 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefdata.errors import DataError
-from prefdata.io import hh_rlhf, llamafactory, trl, ultrafeedback
-from prefdata.io.common import ImportResult, read_rows
+from prefdata.io.common import Importer, ImportResult
 from prefdata.io.dataset_dir import examples_frame, write_dataset_dir
+from prefdata.io.hh_rlhf import HHRLHF
+from prefdata.io.llamafactory import LlamaFactory
+from prefdata.io.rows import read_rows
+from prefdata.io.trl import TRL
+from prefdata.io.ultrafeedback import UltraFeedback
 from prefdata.records import Candidate, Judgment, PromptRecord
+from prefdata.registry import catalog
 from prefdata.tables import frame, write_parquet
 
-FORMATS = ("auto", "trl", "hh-rlhf", "llamafactory", "ultrafeedback")
+# Every importer, in sniffing order: a row goes to the first that recognises it, so the
+# loosest format (TRL: any row with chosen and rejected) comes last.
+IMPORTERS: list[type[Importer]] = [HHRLHF, LlamaFactory, UltraFeedback, TRL]
+FORMATS = ("auto", *(importer.name for importer in IMPORTERS))
+
+
+def format_help() -> str:
+    """`name: what it reads` per format, from the importer classes' docstrings (`prefdata import --help`)."""
+    formats = [("auto", "sniff the format from the first row (a directory: trl)"), *catalog(IMPORTERS)]
+    return "; ".join(f"{name}: {what.rstrip('.')}" for name, what in formats)
+
+
+def importer(format: str) -> type[Importer]:
+    """The importer class of a format name; DataError listing the names otherwise."""
+    found = next((i for i in IMPORTERS if i.name == format), None)
+    if found is None:
+        raise DataError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}.")
+    return found
 
 
 def sniff(path: Path) -> tuple[str, dict]:
     """(format, reader options) guessed from the first readable row."""
     if path.is_dir():
-        return "trl", {}
+        return next(i.name for i in IMPORTERS if i.reads_directories), {}
     row = next((r.data for r in read_rows(path) if r.data is not None), None)
     if row is None:
         raise DataError(f"{path}: no readable row to detect the format from; pass --format.")
-    if hh_rlhf.looks_like(row):
-        return "hh-rlhf", {}
-    formatting = llamafactory.looks_like(row)
-    if formatting:
-        return "llamafactory", {"formatting": formatting}
-    if ultrafeedback.looks_like(row):
-        return "ultrafeedback", {}
-    if trl.looks_like(row):
-        return "trl", {}
+    for candidate in IMPORTERS:
+        if candidate.looks_like(row):
+            return candidate.name, candidate.sniffed_options(row)
     raise DataError(f"{path}: cannot tell the format from the first row (keys: {', '.join(map(str, row))}); "
                     f"pass --format one of {', '.join(FORMATS[1:])}.")
 
@@ -47,21 +65,21 @@ def sniff(path: Path) -> tuple[str, dict]:
 def read_source(path: str | Path, format: str = "auto", *, dataset_info: str | Path | None = None,
                 name: str | None = None) -> ImportResult:
     path = Path(path)
-    if format not in FORMATS:
-        raise DataError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}.")
+    if format != "auto":
+        importer(format)  # an unknown name is an error before the path is looked at
     if not path.exists():
         raise DataError(f"{path}: no such file or directory. Pass the path of the dataset to import.")
     options: dict = {}
     if format == "auto":
         format, options = sniff(path)
-    if (dataset_info or name) and format != "llamafactory":
-        raise DataError(f"--dataset-info/--name apply to --format llamafactory only (format is {format}).")
-    if format == "llamafactory":
-        return llamafactory.read(path, dataset_info=dataset_info, name=name, **options)
-    if path.is_dir() and format != "trl":
+    reader = importer(format)
+    given = {k: v for k, v in (("dataset_info", dataset_info), ("name", name)) if v}
+    if set(given) - set(reader.options):
+        takers = " ".join(f"--format {i.name}" for i in IMPORTERS if set(given) <= set(i.options))
+        raise DataError(f"--dataset-info/--name apply to {takers} only (format is {format}).")
+    if path.is_dir() and not reader.reads_directories:
         raise DataError(f"{path}: is a directory; --format {format} reads a file.")
-    reader = {"trl": trl.read, "hh-rlhf": hh_rlhf.read, "ultrafeedback": ultrafeedback.read}[format]
-    return reader(path)
+    return reader.read(path, **options, **given)
 
 
 def check_not_all_rejected(result: ImportResult) -> None:

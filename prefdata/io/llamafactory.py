@@ -1,8 +1,9 @@
-"""LLaMA-Factory ranking datasets (alpaca and sharegpt formatting) -> DPO examples.
+"""LLaMA-Factory ranking rows (alpaca and sharegpt formatting) <-> DPO examples, both ways.
 
-    from prefdata.io.llamafactory import read
+    from prefdata.io.llamafactory import read, sharegpt_row
     result = read("../shared/data/llamafactory/dpo_en_demo.json",
                   dataset_info="../shared/data/llamafactory/dataset_info.json", name="dpo_en_demo")
+    sharegpt_row(result.examples[0])     # {"conversations": [{"from": "human", ...}], "chosen": {...}, ...}
 
 Semantics follow LLaMA-Factory 0.9's `parser.py` + `converter.py` so a file means the same
 thing here as there:
@@ -17,7 +18,8 @@ thing here as there:
 Where LLaMA-Factory silently skips a broken row (it logs a warning), we reject it with a
 reason. The system prompt is kept as the first message of the conversational prompt.
 Rows may also carry prefdata's provenance keys (prompt_id, scores, margin, source), which
-`prefdata export --format llamafactory` writes so that export -> import round-trips.
+`prefdata export --format llamafactory` writes (with `sharegpt_row` / `alpaca_row` and
+`dataset_info_entry`, from the same `DatasetAttr` defaults) so that export -> import round-trips.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from prefdata.errors import DataError
-from prefdata.io.common import Collector, ImportResult, RowProblem, build_example, provenance, read_rows
+from prefdata.io.checks import build_example, provenance
+from prefdata.io.common import PROVENANCE, Collector, Importer, ImportResult
+from prefdata.io.rows import RowProblem, read_rows
 
 COLUMN_KEYS = ("system", "tools", "images", "chosen", "rejected", "kto_tag")
 ALPACA_KEYS = ("prompt", "query", "response", "history")
@@ -114,10 +118,10 @@ def _text(data: dict, key: str | None, what: str, *, required: bool) -> str:
     value = data.get(key) if key else None
     if value is None:
         if required:
-            raise RowProblem("missing_field", f"missing field {key!r} ({what})", key)
+            raise RowProblem("missing_field", key, f"missing field {key!r} ({what})")
         return ""
     if not isinstance(value, str):
-        raise RowProblem("bad_type", f"field {key!r} ({what}) must be a string, got {type(value).__name__}", key)
+        raise RowProblem("bad_type", key, f"field {key!r} ({what}) must be a string, got {type(value).__name__}")
     return value
 
 
@@ -131,7 +135,7 @@ def parse_alpaca(data: dict, attr: DatasetAttr, source: str) -> dict:
     if isinstance(history, list):
         for i, pair in enumerate(history):
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
-                raise RowProblem("bad_type", f"{attr.history}[{i}] must be a [user, assistant] pair of strings", attr.history)
+                raise RowProblem("bad_type", attr.history, f"{attr.history}[{i}] must be a [user, assistant] pair of strings")
             turns += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
     parts = [_text(data, attr.prompt, "instruction", required=False), _text(data, attr.query, "input", required=False)]
     turns.append({"role": "user", "content": "\n".join(p for p in parts if p)})
@@ -144,10 +148,10 @@ def parse_alpaca(data: dict, attr: DatasetAttr, source: str) -> dict:
 
 def _message(m: object, attr: DatasetAttr, where: str) -> tuple[str, str]:
     if not isinstance(m, dict):
-        raise RowProblem("bad_type", f"{where} must be an object with {attr.role_tag!r} and {attr.content_tag!r}", where)
+        raise RowProblem("bad_type", where, f"{where} must be an object with {attr.role_tag!r} and {attr.content_tag!r}")
     role, content = m.get(attr.role_tag), m.get(attr.content_tag)
     if not isinstance(content, str):
-        raise RowProblem("bad_type", f"{where}.{attr.content_tag} must be a string, got {type(content).__name__}", where)
+        raise RowProblem("bad_type", where, f"{where}.{attr.content_tag} must be a string, got {type(content).__name__}")
     return role, content
 
 
@@ -156,7 +160,7 @@ def parse_sharegpt(data: dict, attr: DatasetAttr, source: str) -> dict:
     if not isinstance(msgs, list):
         kind = "missing" if msgs is None else type(msgs).__name__
         raise RowProblem("missing_field" if msgs is None else "bad_type",
-                         f"field {attr.messages!r} must be a list of messages, got {kind}", attr.messages)
+                         attr.messages, f"field {attr.messages!r} must be a list of messages, got {kind}")
     system = _text(data, attr.system, "system prompt", required=False)
     if attr.system_tag and msgs and isinstance(msgs[0], dict) and msgs[0].get(attr.role_tag) == attr.system_tag:
         system = _message(msgs[0], attr, f"{attr.messages}[0]")[1]
@@ -168,20 +172,20 @@ def parse_sharegpt(data: dict, attr: DatasetAttr, source: str) -> dict:
         tag, mapped = expected[i % 2]
         if role != tag:
             raise RowProblem("unknown_role" if role not in (attr.user_tag, attr.assistant_tag) else "bad_turn_order",
-                             f"{attr.messages}[{i}].{attr.role_tag} is {role!r}; turns must alternate "
-                             f"{attr.user_tag!r}/{attr.assistant_tag!r} starting with {attr.user_tag!r}", attr.messages)
+                             attr.messages, f"{attr.messages}[{i}].{attr.role_tag} is {role!r}; turns must alternate "
+                             f"{attr.user_tag!r}/{attr.assistant_tag!r} starting with {attr.user_tag!r}")
         turns.append({"role": mapped, "content": content})
     if len(turns) % 2 == 0:
-        raise RowProblem("prompt_not_user_final", f"{attr.messages!r} must end with a {attr.user_tag!r} turn", attr.messages)
+        raise RowProblem("prompt_not_user_final", attr.messages, f"{attr.messages!r} must end with a {attr.user_tag!r} turn")
     completions = []
     for key in (attr.chosen, attr.rejected):
         value = data.get(key)
         if not isinstance(value, dict):
             raise RowProblem("missing_field" if value is None else "bad_type",
-                             f"field {key!r} must be one {attr.assistant_tag!r} message object", key)
+                             key, f"field {key!r} must be one {attr.assistant_tag!r} message object")
         role, content = _message(value, attr, key)
         if role != attr.assistant_tag:
-            raise RowProblem("bad_completion", f"{key}.{attr.role_tag} is {role!r}, expected {attr.assistant_tag!r}", key)
+            raise RowProblem("bad_completion", key, f"{key}.{attr.role_tag} is {role!r}, expected {attr.assistant_tag!r}")
         completions.append([{"role": "assistant", "content": content}])
     return build_example(_system_first(system, turns), *completions, provenance(data, source))
 
@@ -226,3 +230,61 @@ def looks_like(row: dict) -> str | None:
     if isinstance(row.get("instruction"), str) and isinstance(row.get("chosen"), str):
         return "alpaca"
     return None
+
+
+class LlamaFactory(Importer):
+    """LLaMA-Factory ranking rows, sharegpt or alpaca (`--dataset-info FILE --name ENTRY` for its mapping)."""
+
+    name = "llamafactory"
+    options = ("dataset_info", "name")
+    looks_like = staticmethod(lambda row: looks_like(row) is not None)
+    sniffed_options = staticmethod(lambda row: {"formatting": looks_like(row)})
+    read = staticmethod(read)
+
+
+# ---------------------------------------------------------------- DPO examples -> LLaMA-Factory rows
+
+SHAREGPT = DatasetAttr()  # the sharegpt tags we write are the ones we read by default
+SHAREGPT_TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "system_tag")
+# ShareGPT role tags -> OpenAI roles; OpenAI role names map to themselves (mixed files exist).
+SHAREGPT_ROLES = {SHAREGPT.user_tag: "user", SHAREGPT.assistant_tag: "assistant", SHAREGPT.system_tag: "system",
+                  "user": "user", "assistant": "assistant"}
+
+
+def _sharegpt_message(role: str, content: str) -> dict:
+    tag = {"user": SHAREGPT.user_tag, "assistant": SHAREGPT.assistant_tag}[role]
+    return {SHAREGPT.role_tag: tag, SHAREGPT.content_tag: content}
+
+
+def sharegpt_row(example: dict) -> dict | None:
+    """A conversational DPOExample as a sharegpt ranking row; None when its prompt turns do not
+    alternate user/assistant after an optional system turn (LLaMA-Factory would drop it)."""
+    prompt = example["prompt"]
+    has_system = prompt[0]["role"] == "system"
+    turns = prompt[1:] if has_system else prompt
+    if any(m["role"] != ("user", "assistant")[i % 2] for i, m in enumerate(turns)):
+        return None
+    return {
+        SHAREGPT.messages: [_sharegpt_message(m["role"], m["content"]) for m in turns],
+        SHAREGPT.chosen: _sharegpt_message("assistant", example["chosen"][0]["content"]),
+        SHAREGPT.rejected: _sharegpt_message("assistant", example["rejected"][0]["content"]),
+        "system": prompt[0]["content"] if has_system else "",
+        **{k: example[k] for k in PROVENANCE},
+    }
+
+
+def alpaca_row(example: dict) -> dict:
+    """A standard (string) DPOExample as an alpaca ranking row."""
+    return {"instruction": example["prompt"], "chosen": example["chosen"], "rejected": example["rejected"],
+            **{k: example[k] for k in PROVENANCE}}
+
+
+def dataset_info_entry(file_name: str, kind: str) -> dict:
+    """The dataset_info.json entry that reads back what `sharegpt_row` / `alpaca_row` wrote."""
+    if kind == "conversational":
+        return {"file_name": file_name, "ranking": True, "formatting": "sharegpt",
+                "columns": {"messages": SHAREGPT.messages, "chosen": SHAREGPT.chosen,
+                            "rejected": SHAREGPT.rejected, "system": "system"},
+                "tags": {k: getattr(SHAREGPT, k) for k in SHAREGPT_TAG_KEYS}}
+    return {"file_name": file_name, "ranking": True, "formatting": "alpaca",
+            "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}

@@ -24,13 +24,11 @@ from pathlib import Path
 
 from prefdata.errors import DataError
 from prefdata.io import hh_rlhf
-from prefdata.io.common import (
-    Collector, ImportResult, RowProblem, build_example, common_prefix_len, messages, provenance, read_rows,
-)
+from prefdata.io.checks import build_example, messages, provenance
+from prefdata.io.common import Collector, Importer, ImportResult, common_prefix_len
+from prefdata.io.rows import RowProblem, read_rows
 
 NOT_SPLITS = ("rejects", "prompts", "candidates", "judgments", "dataset_info", "stats", "export")
-
-
 
 
 def parse_row(data: dict, source: str) -> dict:
@@ -38,23 +36,23 @@ def parse_row(data: dict, source: str) -> dict:
     chosen, rejected = data.get("chosen"), data.get("rejected")
     for key, value in (("chosen", chosen), ("rejected", rejected)):
         if value is None:
-            raise RowProblem("missing_field", f"missing field {key!r}", key)
+            raise RowProblem("missing_field", key, f"missing field {key!r}")
     prompt = data.get("prompt")
     if prompt is not None:
         if isinstance(prompt, str):
             for key, value in (("chosen", chosen), ("rejected", rejected)):
                 if not isinstance(value, str):
-                    raise RowProblem("mixed_format", f"prompt is a string, so {key!r} must be one too, got {type(value).__name__}", key)
+                    raise RowProblem("mixed_format", key, f"prompt is a string, so {key!r} must be one too, got {type(value).__name__}")
             return build_example(prompt, chosen, rejected, extra)
         return build_example(messages(prompt, "prompt"), messages(chosen, "chosen"), messages(rejected, "rejected"), extra)
     if isinstance(chosen, str) and isinstance(rejected, str):
         if hh_rlhf.looks_like(data):
             return hh_rlhf.parse_row(data, source)
-        raise RowProblem("implicit_string_prompt", "no 'prompt' column and chosen/rejected are plain strings: splitting "
-                         "them would cut inside a string. Add a 'prompt' column (explicit prompt).", "prompt")
+        raise RowProblem("implicit_string_prompt", "prompt", "no 'prompt' column and chosen/rejected are plain strings: splitting "
+                         "them would cut inside a string. Add a 'prompt' column (explicit prompt).")
     chosen, rejected = messages(chosen, "chosen"), messages(rejected, "rejected")
     if chosen == rejected:
-        raise RowProblem("identical_pair", "chosen and rejected are identical conversations", "rejected")
+        raise RowProblem("identical_pair", "rejected", "chosen and rejected are identical conversations")
     k = common_prefix_len(chosen, rejected)
     return build_example(chosen[:k], chosen[k:], rejected[k:], extra)
 
@@ -96,3 +94,12 @@ def read(path: str | Path, *, source: str | None = None) -> ImportResult:
 
 def looks_like(row: dict) -> bool:
     return "chosen" in row and "rejected" in row
+
+
+class TRL(Importer):
+    """TRL preference rows (prompt/chosen/rejected, standard or conversational), or a dataset directory."""
+
+    name = "trl"
+    reads_directories = True
+    looks_like = staticmethod(looks_like)
+    read = staticmethod(read)

@@ -25,7 +25,9 @@ import json
 import math
 from pathlib import Path
 
-from prefdata.io.common import Collector, ImportResult, RowProblem, build_example, messages, read_rows
+from prefdata.io.checks import build_example, messages
+from prefdata.io.common import Collector, Importer, ImportResult
+from prefdata.io.rows import RowProblem, read_rows
 from prefdata.io.ids import prompt_id
 
 SCORE_FIELDS = ("overall_score", "fine-grained_score", "score", "rating")
@@ -52,8 +54,8 @@ def _prompt(data: dict) -> list[dict]:
         if isinstance(value, list):
             return messages(value, key)
         if value is not None:
-            raise RowProblem("bad_type", f"field {key!r} must be a string or a message list, got {type(value).__name__}", key)
-    raise RowProblem("missing_field", "missing field 'prompt' (or 'instruction')", "prompt")
+            raise RowProblem("bad_type", key, f"field {key!r} must be a string or a message list, got {type(value).__name__}")
+    raise RowProblem("missing_field", "prompt", "missing field 'prompt' (or 'instruction')")
 
 
 def _completions(data: dict) -> tuple[str, list]:
@@ -62,8 +64,8 @@ def _completions(data: dict) -> tuple[str, list]:
         if isinstance(value, list):
             return key, value
         if value is not None:
-            raise RowProblem("bad_type", f"field {key!r} must be a list of completions, got {type(value).__name__}", key)
-    raise RowProblem("missing_field", "missing field 'completions' (a list of rated responses)", "completions")
+            raise RowProblem("bad_type", key, f"field {key!r} must be a list of completions, got {type(value).__name__}")
+    raise RowProblem("missing_field", "completions", "missing field 'completions' (a list of rated responses)")
 
 
 def _aspects(completion: dict) -> dict[str, float | None]:
@@ -99,17 +101,17 @@ class _Reader:
         key, completions = _completions(data)
         pid = prompt_id(prompt)
         if pid in self.first_line:
-            raise RowProblem("duplicate_prompt", f"same prompt as line {self.first_line[pid]} (prompt_id {pid}); "
-                             "merge their completions into one row", "prompt")
+            raise RowProblem("duplicate_prompt", "prompt", f"same prompt as line {self.first_line[pid]} (prompt_id {pid}); "
+                             "merge their completions into one row")
         if not prompt or prompt[-1]["role"] != "user" or not prompt[-1]["content"].strip():
-            raise RowProblem("empty_prompt", "the prompt is empty or does not end with a user turn", "prompt")
+            raise RowProblem("empty_prompt", "prompt", "the prompt is empty or does not end with a user turn")
         rated = []
         for i, completion in enumerate(completions):
             if not isinstance(completion, dict):
-                raise RowProblem("bad_type", f"{key}[{i}] must be an object", key)
+                raise RowProblem("bad_type", key, f"{key}[{i}] must be an object")
             text = next((completion[f] for f in TEXT_FIELDS if isinstance(completion.get(f), str)), None)
             if text is None:
-                raise RowProblem("missing_field", f"{key}[{i}] has no response text ({'/'.join(TEXT_FIELDS)})", key)
+                raise RowProblem("missing_field", key, f"{key}[{i}] has no response text ({'/'.join(TEXT_FIELDS)})")
             aspects = _aspects(completion)
             score, problem = _score(completion, self.score_fields, aspects)
             rated.append((i, completion, text, aspects, score, problem))
@@ -137,11 +139,11 @@ class _Reader:
     def _best_vs_worst(self, pid: str, prompt: list, rated: list) -> dict:
         scored = [(score, i, text) for i, _, text, _, score, _ in rated if score is not None]
         if len(scored) < 2:
-            raise RowProblem("too_few_scored", f"{len(scored)} scored completion(s); a pair needs two", "completions")
+            raise RowProblem("too_few_scored", "completions", f"{len(scored)} scored completion(s); a pair needs two")
         best = max(scored, key=lambda s: (s[0], -s[1]))
         worst = min(scored, key=lambda s: (s[0], s[1]))
         if best[0] == worst[0]:
-            raise RowProblem("no_preference", f"every completion scored {best[0]}: no preference", "completions")
+            raise RowProblem("no_preference", "completions", f"every completion scored {best[0]}: no preference")
         extra = {"prompt_id": pid, "chosen_score": best[0], "rejected_score": worst[0],
                  "margin": best[0] - worst[0], "source": self.source}
         return build_example(prompt, [{"role": "assistant", "content": best[2]}],
@@ -157,3 +159,11 @@ def read(path: str | Path, *, source: str | None = None, score_fields: tuple[str
 
 def looks_like(row: dict) -> bool:
     return isinstance(row.get("completions"), list) or isinstance(row.get("responses"), list)
+
+
+class UltraFeedback(Importer):
+    """UltraFeedback-style rows: one prompt, several rated `completions` (-> candidates + judgments too)."""
+
+    name = "ultrafeedback"
+    looks_like = staticmethod(looks_like)
+    read = staticmethod(read)

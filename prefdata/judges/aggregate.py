@@ -52,7 +52,7 @@ def ranks_within_groups(groups: Sequence, scores: Sequence[float | None]) -> lis
     """1 = best within each group (competition ranking: ties share the better rank)."""
     values = _as_array(scores)
     out: list[int | None] = [None] * len(values)
-    for idx in _group_indices(groups):
+    for idx in group_indices(groups):
         for i in idx:
             if not np.isnan(values[i]):
                 out[i] = 1 + sum(1 for j in idx if not np.isnan(values[j]) and values[j] > values[i])
@@ -67,7 +67,8 @@ def _nan(x) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
 
-def _group_indices(groups: Sequence) -> list[list[int]]:
+def group_indices(groups: Sequence) -> list[list[int]]:
+    """Indices of each group's items, groups in first-seen order: [p1, p2, p1] -> [[0, 2], [1]]."""
     order: dict = {}
     for i, g in enumerate(groups):
         order.setdefault(g, []).append(i)
@@ -86,7 +87,7 @@ def _zscore(values: np.ndarray) -> np.ndarray:
 
 def _borda(groups: Sequence, values: np.ndarray) -> np.ndarray:
     out = np.full(values.shape, np.nan)
-    for idx in _group_indices(groups):
+    for idx in group_indices(groups):
         scored = [i for i in idx if not np.isnan(values[i])]
         if len(scored) == 1:
             out[scored[0]] = 0.5  # alone in its prompt: no information either way
@@ -108,7 +109,7 @@ def _weighted_mean(parts: dict[str, np.ndarray], weights: dict[str, float]) -> l
 def _copeland(groups: Sequence, matrix: dict[str, np.ndarray], weights: dict[str, float]) -> list[float | None]:
     n = len(groups)
     points, games = np.zeros(n), np.zeros(n)
-    for idx in _group_indices(groups):
+    for idx in group_indices(groups):
         for i, j in itertools.combinations(idx, 2):
             vote, voters = 0.0, 0
             for judge, v in matrix.items():

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from prefdata.judges.aggregate import group_indices
+
 
 def derived_pair_labels(groups: Sequence, scores: Sequence[float | None]) -> np.ndarray:
     """Sign of score[i] - score[j] for every i < j with groups[i] == groups[j] (NaN if missing).
@@ -34,17 +36,10 @@ def derived_pair_labels(groups: Sequence, scores: Sequence[float | None]) -> np.
     """
     values = np.array([np.nan if s is None else float(s) for s in scores], dtype=float)
     labels = []
-    for idx in _group_indices(groups):
+    for idx in group_indices(groups):
         for i, j in itertools.combinations(idx, 2):
             labels.append(np.sign(values[i] - values[j]))  # NaN propagates
     return np.array(labels, dtype=float)
-
-
-def _group_indices(groups: Sequence) -> list[list[int]]:
-    order: dict = {}
-    for i, g in enumerate(groups):
-        order.setdefault(g, []).append(i)
-    return list(order.values())
 
 
 def _both_present(a: Sequence, b: Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +114,7 @@ def agreement_report(groups: Sequence, scores_by_source: dict[str, Sequence]) ->
             "n_pairs": int(both.sum()),
             "agreement": pairwise_agreement(la, lb),
             "n_decisive": int(decisive.sum()),
-            "decisive_agreement": float(np.mean(la[decisive] == lb[decisive])) if decisive.any() else None,
+            "decisive_agreement": pairwise_agreement(la[decisive], lb[decisive]),
             "cohen_kappa": cohen_kappa(_both_orientations(la), _both_orientations(lb)),
         }
     symmetric = [_both_orientations(v) for v in labels.values()]

@@ -1,4 +1,4 @@
-"""The judge interface, the items judges score, and the registry of judge types.
+"""The judge interface and the items judges score.
 
     from prefdata.judges.base import build_judge, JudgeItem
     judge = build_judge(ProgrammaticJudgeConfig(id="math", name="numeric_match"))
@@ -11,6 +11,8 @@ judges add one row per judged pair, with `opponent_id`). A missing label is stil
 with score None, a parse_status other than "ok" and a reason: judges never raise on bad
 model output. Configs live beside each judge (`reward_model.py`, `llm.py`,
 `programmatic.py`) and import nothing heavy, so a recipe validates before any model loads.
+`prefdata.judges.JUDGES` lists the judge classes; a class is built for the config it names
+as its `Config`.
 """
 
 from __future__ import annotations
@@ -69,7 +71,20 @@ def judgment_row(
 
 
 class Judge(ABC):
-    judge_type: ClassVar[str]  # records.JudgeType
+    """A judge type: `name` (the recipe's `type:`), `Config`, a docstring whose first line
+    `prefdata judges` shows, and `judge`. One line in `prefdata.judges.JUDGES` registers it."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+    judge_type: ClassVar[str]  # written to records.Judgment.judge_type
+    _by_config: ClassVar[dict[type, type["Judge"]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # build_judge needs the class of a config without importing prefdata.judges (which
+        # imports this module): each judge class files itself under its Config here.
+        if "Config" in cls.__dict__:
+            Judge._by_config[cls.Config] = cls
 
     def __init__(self, config: BaseModel):
         self.config = config
@@ -94,17 +109,9 @@ class Judge(ABC):
         """Free models / engines."""
 
 
-# config `type` -> "module:Class" of the judge; imported only when the judge is built.
-JUDGE_CLASSES = {
-    "reward_model": "prefdata.judges.reward_model:RewardModelJudge",
-    "llm": "prefdata.judges.llm:LLMJudge",
-    "programmatic": "prefdata.judges.programmatic:ProgrammaticJudge",
-}
-
-
 def build_judge(config: BaseModel) -> Judge:
-    module, _, cls = JUDGE_CLASSES[config.type].partition(":")
-    return getattr(importlib.import_module(module), cls)(config)
+    """The judge whose `Config` the config is (its class is defined with the config)."""
+    return Judge._by_config[type(config)](config)
 
 
 def import_object(spec: str) -> Any:

@@ -154,7 +154,10 @@ def pair_outcome(ab: Parsed, ba: Parsed) -> tuple[float | None, bool | None, str
 
 
 class LLMJudge(Judge):
-    judge_type = "llm_pointwise"
+    """LLM-as-judge through a sampler backend: pointwise rubric ratings, or pairwise with position swap."""
+
+    name, Config = "llm", LLMJudgeConfig
+    judge_type = "llm_pointwise"  # "llm_pairwise" in pairwise mode (set per instance)
 
     def __init__(self, config: LLMJudgeConfig, sampler: Sampler | None = None):
         super().__init__(config)

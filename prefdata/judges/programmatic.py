@@ -177,6 +177,9 @@ class ProgrammaticJudgeConfig(StrictModel):
 
 
 class ProgrammaticJudge(Judge):
+    """A built-in check below (name: ...) or your own function (function: 'module:function')."""
+
+    name, Config = "programmatic", ProgrammaticJudgeConfig
     judge_type = "programmatic"
 
     def __init__(self, config: ProgrammaticJudgeConfig):

@@ -37,6 +37,9 @@ class RewardModelJudgeConfig(StrictModel):
 
 
 class RewardModelJudge(Judge):
+    """AutoModelForSequenceClassification with one logit: score = the logit of prompt + candidate."""
+
+    name, Config = "reward_model", RewardModelJudgeConfig
     judge_type = "reward_model"
 
     def __init__(self, config: RewardModelJudgeConfig):

@@ -41,7 +41,7 @@ import gc
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import Field, model_validator
@@ -49,10 +49,8 @@ from pydantic import Field, model_validator
 from prefdata.config import StrictModel, stable_hash
 from prefdata.judges.aggregate import combine, ranks_within_groups
 from prefdata.judges.agreement import agreement_report
+from prefdata.judges import JudgeConfig
 from prefdata.judges.base import JudgeItem, build_judge
-from prefdata.judges.llm import LLMJudgeConfig
-from prefdata.judges.programmatic import ProgrammaticJudgeConfig
-from prefdata.judges.reward_model import RewardModelJudgeConfig
 from prefdata.errors import PrefdataError
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
@@ -60,9 +58,6 @@ from prefdata.shards import ShardStore
 from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
 from prefdata.tables import Rejects, frame, read_record_file, write_parquet
 
-JudgeConfig = Annotated[
-    Union[RewardModelJudgeConfig, LLMJudgeConfig, ProgrammaticJudgeConfig], Field(discriminator="type")
-]
 PARSE_FAILURES = ("parse_error", "out_of_range")
 
 

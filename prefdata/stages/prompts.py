@@ -22,8 +22,9 @@ from pydantic import Field, ValidationError
 
 from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
-from prefdata.io.common import read_rows
 from prefdata.io.ids import prompt_id  # the one prompt id every stage and importer uses
+from prefdata.io.llamafactory import SHAREGPT_ROLES
+from prefdata.io.rows import RowProblem, read_rows
 from prefdata.records import PromptRecord
 from prefdata.stages.base import Stage, StageContext, StageOutput, content_digest
 from prefdata.tables import Rejects, frame
@@ -100,13 +101,6 @@ def _read_rows(config: PromptsConfig) -> Iterator[tuple[int, Any]]:
         yield from _read_dataset(config, fmt)
 
 
-class RowProblem(Exception):
-    def __init__(self, reason: str, field: str | None, message: str):
-        super().__init__(message)
-        self.reason, self.field = reason, field
-
-
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 
 
 def _message(m: dict) -> dict:
