@@ -46,7 +46,7 @@ def baseline(home: Path, port: int) -> float:
     paths = {k: home / k for k in ("logs", "redis", "plugin", "server")}
     for p in paths.values():
         p.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(server.__file__).with_name("search_engine.py"), paths["plugin"] / f"{server.PLUGIN_MODULE}.py")
+    shutil.copyfile(server.PLUGIN_SOURCE, paths["plugin"] / f"{server.PLUGIN_MODULE}.py")
     started = time.monotonic()
     redis, redis_port = server._start_redis(home, paths["logs"])
     env = server.server_env(home, redis_port)

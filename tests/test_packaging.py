@@ -14,10 +14,12 @@ def test_every_package_folder_is_listed_in_pyproject():
     listed = set(cfg["packages"])
     mapped = {v: k for k, v in cfg["package-dir"].items()}
     found = set()
-    for init in REPO.glob("*/**/__init__.py"):
-        rel = init.parent.relative_to(REPO)
+    for folder in [REPO / top for top in mapped] + [p for top in mapped for p in (REPO / top).rglob("*")]:
+        rel = folder.relative_to(REPO)
         top, *rest = rel.parts
-        if top in mapped:
+        # every folder Python could import (package or data-only namespace) must be listed,
+        # else setuptools warns and may leave it out of the wheel
+        if folder.is_dir() and all(part.isidentifier() for part in rest) and "__pycache__" not in rest:
             found.add(".".join([mapped[top], *rest]))
     assert found == listed
 

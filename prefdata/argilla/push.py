@@ -47,7 +47,7 @@ def read_stage(run_dir: Path, stage: str, required: bool = True, needed_by: str 
                 f"(prefdata build RECIPE --out {run_dir})"
             )
         return None
-    if not sdir.is_finished():  # a build killed while writing this stage: never push half of it
+    if not sdir.done.is_file():  # a build killed while writing this stage: never push half of it
         raise DataError(f"{sdir.path}: the {stage} stage did not finish (no DONE); rerun "
                         f"`prefdata build RECIPE --out {run_dir}` to complete it, then {needed_by} again")
     return pl.read_parquet(sdir.data)

@@ -10,7 +10,7 @@
 The server pins pydantic 2.9 / fastapi 0.115 and its CLI breaks with click >= 8.2, so it runs
 from its own virtualenv (created once, then cached: `~/.cache/prefdata/argilla-venv`) as
 separate processes; prefdata only talks HTTP to it. Elasticsearch cannot be had here, so
-`search_engine.py` is copied next to the server as `prefdata_sqlite_search` and registered
+`server-plugin/prefdata_sqlite_search.py` is copied next to the server as `prefdata_sqlite_search` and registered
 in the server's own engine registry (ARGILLA_SEARCH_ENGINE=prefdata-sqlite).
 
 Everything lives under HOME: argilla.db (SQLite), search.sqlite (the search index),
@@ -55,6 +55,9 @@ DEFAULT_HOME = Path("~/.cache/prefdata/argilla").expanduser()
 DEFAULT_VENV = Path("~/.cache/prefdata/argilla-venv").expanduser()
 SERVER_REQUIREMENTS = ("argilla-server==2.8.0", "click<8.2")
 PLUGIN_MODULE = "prefdata_sqlite_search"
+# Runs inside the argilla-server virtualenv (pydantic 2.9, the server's own packages), never in
+# prefdata's: it lives in a folder Python cannot import from here, shipped as package data.
+PLUGIN_SOURCE = Path(__file__).with_name("server-plugin") / f"{PLUGIN_MODULE}.py"
 TEMPLATE_DB = "prefdata-argilla-template.db"
 OWNER_USERNAME = "argilla"
 WORKSPACE = "argilla"
@@ -433,7 +436,7 @@ def serve(
     _make_private_home(home)
     for key in ("logs", "redis", "plugin", "server_home"):
         _private_dir(p[key])
-    _copy_private(Path(__file__).with_name("search_engine.py"), p["plugin"] / f"{PLUGIN_MODULE}.py")
+    _copy_private(PLUGIN_SOURCE, p["plugin"] / f"{PLUGIN_MODULE}.py")
 
     started = time.monotonic()
     redis_proc, redis_port = _start_redis(home, p["logs"])

@@ -20,10 +20,18 @@ from pathlib import Path
 import pytest
 
 from prefdata.records import Candidate, Judgment, PromptRecord
+from prefdata.rundir import RunDir
 from prefdata.tables import frame, write_parquet
 
 
 FAKE_SECRET_ENV = ("OPENAI_API_KEY", "sk-test-FAKE123")
+
+
+def write_stage(run_dir, stage: str, df) -> None:
+    """A finished stage as the runner leaves it: data, then DONE (push/pull refuse unfinished ones)."""
+    sdir = RunDir(run_dir).stage(stage)
+    write_parquet(df, sdir.data)
+    sdir.done.write_text("test")
 
 
 def _free_port() -> int:
@@ -74,12 +82,12 @@ def make_run(run_dir: Path, n_prompts: int, n_candidates: int | list[int], judge
     candidates = [Candidate(candidate_id=f"p{i}:0:{j}", prompt_id=f"p{i}", text=f"Answer {j} to question {i}.",
                             num_tokens=5, finish_reason="stop", model=f"model-{j % 2}", backend="imported",
                             sample_index=j) for i in range(n_prompts) for j in range(counts[i])]
-    write_parquet(frame(prompts, PromptRecord), run_dir / "stages" / "prompts" / "data.parquet")
-    write_parquet(frame(candidates, Candidate), run_dir / "stages" / "sample" / "data.parquet")
+    write_stage(run_dir, "prompts", frame(prompts, PromptRecord))
+    write_stage(run_dir, "sample", frame(candidates, Candidate))
     if judge_scores:
         labels = [Judgment(judgment_id=f"rm:{cid}", prompt_id=cid.split(":")[0], candidate_id=cid, judge_id="rm",
                            judge_type="reward_model", score=s) for cid, s in judge_scores.items()]
-        write_parquet(frame(labels, Judgment), run_dir / "stages" / "label" / "data.parquet")
+        write_stage(run_dir, "label", frame(labels, Judgment))
     return run_dir
 
 

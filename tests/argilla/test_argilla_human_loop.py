@@ -22,7 +22,7 @@ from prefdata.errors import PrefdataError
 from prefdata.records import Candidate, Judgment
 from prefdata.tables import frame, write_parquet
 
-from conftest import annotator, make_run, ranking
+from conftest import annotator, make_run, ranking, write_stage
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def _resample(run):
     rows = [Candidate(candidate_id=cid, prompt_id=p, text=f"Resampled answer {j} to {p}.", num_tokens=5,
                       finish_reason="stop", model="model-0", backend="imported", sample_index=j)
             for p, cids in ids.items() for j, cid in enumerate(cids)]
-    write_parquet(frame(rows, Candidate), run / "stages" / "sample" / "data.parquet")
+    write_stage(run, "sample", frame(rows, Candidate))
 
 
 def _prefdata(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -115,7 +115,7 @@ def _resample_texts(run):
 
 
 def _labels(run, rows):
-    write_parquet(frame([Judgment(**r) for r in rows], Judgment), run / "stages" / "label" / "data.parquet")
+    write_stage(run, "label", frame([Judgment(**r) for r in rows], Judgment))
 
 
 def _suggested_ranks(record) -> dict[str, int]:
