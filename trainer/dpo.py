@@ -7,8 +7,13 @@
     result = train(load_train_config("trainer/configs/full_cpu.yaml", data_dir="data/hh"))
 
 Outputs in `dpo.output_dir`: train_config.yaml (resolved), checkpoints, tensorboard logs
-(runs/), metrics.jsonl, plots/*.png, eval_metrics.json, rejects.parquet (rows dropped before
-training, with reasons), the final model or adapter + tokenizer, and DONE written last.
+(runs/), metrics.jsonl, plots/*.png, eval_metrics.json, rejects_<split>.parquet (rows dropped
+before or by TRL, with reasons), train_stats.json (row counts: in = trained + dropped), the
+final model or adapter + tokenizer, and DONE written last.
+
+A fresh run refuses an output dir that holds a previous run unless `resume` or `overwrite`
+(see prefdata.trainer.rundir). Under `accelerate launch` every rank runs this code; shared
+files are written by the main process only while the others wait (prefdata.trainer.distributed).
 """
 
 from __future__ import annotations
@@ -22,12 +27,17 @@ from typing import Any
 from rich.console import Console
 
 from prefdata.errors import PrefdataError
-from prefdata.tables import write_parquet
+from prefdata.tables import Rejects, write_parquet
 from prefdata.trainer import checks, data
 from prefdata.trainer.alarms import DPOAlarms
 from prefdata.trainer.config import TrainConfig, build_dpo_args
+from prefdata.trainer.distributed import Ranks
 from prefdata.trainer.metrics import MetricsJsonl
 from prefdata.trainer.reference import reference_plan
+from prefdata.trainer.rundir import CONFIG_FILE, start_run
+
+# A row index carried through TRL's tokenization: the rows missing afterwards are the ones TRL dropped.
+ROW_COLUMN = "prefdata_row"
 
 
 @dataclass
@@ -52,25 +62,33 @@ class Prepared:
     tokenizer: Any
     rows: dict[str, int]
     has_eval: bool
+    ranks: Ranks = field(default_factory=Ranks)
 
 
-def prepare(cfg: TrainConfig, console: Console | None = None) -> Prepared:
+def prepare(cfg: TrainConfig, console: Console | None = None, *, args=None, ranks: Ranks | None = None) -> Prepared:
+    """Config, data, model, reference and the TRL trainer, ready for `trainer.train()`.
+
+    It does not check the output dir (`train` does): tests and benchmarks call it directly."""
     console = console or Console(stderr=True)
+    args = args if args is not None else build_dpo_args(cfg)
+    ranks = ranks or Ranks.from_args(args)
+    console = console if ranks.is_main else Console(stderr=True, quiet=True)  # one copy of each message
     # --- setup: the resolved config is printed and saved before anything heavy happens
     out = cfg.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train_config.yaml").write_text(cfg.to_yaml())
+    if ranks.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(cfg.to_yaml())
     console.print(f"[bold]prefdata train[/] -> {out}\n{cfg.to_yaml()}", highlight=False)
-    args = build_dpo_args(cfg)
 
     # --- data: read the dataset dir, check it with the model's own chat template
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code)
-    train_frame, rows = _read_train(cfg, tokenizer, args.max_length, console)
-    eval_frame = _read_eval(cfg, tokenizer, args.max_length, console, rows)
-    train_ds = data.to_dataset(train_frame)
-    eval_ds = data.to_dataset(eval_frame) if eval_frame is not None else None
+    rejects: dict[str, Rejects] = {}
+    train_frame, rows = _read_train(cfg, tokenizer, args.max_length, console, rejects)
+    eval_frame = _read_eval(cfg, tokenizer, args.max_length, console, rows, rejects)
+    train_ds = _with_row_index(data.to_dataset(train_frame))
+    eval_ds = _with_row_index(data.to_dataset(eval_frame)) if eval_frame is not None else None
     if eval_ds is not None and args.eval_strategy == "no" and "eval_strategy" not in cfg.dpo:
         args.eval_strategy = "steps" if args.eval_steps else "epoch"  # eval split present: evaluate it
     if eval_ds is None and args.eval_strategy != "no":
@@ -88,64 +106,94 @@ def prepare(cfg: TrainConfig, console: Console | None = None) -> Prepared:
         callbacks=[MetricsJsonl(out / "metrics.jsonl"), alarms],
     )
     plan.after_init(trainer)
-    return Prepared(trainer, plan, alarms, tokenizer, rows, eval_ds is not None)
+    # --- rows TRL dropped while tokenizing (prompts >= max_length when data.check is off, or
+    # when our mirror of its tokenization disagrees): counted, recorded, and the books balanced
+    _count_trl_drops(trainer, cfg, {"train": train_frame, "eval": eval_frame}, rows, rejects, args.max_length, console)
+    if ranks.is_main:
+        for split, ledger in rejects.items():
+            write_parquet(ledger.frame(), out / f"rejects_{split}.parquet")
+        (out / "train_stats.json").write_text(json.dumps({"rows": rows}, indent=2))
+    console.print(_rows_line(rows), highlight=False)
+    return Prepared(trainer, plan, alarms, tokenizer, rows, trainer.eval_dataset is not None, ranks)
 
 
-def train(cfg: TrainConfig, *, resume: bool | str = False, console: Console | None = None,
+def train(cfg: TrainConfig, *, resume: bool | str = False, overwrite: bool = False, console: Console | None = None,
           keep_trainer: bool = False) -> TrainResult:
-    resume = _resume_arg(resume, cfg.output_dir)
-    run = prepare(cfg, console)
+    """One whole run: check the output dir, prepare, train (or resume), save, evaluate, plot, DONE."""
+    args = build_dpo_args(cfg)  # under accelerate launch this joins the process group
+    ranks = Ranks.from_args(args)
+    checkpoint = start_run(cfg.output_dir, ranks, resume=resume, overwrite=overwrite,
+                           protect=(cfg.data.dir, cfg.model.path))
+    run = prepare(cfg, console, args=args, ranks=ranks)
     trainer, out = run.trainer, cfg.output_dir
 
     # --- train
     started = time.perf_counter()
-    train_output = trainer.train(resume_from_checkpoint=resume)
+    train_output = trainer.train(resume_from_checkpoint=checkpoint)
     train_metrics = {**train_output.metrics, "wall_seconds": time.perf_counter() - started}
 
-    # --- save: final weights, eval metrics, plots, and DONE last
+    # --- save: final weights (every rank: FSDP gathers shards), eval (every rank), then the
+    # main process alone writes the shared files while the others wait; DONE last
     trainer.save_model(str(out))
-    run.tokenizer.save_pretrained(out)
     eval_metrics = trainer.evaluate() if run.has_eval else {}
-    (out / "eval_metrics.json").write_text(json.dumps(eval_metrics, indent=2))
-    (out / "train_metrics.json").write_text(json.dumps(train_metrics, indent=2))
-    from prefdata.trainer.plots import plot_run
-
-    plot_run(out)
     store = getattr(run.plan.trainer_class, "ref_store", None)
     cache = {"hits": dict(store.hits), "writes": dict(store.writes)} if store else {}
     alarms = dict(run.alarms.fired)
-    (out / "DONE").write_text(json.dumps({"rows": run.rows, "alarms": alarms, "reference": run.plan.strategy}))
+    if ranks.is_main:
+        _write_outputs(out, run, train_metrics, eval_metrics, alarms)
+    ranks.barrier()
     return TrainResult(out, run.rows, train_metrics, eval_metrics, alarms, run.plan.strategy, cache,
                        trainer if keep_trainer else None)
 
 
-def _read_train(cfg: TrainConfig, tokenizer, max_length, console) -> tuple[Any, dict[str, int]]:
+def _write_outputs(out: Path, run: Prepared, train_metrics: dict, eval_metrics: dict, alarms: dict) -> None:
+    """Tokenizer, metrics, plots and DONE (main process only)."""
+    from prefdata.trainer.plots import plot_run
+
+    run.tokenizer.save_pretrained(out)
+    (out / "eval_metrics.json").write_text(json.dumps(eval_metrics, indent=2))
+    (out / "train_metrics.json").write_text(json.dumps(train_metrics, indent=2))
+    plot_run(out)
+    (out / "DONE").write_text(json.dumps({"rows": run.rows, "alarms": alarms, "reference": run.plan.strategy,
+                                          "processes": run.ranks.count}))
+
+
+def _read_train(cfg: TrainConfig, tokenizer, max_length, console, rejects) -> tuple[Any, dict[str, int]]:
+    _require_complete(cfg.data.dir)
     frame = data.read_split(cfg.data.dir, cfg.data.train_split)
     rows = {"train_input": frame.height}
     frame = data.take_fraction(frame, cfg.data.fraction, cfg.data.seed)
-    rows["train_fraction"] = frame.height
-    frame = _checked(cfg, frame, tokenizer, max_length, console, cfg.data.train_split, rows, "train")
+    rows["train_not_sampled"] = rows["train_input"] - frame.height  # data.fraction < 1
+    frame = _checked(cfg, frame, tokenizer, max_length, console, cfg.data.train_split, rows, "train", rejects)
     rows["train"] = frame.height
     if frame.height == 0:
-        raise PrefdataError(f"{cfg.data.dir}: no training rows left (see {cfg.output_dir}/rejects.parquet)")
+        raise PrefdataError(f"{cfg.data.dir}: no training rows left (see {cfg.output_dir}/rejects_*.parquet)")
     return frame, rows
 
 
-def _read_eval(cfg: TrainConfig, tokenizer, max_length, console, rows: dict[str, int]):
+def _require_complete(data_dir) -> None:
+    """A dataset dir whose writer did not finish (no completion marker) is refused with one line."""
+    from prefdata.io.dataset_dir import require_complete
+
+    require_complete(data_dir)
+
+
+def _read_eval(cfg: TrainConfig, tokenizer, max_length, console, rows: dict[str, int], rejects):
     split = cfg.data.eval_split
     if not split or not data.split_files(cfg.data.dir, split):
         console.print(f"no eval split ({split!r}) in {cfg.data.dir}: training without eval")
         return None
     frame = data.read_split(cfg.data.dir, split)
     rows["eval_input"] = frame.height
-    frame = _checked(cfg, frame, tokenizer, max_length, console, split, rows, "eval")
+    frame = _checked(cfg, frame, tokenizer, max_length, console, split, rows, "eval", rejects)
     rows["eval"] = frame.height
     return frame if frame.height else None
 
 
-def _checked(cfg, frame, tokenizer, max_length, console, split: str, rows: dict[str, int], role: str):
+def _checked(cfg, frame, tokenizer, max_length, console, split: str, rows: dict[str, int], role: str, rejects):
     """Stop on severe data problems; drop (and record) prompts TRL would drop silently."""
     source = f"{cfg.data.dir}/{split}*.parquet"
+    rows[f"{role}_dropped_prompt_too_long"] = 0
     if not cfg.data.check:
         return frame
     report = checks.check_examples(frame, tokenizer, max_length)
@@ -153,12 +201,69 @@ def _checked(cfg, frame, tokenizer, max_length, console, split: str, rows: dict[
     for warning in report.warnings:
         console.print(f"[yellow]warning[/] {split}: {warning}")
     if report.too_long:
-        rejects = report.rejects(frame, max_length, source)
-        write_parquet(rejects.frame(), cfg.output_dir / f"rejects_{split}.parquet")
+        rejects[split] = report.rejects(frame, max_length, source)
         console.print(f"{split}: dropped {len(report.too_long)} prompt(s) >= max_length={max_length} "
                       f"(reason prompt_too_long, written to rejects_{split}.parquet)")
     rows[f"{role}_dropped_prompt_too_long"] = len(report.too_long)
     return report.kept(frame)
+
+
+def _with_row_index(dataset):
+    return dataset.add_column(ROW_COLUMN, list(range(len(dataset))))
+
+
+def _count_trl_drops(trainer, cfg: TrainConfig, frames: dict[str, Any], rows: dict[str, int],
+                     rejects: dict[str, Rejects], max_length, console) -> None:
+    """rows[<role>_dropped_by_trl] and rejects for the rows missing after TRL's tokenization.
+
+    Then the books must balance: rows in = rows kept + rows dropped for each reason; a
+    mismatch is a bug here (a drop nobody counted), not a data problem, so it raises."""
+    splits = {"train": cfg.data.train_split, "eval": cfg.data.eval_split}
+    for role, frame in frames.items():
+        dataset = getattr(trainer, f"{role}_dataset")
+        if frame is None or dataset is None:
+            continue
+        kept = set(dataset[ROW_COLUMN])
+        dropped = [i for i in range(frame.height) if i not in kept]
+        rows[f"{role}_dropped_by_trl"] = len(dropped)
+        rows[role] = len(dataset)
+        _check_books(rows, role)
+        if role == "train" and not len(dataset):
+            raise PrefdataError(f"{cfg.data.dir}: TRL dropped every training row (prompts >= "
+                                f"max_length={max_length}); raise dpo.max_length")
+        # TRL ignores the extra column (its collator picks its own keys); drop it all the same
+        setattr(trainer, f"{role}_dataset", dataset.remove_columns(ROW_COLUMN) if len(dataset) else None)
+        if role == "eval" and not len(dataset):
+            trainer.args.eval_strategy = "no"  # nothing left to evaluate
+        if dropped:
+            ledger = rejects.setdefault(splits[role], Rejects(stage="train", source=f"{cfg.data.dir}/{splits[role]}"))
+            ids = frame["prompt_id"].to_list()
+            for i in dropped:
+                ledger.add("dropped_by_trl", f"TRL dropped the row while tokenizing (prompt >= max_length="
+                           f"{max_length} tokens)", row=i + 1, row_id=ids[i], field="prompt",
+                           values={"max_length": max_length})
+            console.print(f"[yellow]warning[/] {splits[role]}: TRL dropped {len(dropped)} row(s) while tokenizing "
+                          f"(prompt >= max_length={max_length}); written to rejects_{splits[role]}.parquet")
+
+
+def _check_books(rows: dict[str, int], role: str) -> None:
+    dropped = sum(v for k, v in rows.items() if k.startswith(f"{role}_dropped_") or k == f"{role}_not_sampled")
+    if rows[f"{role}_input"] != rows[role] + dropped:
+        raise RuntimeError(f"bookkeeping bug: {role} rows in {rows[f'{role}_input']} != trained {rows[role]} "
+                           f"+ dropped {dropped} ({rows})")
+
+
+def _rows_line(rows: dict[str, int]) -> str:
+    """'train rows: 16 in -> 15 kept (0 not_sampled, 1 prompt_too_long, 0 by_trl)' for each split."""
+    parts = []
+    for role in ("train", "eval"):
+        if f"{role}_input" not in rows:
+            continue
+        drops = {k.removeprefix(f"{role}_").removeprefix("dropped_"): v for k, v in rows.items()
+                 if k.startswith(f"{role}_dropped_") or k == f"{role}_not_sampled"}
+        detail = ", ".join(f"{v} {k}" for k, v in drops.items())
+        parts.append(f"{role} rows: {rows[f'{role}_input']} in -> {rows[role]} kept ({detail})")
+    return "; ".join(parts)
 
 
 def load_model(cfg: TrainConfig, path: str, quantized: bool = False):
@@ -202,15 +307,3 @@ def _zero_dropout(config) -> None:
     for key, value in config.to_dict().items():
         if "dropout" in key and isinstance(value, float) and value > 0:
             setattr(config, key, 0.0)
-
-
-def _resume_arg(resume: bool | str, out: Path) -> bool | str:
-    if not resume:
-        return False
-    if isinstance(resume, str) and resume not in ("true", "last"):
-        if not Path(resume).is_dir():
-            raise PrefdataError(f"--resume {resume}: no such checkpoint directory")
-        return resume
-    if not any(out.glob("checkpoint-*")):
-        raise PrefdataError(f"--resume: no checkpoint-* folder in {out}; train without --resume first")
-    return True

@@ -102,7 +102,7 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
             [f"model.path={sft}", f"dpo.num_train_epochs={size.dpo_epochs}", f"dpo.seed={seed}"],
             data_dir=str(dataset), output_dir=str(out / "models" / f"dpo-{variant}"),
         )
-        policy = train(cfg, console=console).output_dir
+        policy = train(cfg, overwrite=True, console=console).output_dir  # a rerun of the demo retrains
         results[variant] = asdict(VariantResult(
             pairs=len(_pairs(dataset)),
             **label_noise(dataset),

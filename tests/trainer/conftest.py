@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
@@ -16,12 +17,15 @@ from prefdata.tiny import default_corpus
 
 
 def write_dpo_dir(out: Path, n_train: int = 16, n_test: int = 4, seed: int = 0, conversational: bool = True) -> Path:
-    """A dataset dir as `prefdata import` writes it: train.parquet / test.parquet, DPOExample columns."""
+    """A dataset dir as `prefdata import` writes it (through write_dataset_dir, so with its
+    completion marker): train.parquet / test.parquet, DPOExample columns."""
+    from prefdata.io.dataset_dir import examples_frame, write_dataset_dir
+    from prefdata.tables import REJECT_SCHEMA
+
     rng = random.Random(seed)
     lines = default_corpus(200, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
+    rows, splits = [], []
     for split, n in (("train", n_train), ("test", n_test)):
-        rows = []
         for i in range(n):
             q, good, bad = rng.sample(lines, 3)
             q, good, bad = q[:60], good[:40], bad[:25]
@@ -33,8 +37,24 @@ def write_dpo_dir(out: Path, n_train: int = 16, n_test: int = 4, seed: int = 0, 
                 prompt, chosen, rejected = q, good, bad
             rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "prompt_id": f"{split}-{i}",
                          "chosen_score": 1.0, "rejected_score": 0.0, "margin": 1.0, "source": "test"})
-        pl.DataFrame(rows).write_parquet(out / f"{split}.parquet")
+            splits.append(split)
+    write_dataset_dir(out, examples_frame(rows), pl.DataFrame(schema=REJECT_SCHEMA), splits=splits, source="test")
     return out
+
+
+def rewrite_split(data_dir: Path, split: str, frame: pl.DataFrame) -> Path:
+    """Replace one split file of a complete dataset dir and mark the dir complete again (tests of bad data)."""
+    from prefdata.io.dataset_dir import mark_complete
+
+    frame.write_parquet(data_dir / f"{split}.parquet")
+    mark_complete(data_dir, {"note": "rewritten by a test"})
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def data_dirs():
+    """data_dirs.write(path) -> a complete dataset dir; data_dirs.rewrite(dir, split, frame) replaces a split."""
+    return SimpleNamespace(write=write_dpo_dir, rewrite=rewrite_split)
 
 
 @pytest.fixture(scope="session")

@@ -32,10 +32,8 @@ def test_merge_gives_the_same_logits_as_the_adapter(make_cfg, tiny_model_dir, tm
         merge_adapter(tiny_model_dir, base=tiny_model_dir, out=tmp_path / "x")
 
 
-def test_missing_columns_name_the_columns_and_the_command(make_cfg, tmp_path):
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    pl.DataFrame({"prompt": ["q"], "chosen": ["a"]}).write_parquet(bad / "train.parquet")
+def test_missing_columns_name_the_columns_and_the_command(make_cfg, data_dirs, tmp_path):
+    bad = data_dirs.rewrite(data_dirs.write(tmp_path / "bad"), "train", pl.DataFrame({"prompt": ["q"], "chosen": ["a"]}))
     with pytest.raises(DataError) as err:
         train(make_cfg(data={"dir": str(bad)}))
     text = str(err.value)
@@ -43,24 +41,20 @@ def test_missing_columns_name_the_columns_and_the_command(make_cfg, tmp_path):
     assert "prefdata import" in text and "prefdata build" in text
 
 
-def test_severe_rows_stop_the_run_and_long_prompts_are_counted(make_cfg, dpo_dir, tmp_path):
+def test_severe_rows_stop_the_run_and_long_prompts_are_counted(make_cfg, dpo_dir, data_dirs, tmp_path):
     frame = pl.read_parquet(dpo_dir / "train.parquet")
-    broken = tmp_path / "broken"
-    broken.mkdir()
     rows = frame.to_dicts()
     rows[2]["rejected"] = rows[2]["chosen"]
     rows[5]["chosen"] = [{"role": "assistant", "content": "  "}]
-    pl.DataFrame(rows).write_parquet(broken / "train.parquet")
+    broken = data_dirs.rewrite(data_dirs.write(tmp_path / "broken"), "train", pl.DataFrame(rows))
     with pytest.raises(DataError) as err:
         train(make_cfg(data={"dir": str(broken)}))
     assert "identical: 1 row(s), e.g. rows [3]" in str(err.value)
     assert "empty: 1 row(s), e.g. rows [6]" in str(err.value)
 
-    long = tmp_path / "long"
-    long.mkdir()
     rows = frame.to_dicts()
     rows[0]["prompt"] = [{"role": "user", "content": "plus minus times " * 60}]
-    pl.DataFrame(rows).write_parquet(long / "train.parquet")
+    long = data_dirs.rewrite(data_dirs.write(tmp_path / "long"), "train", pl.DataFrame(rows))
     cfg = make_cfg(data={"dir": str(long)})
     result = train(cfg)
     assert result.rows["train_dropped_prompt_too_long"] == 1 and result.rows["train"] == 15
