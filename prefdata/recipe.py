@@ -11,6 +11,7 @@
     filter: {...}    # prefdata/stages/filter.py  FilterConfig (optional between pair and export)
     export: {...}    # prefdata/stages/export.py  ExportConfig
     argilla: {...}   # not a stage: how `prefdata argilla push/pull` shape the annotation dataset
+    ray: {...}       # not a stage: the Ray cluster to connect to (prefdata/cluster.py)
 
 A section left out ends the pipeline before that stage (e.g. sample only, for the human
 loop); stages run in the order of STAGES.
@@ -24,6 +25,7 @@ from typing import Any, ClassVar, Optional
 from pydantic import create_model, model_validator
 
 from prefdata.argilla.settings import ArgillaConfig
+from prefdata.cluster import RayClusterConfig
 from prefdata.config import StrictModel, load_config
 from prefdata.stages import STAGES
 from prefdata.stages.base import Stage
@@ -34,6 +36,7 @@ class RecipeBase(StrictModel):
     name: str = "run"
     seed: int = 0
     argilla: ArgillaConfig | None = None
+    ray: RayClusterConfig | None = None  # the Ray cluster `backend: ray` samplers and `executor: ray` use
 
     @model_validator(mode="after")
     def _contiguous(self):

@@ -180,6 +180,10 @@ def build(
             raise PrefdataError(f"{flag} {value!r}: the recipe's stages are {', '.join(stages)}")
     if until_stage:
         stages = stages[: stages.index(until_stage) + 1]
+    if recipe.ray is not None:
+        from prefdata.cluster import configure
+
+        configure(recipe.ray)  # connected when a stage first needs Ray, so other backends never start it
     run = RunDir(out_dir)
     with run.lock():
         return _build(recipe, recipe_path, run, list(overrides), stages, force_stage, external or {}, console)

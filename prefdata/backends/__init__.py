@@ -30,6 +30,10 @@ def make_sampler(config: SamplerConfig | dict) -> Sampler:
     """Build the sampler for a backend config (a dict is validated first)."""
     if isinstance(config, dict):
         config = _ADAPTER.validate_python(config)
+    if isinstance(config, RayConfig):  # before VLLMConfig: a RayConfig is a VLLMConfig plus replicas
+        from prefdata.backends.ray import RaySampler
+
+        return RaySampler(config)
     if isinstance(config, VLLMConfig):
         from prefdata.backends.vllm import VLLMSampler
 
@@ -42,10 +46,6 @@ def make_sampler(config: SamplerConfig | dict) -> Sampler:
         from prefdata.backends.transformers import TransformersSampler
 
         return TransformersSampler(config)
-    if isinstance(config, RayConfig):
-        from prefdata.backends.ray import RaySampler
-
-        return RaySampler(config)
     raise TypeError(f"not a sampler config: {type(config).__name__}")
 
 

@@ -1,12 +1,17 @@
-"""`ray` sampler: Ray Data LLM (`ray.data.llm`) for sampling across many nodes (optional).
+"""`ray` sampler: Ray Data LLM (`ray.data.llm`) runs vLLM engine replicas across a Ray cluster.
 
-    pip install 'ray[data,llm]'
-    from prefdata.backends.ray import RayConfig
-    sampler = make_sampler(RayConfig(model="Qwen/Qwen2.5-7B-Instruct", concurrency=8))
+    sample:
+      models:
+        - {backend: ray, model: /models/sft, max_model_len: 4096, concurrency: 8, tensor_parallel_size: 2}
+    ray: {address: auto}            # recipe key: an existing cluster (auto, host:port, ray://host:port);
+                                    # left out: a local cluster on this machine
 
-Ray Data LLM keeps one output per row, so a request for k candidates becomes k rows with
-distinct seeds (seed + i); the k outputs are gathered back in order. Not exercised by the
-test suite (ray is not installed there): `make_sampler` raises a clear install hint.
+Each replica is a `vLLMEngineProcessorConfig` engine with the same engine arguments as the
+offline `vllm` backend (prefdata/backends/vllm.py `engine_args`), so the same seeds give the
+same candidates. Ray Data LLM keeps only the first output of a request, so k candidates are
+k rows per prompt, row i seeded `seed + i`: exactly how vLLM seeds the i-th of n samples
+(prefix caching keeps the shared prompt's cost once). Needs the `ray` extra
+(`pip install 'prefdata[ray]'`).
 """
 
 from __future__ import annotations
@@ -17,71 +22,122 @@ from typing import Any, Literal
 from pydantic import Field
 
 from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
-from prefdata.config import ConfigPath, StrictModel
+from prefdata.backends.vllm import VLLMConfig, engine_args
 from prefdata.errors import PrefdataError
 
 
-class RayConfig(StrictModel):
-    backend: Literal["ray"] = "ray"
-    model: ConfigPath = Field(description="model_source for vLLMEngineProcessorConfig (path or hub id).")
-    concurrency: int = Field(1, ge=1, description="vLLM engine replicas across the cluster.")
-    batch_size: int = Field(32, ge=1, description="Rows per batch sent to one engine.")
-    engine_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="vLLM engine arguments (max_model_len, tensor_parallel_size...)."
-    )
-    ray_address: str | None = Field(None, description="ray.init address; None = local or RAY_ADDRESS.")
+class RayConfig(VLLMConfig):
+    backend: Literal["ray"] = "ray"  # type: ignore[assignment]
+    concurrency: int | None = Field(None, ge=1, description="vLLM engine replicas across the cluster; "
+                                    "default: as many as the cluster holds (one per node on a CPU cluster).")
+    pipeline_parallel_size: int = Field(1, ge=1, description="Pipeline stages per replica (GPU clusters).")
+    batch_size: int = Field(16, ge=1, description="Rows per batch sent to one engine replica.")
+    device: Literal["auto", "gpu", "cpu"] = Field(
+        "auto", description="What one replica reserves: tensor x pipeline parallel GPUs, or (cpu) one CPU; "
+                            "auto: gpu when the cluster has GPUs.")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="More vLLM engine arguments.")
 
 
 def _require_ray():
     if importlib.util.find_spec("ray") is None:
-        raise PrefdataError("the ray backend needs Ray Data LLM: pip install 'ray[data,llm]'")
+        raise PrefdataError("the ray backend needs Ray Data: pip install 'prefdata[ray]'")
     import ray
     import ray.data.llm as rdl
 
     return ray, rdl
 
 
+def layout(config: RayConfig, resources: dict[str, float], nodes: int) -> tuple[str, int, int]:
+    """(device, resources per replica, replicas) for this cluster."""
+    device = config.device if config.device != "auto" else ("gpu" if resources.get("GPU", 0) else "cpu")
+    per_replica = 1 if device == "cpu" else config.tensor_parallel_size * config.pipeline_parallel_size
+    have = resources.get(device.upper(), 0)
+    if have < per_replica:
+        raise PrefdataError(
+            f"ray backend: one engine replica needs {per_replica} {device.upper()} but the cluster has {have:g} "
+            f"(resources: {dict(sorted(resources.items()))}); use device: cpu on a CPU cluster, or lower "
+            "tensor/pipeline parallelism"
+        )
+    auto = nodes if device == "cpu" else int(have // per_replica)
+    return device, per_replica, config.concurrency or max(1, min(auto, int(have // per_replica)))
+
+
+def processor_config(config: RayConfig, device: str = "cpu", replicas: int = 1) -> dict[str, Any]:
+    """vLLMEngineProcessorConfig arguments: the offline backend's engine arguments, one replica layout."""
+    engine = {**engine_args(VLLMConfig(**config.model_dump(include=set(VLLMConfig.model_fields) - {"backend"}))),
+              **config.engine_kwargs}
+    engine.pop("model", None)
+    engine.pop("data_parallel_size", None)  # Ray's replicas replace vLLM's own data parallelism
+    engine["pipeline_parallel_size"] = config.pipeline_parallel_size
+    bundles = [{"CPU": 1}] if device == "cpu" else [{"GPU": 1}] * (config.tensor_parallel_size *
+                                                                 config.pipeline_parallel_size)
+    return dict(
+        model_source=config.model, engine_kwargs=engine, concurrency=replicas, batch_size=config.batch_size,
+        log_engine_metrics=False,  # True fails on Ray 2.60 ("RayPrometheusMetric requires Ray")
+        accelerator_type=None, placement_group_config={"bundles": bundles, "strategy": "PACK"},
+    )
+
+
 class RaySampler(Sampler):
     backend = "ray"
 
     def __init__(self, config: RayConfig):
+        from prefdata.cluster import connect
+
         self.config = config
         self.ray, self.rdl = _require_ray()
-        if not self.ray.is_initialized():
-            self.ray.init(address=config.ray_address, ignore_reinit_error=True)
+        connect()  # the recipe's cluster (prefdata/cluster.py); a no-op when already connected
+        self._tokenizer = None
 
     @property
     def model_id(self) -> str:
         return self.config.model
 
+    @property
+    def max_model_len(self) -> int | None:
+        return processor_config(self.config)["engine_kwargs"].get("max_model_len")
+
+    def _layout(self) -> tuple[str, int, int]:
+        nodes = sum(1 for n in self.ray.nodes() if n.get("Alive"))
+        return layout(self.config, self.ray.cluster_resources(), nodes)
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.config.model,
+                                                            trust_remote_code=self.config.trust_remote_code)
+        return len(self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                       return_dict=False))
+
     def _processor(self, params: SamplingParams):
-        rdl, cfg = self.rdl, self.config
-        proc_cfg = rdl.vLLMEngineProcessorConfig(
-            model_source=cfg.model, engine_kwargs=dict(cfg.engine_kwargs),
-            concurrency=cfg.concurrency, batch_size=cfg.batch_size,
-        )
-        build = getattr(rdl, "build_processor", None) or rdl.build_llm_processor
+        rdl = self.rdl
         sampling = {
             "temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens,
             **({"top_k": params.top_k} if params.top_k > 0 else {}),
             **({"stop": params.stop} if params.stop else {}),
         }
-        return build(
+        device, _, replicas = self._layout()
+        try:
+            proc_cfg = rdl.vLLMEngineProcessorConfig(**processor_config(self.config, device, replicas))
+        except Exception as e:  # pydantic validation of Ray's own config
+            raise PrefdataError(f"ray backend: Ray Data LLM refused the engine config: {e}") from None
+        return rdl.build_processor(
             proc_cfg,
             preprocess=lambda row: {
-                "messages": row["messages"],
-                "sampling_params": {**sampling, "seed": row["seed"]},
-                "request": row["request"], "sample": row["sample"],
+                "messages": row["messages"], "request": row["request"], "sample": row["sample"],
+                "sampling_params": {**sampling, **({"seed": row["seed"]} if row["seed"] >= 0 else {})},
             },
             postprocess=lambda row: {
-                "request": row["request"], "sample": row["sample"],
-                "text": row["generated_text"], "num_tokens": row.get("num_generated_tokens"),
+                "request": row["request"], "sample": row["sample"], "text": _text(row["generated_text"]),
+                "num_tokens": row.get("num_generated_tokens"),
+                "finish_reason": "length" if (row.get("num_generated_tokens") or 0) >= params.max_tokens else "stop",
             },
         )
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Generation]]:
         rows = [
-            {"messages": r.messages, "seed": (r.seed or 0) + i, "request": j, "sample": i}
+            {"messages": r.messages, "seed": -1 if r.seed is None else r.seed + i, "request": j, "sample": i}
             for j, r in enumerate(requests)
             for i in range(r.n)
         ]
@@ -90,7 +146,11 @@ class RaySampler(Sampler):
         out = self._processor(params)(self.ray.data.from_items(rows)).take_all()
         gens: list[list[Generation | None]] = [[None] * r.n for r in requests]
         for row in out:
-            tokens = row.get("num_tokens")
-            reason = "length" if tokens is not None and tokens >= params.max_tokens else "stop"
-            gens[row["request"]][row["sample"]] = Generation(row["text"], tokens, reason)
+            gens[row["request"]][row["sample"]] = Generation(row["text"], row["num_tokens"], row["finish_reason"])
         return [[g for g in per if g is not None] for per in gens]
+
+
+def _text(generated: str) -> str:
+    """Ray decodes the whole output at once and ends a reply cut inside a multi-byte character
+    with U+FFFD; vLLM's incremental detokenizer withholds such a tail. Same tokens, same text."""
+    return generated.rstrip("\ufffd")

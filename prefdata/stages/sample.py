@@ -142,7 +142,7 @@ class SampleStage(Stage):
 
         problems = []
         for i, model in enumerate(self.config.models):
-            if model.backend in ("vllm", "transformers"):
+            if model.backend in ("vllm", "transformers", "ray"):
                 try:
                     check_model_path(model.model)
                 except ValueError as e:

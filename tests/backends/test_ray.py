@@ -1,0 +1,111 @@
+"""The ray backend on a real two-node Ray cluster (tests/conftest.py `ray_cluster`): the same
+seeds give exactly the offline vLLM engine's candidates, engine replicas land on both nodes,
+and a killed sample stage resumes shard by shard. Bad addresses fail in seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from prefdata import runner
+from prefdata.errors import PrefdataError
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "pipelines" / "sample_ray_cpu.yaml"
+SAME = ["candidate_id", "prompt_id", "text", "num_tokens", "finish_reason", "seed", "sample_index"]
+
+
+def _overrides(model_dir, address, *extra) -> list[str]:
+    return [f"sample.models.0.model={model_dir}", f"ray.address={address}", "prompts.limit=12", *extra]
+
+
+def worker_nodes() -> dict[str, set[str]]:
+    """Node address of every Ray Data worker actor so far, by its stage (chat template,
+    tokenize, vLLM engine, detokenize). The GCS actor table needs no dashboard."""
+    from ray._private.state import actors  # public ray.util.state needs the dashboard
+
+    placed: dict[str, set[str]] = {}
+    for actor in actors().values():
+        name = actor.get("ActorClassName") or ""
+        if name.startswith("MapWorker"):
+            placed.setdefault(name, set()).add(actor["Address"]["IPAddress"])
+    return placed
+
+
+@pytest.fixture(scope="module")
+def ray_run(ray_cluster, tiny_model_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ray-run")
+    manifest = runner.build(RECIPE, run_dir, _overrides(tiny_model_dir, ray_cluster))
+    return run_dir, manifest, worker_nodes()
+
+
+@pytest.mark.slow
+def test_ray_recipe_runs_on_both_nodes_and_equals_the_offline_engine(ray_run, tiny_model_dir, ray_cluster, tmp_path):
+    run_dir, manifest, placed = ray_run
+    assert any("vLLMEngineStageUDF" in stage for stage in placed), placed
+    assert set().union(*placed.values()) == {"127.0.0.2", "127.0.0.3"}, placed  # the job ran on both nodes
+    got = pl.read_parquet(run_dir / "stages" / "sample" / "data.parquet")
+    assert got.height == 12 * 4 and set(got["backend"]) == {"ray"}
+    offline = runner.build(RECIPE, tmp_path / "vllm", _overrides(tiny_model_dir, ray_cluster,
+                                                                  "sample.models.0.backend=vllm"))
+    want = pl.read_parquet(tmp_path / "vllm" / "stages" / "sample" / "data.parquet")
+    assert set(want["backend"]) == {"vllm"} and offline.stages[1].rows_out == 12
+    assert got.select(SAME).sort("candidate_id").equals(want.select(SAME).sort("candidate_id"))
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_ray_sample_stage_resumes_to_identical_candidates(ray_run, tiny_model_dir, ray_cluster,
+                                                                          tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = _overrides(tiny_model_dir, ray_cluster, "sample.shard_size=4")
+    cmd = [sys.executable, "-m", "prefdata.cli", "build", str(RECIPE), "--out", str(run_dir)]
+    for o in overrides:
+        cmd += ["--set", o]
+    proc = subprocess.Popen(cmd, env={**os.environ, "RAY_AUTH_MODE": "disabled"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 400
+    while not list(run_dir.glob("stages/sample/shards/*/shard-00000.json")):
+        assert proc.poll() is None, "build ended before its first shard"
+        assert time.time() < deadline, "no shard after 400 s"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(run_dir.glob("stages/sample/shards/*/shard-*.json")))
+    assert 1 <= done < 3
+    resumed = runner.build(RECIPE, run_dir, overrides)
+    stats = json.loads(resumed.stages[1].stats)
+    assert next(iter(stats["models"].values()))["shards_resumed"] == done
+    got = pl.read_parquet(run_dir / "stages" / "sample" / "data.parquet").sort("candidate_id")
+    want = pl.read_parquet(ray_run[0] / "stages" / "sample" / "data.parquet").sort("candidate_id")
+    assert got.height == 48 and got["candidate_id"].is_unique().all()
+    assert got.select(SAME).equals(want.select(SAME))
+
+
+def test_an_unreachable_ray_address_fails_in_seconds(tmp_path):
+    from prefdata.cluster import RayClusterConfig, _reachable
+
+    t0 = time.time()
+    with pytest.raises(PrefdataError, match="no Ray head answers there"):
+        _reachable("127.0.0.9:1")
+    with pytest.raises(PrefdataError, match="expected auto, HOST:PORT"):
+        _reachable("not-an-address")
+    assert time.time() - t0 < 10 and RayClusterConfig(address="auto").address == "auto"
+
+
+def test_a_cluster_without_the_resources_names_the_resource():
+    from prefdata.backends.ray import RayConfig, layout
+
+    gpu = RayConfig(model="m", device="gpu", tensor_parallel_size=2)
+    with pytest.raises(PrefdataError, match="needs 2 GPU but the cluster has 0"):
+        layout(gpu, {"CPU": 2.0}, nodes=2)
+    assert layout(RayConfig(model="m"), {"CPU": 2.0}, nodes=2) == ("cpu", 1, 2)
+    assert layout(RayConfig(model="m", tensor_parallel_size=2), {"CPU": 64.0, "GPU": 8.0}, nodes=1) == ("gpu", 2, 4)
+    assert layout(RayConfig(model="m", concurrency=3), {"CPU": 4.0}, nodes=2)[2] == 3
