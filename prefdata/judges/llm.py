@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -43,7 +44,7 @@ from prefdata.backends import SamplerConfig, SamplingParams
 from prefdata.backends.base import Request, Sampler
 from prefdata.config import StrictModel, config_path, stable_hash
 from prefdata.judges.base import Judge, JudgeItem, judgment_row
-from prefdata.judges.parsing import Parsed, fence, parse_ratings, parse_verdict
+from prefdata.judges.parsing import Parsed, fence, parse_ratings, parse_verdict, template_tags
 
 ASPECTS = {
     "helpfulness": "does it address the request fully, correctly and usefully?",
@@ -109,12 +110,27 @@ def load_template(path: str | None, mode: str) -> tuple[Any, str]:
     missing = TEMPLATE_VARIABLES[mode] - used
     if missing:
         raise ValueError(f"{mode} template {name} never uses {sorted(missing)}: the judge would not see the candidates")
-    return env.from_string(source), hashlib.sha256(source.encode()).hexdigest()[:16]
+    return JudgeTemplate(env.from_string(source), template_tags(source)), hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def render_conversation(prompt: list[dict[str, str]]) -> str:
+@dataclass(frozen=True)
+class JudgeTemplate:
+    """A compiled judge template and the delimiter tags its untrusted text is fenced against
+    (a custom template's own tags included)."""
+
+    jinja: Any
+    tags: tuple[str, ...]
+
+    def fence(self, text: str) -> str:
+        return fence(text, self.tags)
+
+    def render(self, **variables) -> str:
+        return self.jinja.render(**variables)
+
+
+def render_conversation(prompt: list[dict[str, str]], fence_text=fence) -> str:
     """The prompt conversation as fenced text: one `Role: content` block per turn."""
-    return "\n\n".join(f"{m['role'].capitalize()}: {fence(m['content'])}" for m in prompt)
+    return "\n\n".join(f"{m['role'].capitalize()}: {fence_text(m['content'])}" for m in prompt)
 
 
 def _aspect_rows(aspects: list[str]) -> list[dict[str, str]]:
@@ -123,7 +139,7 @@ def _aspect_rows(aspects: list[str]) -> list[dict[str, str]]:
 
 def format_pointwise(item: JudgeItem, template, aspects: list[str], low: int, high: int) -> list[dict[str, str]]:
     text = template.render(
-        prompt=render_conversation(item.prompt), response=fence(item.response),
+        prompt=render_conversation(item.prompt, template.fence), response=template.fence(item.response),
         aspects=_aspect_rows(aspects), low=low, high=high,
     )
     return [{"role": "user", "content": text.strip()}]
@@ -132,8 +148,8 @@ def format_pointwise(item: JudgeItem, template, aspects: list[str], low: int, hi
 def format_pairwise(first: JudgeItem, second: JudgeItem, template, aspects: list[str]) -> list[dict[str, str]]:
     """Messages showing `first` as response A and `second` as response B."""
     text = template.render(
-        prompt=render_conversation(first.prompt), response_a=fence(first.response),
-        response_b=fence(second.response), aspects=_aspect_rows(aspects),
+        prompt=render_conversation(first.prompt, template.fence), response_a=template.fence(first.response),
+        response_b=template.fence(second.response), aspects=_aspect_rows(aspects),
     )
     return [{"role": "user", "content": text.strip()}]
 

@@ -14,12 +14,26 @@ bad output never crashes a batch.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 # Tags the templates use to delimit untrusted text; see `fence`.
 FENCE_TAGS = ("prompt", "response", "response_a", "response_b", "reference")
-_FENCE_RE = re.compile(r"<(/?)\s*(" + "|".join(FENCE_TAGS) + r")\b", re.IGNORECASE)
+# Characters a reader (or a judge model) does not see: removed from fenced text, so that
+# "<\u200b/response>" cannot pass for something else than "</response>".
+_INVISIBLE = dict.fromkeys([0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, *range(0x200B, 0x2010),
+                            *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0x3164, 0xFEFF, 0xFFA0, *range(0xE0000, 0xE0080)])
+# Look-alikes of "<" and of the Latin letters of tag names (Cyrillic, Greek): a tag written with
+# them reads as the real tag to a model, so it is matched (and escaped) as one.
+_LOOKALIKES = str.maketrans({
+    "\u2039": "<", "\u2329": "<", "\u3008": "<", "\u27e8": "<", "\u02c2": "<", "\ufe64": "<", "\u276e": "<",
+    "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0455": "s", "\u0456": "i",
+    "\u0501": "d", "\u0445": "x", "\u0443": "y", "\u043d": "h", "\u0442": "t", "\u0433": "r", "\u043f": "n",
+    "\u03bf": "o", "\u03b1": "a", "\u03b5": "e", "\u03c1": "p", "\u03bd": "v", "\u03c4": "t", "\u0391": "a",
+    "\u0395": "e", "\u039f": "o", "\u03a1": "p", "\u03a4": "t", "\u0410": "a", "\u0415": "e", "\u041e": "o",
+    "\u0420": "p", "\u0421": "c", "\u0405": "s", "\u0406": "i", "\u0422": "t", "\u041d": "h",
+})
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _VERDICT_RE = re.compile(r"\[\[\s*(A|B|C|TIE)\s*\]\]", re.IGNORECASE)
 
@@ -35,14 +49,32 @@ class Parsed:
         return self.status == "ok"
 
 
-def fence(text: str) -> str:
+def fence(text: str, tags: tuple[str, ...] = FENCE_TAGS) -> str:
     """Escape anything in `text` that could open or close a template's delimiter tags.
 
     Templates wrap candidate text in `<response>...</response>`; a response that contains
     `</response>` followed by new instructions would otherwise break out of its block. The
-    `<` of every such tag is replaced by `&lt;`, so the judge sees the text but no tag.
+    `<` of every such tag is replaced by `&lt;`, so the judge sees the text but no tag. Tags
+    spelt with look-alike characters (fullwidth or Cyrillic letters, a "‹" for "<") count as
+    tags, and invisible characters (zero-width spaces, direction marks) are removed first.
     """
-    return _FENCE_RE.sub(lambda m: "&lt;" + m.group(1) + m.group(2), text)
+    text = text.translate(_INVISIBLE)
+    skeleton = "".join(_skeleton(c) for c in text)  # same length as text: positions line up
+    pattern = re.compile(r"<\s*/?\s*(?:" + "|".join(map(re.escape, tags)) + r")(?![\w-])", re.IGNORECASE)
+    starts = {m.start() for m in pattern.finditer(skeleton)}
+    return "".join("&lt;" if i in starts else c for i, c in enumerate(text))
+
+
+def _skeleton(char: str) -> str:
+    """One character's plain form: NFKC (fullwidth "＜" -> "<") and the look-alike table."""
+    folded = unicodedata.normalize("NFKC", char)
+    return (folded if len(folded) == 1 else char).translate(_LOOKALIKES)
+
+
+def template_tags(source: str) -> tuple[str, ...]:
+    """Delimiter tags a (custom) judge template uses, with the built-in ones: all are fenced."""
+    found = {m.lower() for m in re.findall(r"</?\s*([A-Za-z_][\w-]*)\s*>", source)}
+    return tuple(sorted(found | set(FENCE_TAGS)))
 
 
 def _aspect_pattern(aspect: str) -> re.Pattern:

@@ -35,5 +35,5 @@ def test_trust_remote_code_is_off_by_default():
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="ray is installed")
 def test_ray_backend_without_ray_says_what_to_install():
-    with pytest.raises(PrefdataError, match=r"pip install 'ray\[data,llm\]'"):
+    with pytest.raises(PrefdataError, match=r"pip install 'prefdata\[ray\]'"):
         make_sampler({"backend": "ray", "model": "x"})
