@@ -159,3 +159,21 @@ def test_cli_refuses_fsdp_and_zero3_without_a_gpu(tiny_model_dir, dpo_dir, tmp_p
                          "--out", str(tmp_path / "run"), "--num-processes", "2", "--accelerate", kind)
         assert code == 2 and "FSDP/DeepSpeed need CUDA GPUs" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()  # refused before anything was launched or written
+
+
+def test_a_secret_in_the_environment_lands_in_no_file_of_the_run(tiny_model_dir, dpo_dir, tmp_path, monkeypatch,
+                                                                 capsys):
+    secret = "sk-prefdata-train-FAKE-9876543210"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("HF_TOKEN", secret)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model:\n  path: {tiny_model_dir}\ndata:\n  eval_split: null\n"
+                      "dpo:\n  max_steps: 2\n  per_device_train_batch_size: 2\n  report_to: tensorboard\n"
+                      "  max_length: 128\n  save_steps: 1\n  learning_rate: 0.001\n")
+    out = tmp_path / "run"
+    code, err = _cli(monkeypatch, capsys, "train", "--data", str(dpo_dir), "--config", str(config), "--out", str(out))
+    assert code == 0, err
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "trainer_state.json" for p in files) and any("events.out" in p.name for p in files)
+    assert [str(p) for p in files if secret.encode() in p.read_bytes()] == []
+    assert secret not in err
