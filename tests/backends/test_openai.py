@@ -71,7 +71,7 @@ def server():
 
 
 def sampler(url, **kw):
-    return make_sampler(OpenAIConfig(model="m", base_url=url, backoff_s=0.01, max_retries=3, timeout_s=0.5, **kw))
+    return make_sampler(OpenAIConfig(model="m", base_url=url, max_retries=3, timeout_s=0.5, **kw))
 
 
 def test_retries_429_and_5xx_then_succeeds(server):
@@ -126,7 +126,7 @@ def test_stage_drops_refused_prompts_and_keeps_shards_when_the_server_dies(serve
     msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(4)]
     prompts = frame([PromptRecord(prompt_id=prompt_id(m), prompt=m, source="t") for m in msgs], PromptRecord)
     cfg = SampleConfig(k=2, shard_size=2, sampling={"max_tokens": 4},
-                       models=[{"backend": "openai", "model": "m", "base_url": server.url, "backoff_s": 0.01,
+                       models=[{"backend": "openai", "model": "m", "base_url": server.url,
                                 "max_retries": 1, "max_concurrency": 1}])
     ctx = StageContext(run_dir=tmp_path, stage_dir=tmp_path)
     server.script = ["context", "ok"]  # shard 0: q0 refused as too long, q1 fine
@@ -164,8 +164,7 @@ def test_real_vllm_server_same_seed_same_candidates(vllm_server, vllm_config):
 
 
 def test_a_200_reply_that_is_not_json_is_retried_then_a_clear_error(server):
-    sampler = make_sampler({"backend": "openai", "model": "m", "base_url": server.url, "max_retries": 2,
-                            "backoff_s": 0.0})
+    sampler = make_sampler({"backend": "openai", "model": "m", "base_url": server.url, "max_retries": 2})
     server.script = ["html", "ok"]
     out = sampler.generate([Request(messages=HELLO, n=1, seed=1)], SamplingParams(max_tokens=4))
     assert out[0][0].text == "hello-1-0" and len(server.bodies) == 2
