@@ -150,7 +150,7 @@ def load_train_config(
 
 def validate_train_config(raw: dict[str, Any], source: str = "<config>") -> TrainConfig:
     raw = dict(raw)
-    dpo = {**DPO_DEFAULTS, **(raw.get("dpo") or {})}
+    dpo = _yaml11_bools({**DPO_DEFAULTS, **(raw.get("dpo") or {})})
     raw["dpo"] = dpo
     problems: list[str] = []
     cfg = None
@@ -292,6 +292,22 @@ def _dpo_fields() -> dict[str, Any]:
 
     hints = typing.get_type_hints(DPOConfig)
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(DPOConfig) if f.init}
+
+
+_BOOL_WORDS = {"yes": True, "on": True, "true": True, "no": False, "off": False, "false": False}
+
+
+def _yaml11_bools(dpo: dict[str, Any]) -> dict[str, Any]:
+    """yes/no/on/off stay strings when configs are read (prefdata.config), so that
+    `eval_strategy: no` reaches TRL as "no"; a DPOConfig field that is a plain bool
+    (`bf16: no`) still gets its bool here."""
+    fields = _dpo_fields()
+    out = dict(dpo)
+    for key, value in dpo.items():
+        allowed = typing.get_args(fields.get(key)) or (fields.get(key),)
+        if isinstance(value, str) and value.lower() in _BOOL_WORDS and bool in allowed and str not in allowed:
+            out[key] = _BOOL_WORDS[value.lower()]
+    return out
 
 
 def _type_problem(annotation: Any, value: Any) -> str | None:

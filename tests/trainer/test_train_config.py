@@ -132,3 +132,14 @@ def test_wpo_weighting_with_the_sft_loss_is_refused_before_training(tiny_model_d
         validate_train_config(raw, "cfg.yaml")
     validate_train_config(_raw(tiny_model_dir, dpo_dir, dpo={"loss_type": ["sigmoid", "bco_pair"], "use_weighting": True}),
                           "cfg.yaml")
+
+
+def test_yes_no_reach_trl_as_strings_or_bools_by_field_type(tmp_path, tiny_model_dir):
+    from prefdata.trainer.config import load_train_config
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(f"model: {{path: {tiny_model_dir}}}\ndata: {{eval_split: null}}\n"
+                        "dpo:\n  eval_strategy: no\n  save_strategy: no\n  bf16: no\n  use_cpu: yes\n")
+    cfg = load_train_config(cfg_file, ["dpo.logging_strategy=no"], data_dir=str(tmp_path))
+    assert cfg.dpo["eval_strategy"] == "no" and cfg.dpo["save_strategy"] == "no"
+    assert cfg.dpo["logging_strategy"] == "no" and cfg.dpo["bf16"] is False and cfg.dpo["use_cpu"] is True
