@@ -111,7 +111,8 @@ def build_tiny_model(
     return out
 
 
-def build_tiny_reward_model(out_dir: str | Path, *, seed: int = 0, num_labels: int = 1) -> Path:
+def build_tiny_reward_model(out_dir: str | Path, *, seed: int = 0, num_labels: int = 1, hidden_size: int = 64,
+                            num_layers: int = 1) -> Path:
     """A tiny `LlamaForSequenceClassification` (random head) with the same tokenizer."""
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
@@ -119,8 +120,9 @@ def build_tiny_reward_model(out_dir: str | Path, *, seed: int = 0, num_labels: i
     out = Path(out_dir)
     tokenizer = build_tokenizer(default_corpus(seed=seed))
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-        num_attention_heads=1, num_key_value_heads=1, head_dim=64, num_labels=num_labels,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers, num_attention_heads=hidden_size // 64, num_key_value_heads=hidden_size // 64,
+        head_dim=64, num_labels=num_labels,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
     )

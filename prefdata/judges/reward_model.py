@@ -96,14 +96,13 @@ class RewardModelJudge(Judge):
     def _score(self, texts: list[str]) -> list[tuple[float, bool]]:
         import torch
 
-        enc = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=self.config.max_length,
-            add_special_tokens=False, return_tensors="pt",
-        ).to(self.config.device)
-        full_lengths = [len(ids) for ids in self._tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        # One tokenizer pass: ids are cut (left side) and padded here, so the full lengths are known.
+        ids = self._tokenizer(texts, add_special_tokens=False)["input_ids"]
+        cut = [x[-self.config.max_length:] for x in ids]
+        enc = self._tokenizer.pad({"input_ids": cut}, padding=True, return_tensors="pt").to(self.config.device)
         with torch.inference_mode():
             logits = self._model(**enc).logits.float().squeeze(-1).cpu().tolist()
-        return [(s, n > self.config.max_length) for s, n in zip(logits, full_lengths)]
+        return [(s, len(x) > self.config.max_length) for s, x in zip(logits, ids)]
 
     def _row(self, item: JudgeItem, score: float, truncated: bool) -> dict[str, Any]:
         raw = repr(score)
