@@ -77,6 +77,10 @@ class LabelConfig(StrictModel):
     aggregate_id: str = Field("aggregate", description="judge_id of the combined judgment rows.")
     shard_size: int = Field(256, ge=1, description="Candidates per finished shard of a model judge (whole "
                             "prompts): a kill loses at most one shard of judge calls.")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="ray: reward models score shards on a pool of Ray actors (each loads the model "
+        "once); LLM judges with a vllm sampler run as Ray Data LLM engine replicas. Same output as local.")
+    ray_actors: int | None = Field(None, ge=1, description="executor ray: reward-model actors (default: one per node).")
     aggregate_judges: list[str] | None = Field(
         None, description="Judge ids that enter the combination (default: all); the others are "
         "kept as reference labels, e.g. a trusted check audited against cheaper judges.",
@@ -167,7 +171,10 @@ class LabelStage(Stage):
                 key = stable_hash({"judge": judge_config.model_dump(mode="json"), "engines": fingerprint.get("engines"),
                                    "paths": fingerprint.get("paths")})  # model files and templates
                 store = ShardStore(ctx.stage_dir / "shards" / f"{judge_config.id}-{key}")
-            judge_rows, judge_stats[judge_config.id] = run_judge(judge_config, items, store, self.config.shard_size)
+            if self.config.executor == "ray":
+                judge_config = on_ray(judge_config)
+            judge_rows, judge_stats[judge_config.id] = run_judge(
+                judge_config, items, store, self.config.shard_size, self.config.executor, self.config.ray_actors)
             rows += judge_rows
         pairwise = [r for r in rows if r["opponent_id"] is not None]
         rows = [r for r in rows if r["opponent_id"] is None]
@@ -182,6 +189,17 @@ class LabelStage(Stage):
             data=frame(rows, Judgment), rejects=rejects.frame(), rows_in=candidates.height,
             rows_kept=len(items), stats=stats,
         )
+
+
+def on_ray(judge_config):
+    """An LLM judge with a vllm sampler, run as Ray Data LLM engine replicas instead: the same
+    engine arguments and seeds, so the same verdicts (the shard key is the original config's)."""
+    sampler = getattr(judge_config, "sampler", None)
+    if sampler is None or sampler.backend != "vllm":
+        return judge_config
+    from prefdata.backends.ray import RayConfig
+
+    return judge_config.model_copy(update={"sampler": RayConfig(**sampler.model_dump(exclude={"backend"}))})
 
 
 def human_labels(path: Path, candidates: pl.DataFrame) -> StageOutput:
@@ -214,50 +232,47 @@ def build_items(prompts: pl.DataFrame, candidates: pl.DataFrame) -> tuple[list[J
     return items, rejects
 
 
-def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None,
-              shard_size: int = 256) -> tuple[list[dict], dict[str, Any]]:
-    """Label every item with one judge (built only if some shard is missing), then free it.
+def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None, shard_size: int = 256,
+              executor: str = "local", actors: int | None = None) -> tuple[list[dict], dict[str, Any]]:
+    """Label every item with one judge, shard by shard (whole prompts per shard).
 
-    With a `store`, items are cut into shards of whole prompts; finished shards are read back
-    and only the missing ones are judged, so a resumed run sends only the missing requests."""
+    With a `store`, finished shards are read back and only the missing ones are judged, so a
+    resumed run sends only the missing requests. `executor="ray"` scores reward-model shards
+    on a pool of Ray actors (prefdata/judges/ray_pool.py); the rows are the same."""
     from rich.progress import Progress
 
     shards = _shards(items, shard_size) if store is not None else [items]
-    judge, rows, shard_stats, resumed, sent = None, [], [], 0, 0
-    try:
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"label: judge {config.id} ({config.type})", total=len(items))
-            for index, shard in enumerate(shards):
-                identity = _shard_identity(shard)
-                done = store.load(index, identity) if store is not None else None
-                if done is not None:
-                    rows += done[0]["judgments"].to_dicts()
-                    shard_stats.append(done[1])
-                    resumed += 1
-                    bar.advance(task, len(shard))
-                    continue
-                judge = judge or build_judge(config)
-                shard_rows = judge.judge(shard)
-                bar.advance(task, len(shard))
-                meta = {**judge.stats(), "judge_meta": _judge_meta(judge)}
-                meta.setdefault("requests", judge.request_count(shard) if hasattr(judge, "request_count") else len(shard))
-                sent += meta["requests"]
-                if store is not None:
-                    store.save(index, identity, {"judgments": frame(shard_rows, Judgment)}, meta)
-                rows += shard_rows
-                shard_stats.append(meta)
-    finally:
-        if judge is not None:
-            judge.close()
-            del judge
-            gc.collect()
-    meta = next((s.pop("judge_meta") for s in shard_stats if "judge_meta" in s), {})
+    results: dict[int, tuple[list[dict], dict]] = {}
+    todo = []
+    for index, shard in enumerate(shards):
+        done = store.load(index, _shard_identity(shard)) if store is not None else None
+        if done is None:
+            todo.append(index)
+        else:
+            results[index] = (done[0]["judgments"].to_dicts(), done[1])
+    sent = 0
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"label: judge {config.id} ({config.type})", total=len(items))
+        bar.advance(task, sum(len(shards[i]) for i in results))
+        label = _label_on_ray if executor == "ray" and config.type == "reward_model" else _label_here
+        for index, shard_rows, meta in label(config, [(i, shards[i]) for i in todo], actors):
+            if store is not None:
+                store.save(index, _shard_identity(shards[index]), {"judgments": frame(shard_rows, Judgment)}, meta)
+            results[index] = (shard_rows, meta)
+            sent += meta["requests"]
+            bar.advance(task, len(shards[index]))
+    rows = [r for i in range(len(shards)) for r in results[i][0]]
+    shard_stats = [dict(results[i][1]) for i in range(len(shards))]
+    meta = next((s["judge_meta"] for s in shard_stats if "judge_meta" in s), {})
     for s in shard_stats:
         s.pop("judge_meta", None)
+        s.pop("node", None)
     own = [r for r in rows if r["opponent_id"] is None]
     statuses = Counter(r["parse_status"] for r in own)
     n = len(own)
-    sharding = {"shards": len(shards), "shards_resumed": resumed, "requests_sent": sent} if store is not None else {}
+    sharding = {"shards": len(shards), "shards_resumed": len(shards) - len(todo), "requests_sent": sent,
+                "nodes": sorted({results[i][1]["node"] for i in todo if results[i][1].get("node")})} \
+        if store is not None else {}
     return rows, {
         "type": config.type, "model": meta.get("model"), "template_hash": meta.get("template_hash"),
         "candidates": n,
@@ -268,6 +283,34 @@ def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None,
         **merge_judge_stats(shard_stats),
         **sharding,
     }
+
+
+def _label_here(config, todo: list[tuple[int, list[JudgeItem]]], actors: int | None = None):
+    """(index, rows, meta) per shard, judged in this process; the judge is built only if needed."""
+    if not todo:
+        return
+    judge = build_judge(config)
+    try:
+        for index, shard in todo:
+            shard_rows = judge.judge(shard)
+            yield index, shard_rows, shard_meta(judge, shard)
+    finally:
+        judge.close()
+        del judge
+        gc.collect()
+
+
+def _label_on_ray(config, todo: list[tuple[int, list[JudgeItem]]], actors: int | None = None):
+    from prefdata.judges.ray_pool import label_on_ray
+
+    yield from label_on_ray(config, todo, actors)
+
+
+def shard_meta(judge, shard: list[JudgeItem]) -> dict[str, Any]:
+    """A finished shard's statistics: the judge's own (requests, swap consistency) and its identity."""
+    meta = {**judge.stats(), "judge_meta": _judge_meta(judge)}
+    meta.setdefault("requests", judge.request_count(shard) if hasattr(judge, "request_count") else len(shard))
+    return meta
 
 
 def _judge_meta(judge) -> dict[str, Any]:
