@@ -131,3 +131,10 @@ def import_object(spec: str) -> Any:
             raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {spec!r})")
         obj = getattr(obj, part)
     return obj
+
+
+def shard_meta(judge: Judge, shard: list[JudgeItem]) -> dict[str, Any]:
+    """A finished shard's statistics: the judge's own (requests, swap consistency) and its identity."""
+    meta = {**judge.stats(), "judge_meta": {"model": judge.model, "template_hash": judge.template_hash}}
+    meta.setdefault("requests", judge.request_count(shard) if hasattr(judge, "request_count") else len(shard))
+    return meta

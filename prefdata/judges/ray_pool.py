@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict
 from typing import Any, Iterator
 
-from prefdata.judges.base import JudgeItem
+from prefdata.judges.base import JudgeItem, shard_meta
 
 
 class ShardScorer:
@@ -32,8 +32,6 @@ class ShardScorer:
     def __call__(self, batch: dict) -> dict:
         import numpy as np
         import ray
-
-        from prefdata.stages.label import shard_meta
 
         node = ray.util.get_node_ip_address()
         out = {"index": [], "rows": [], "meta": []}

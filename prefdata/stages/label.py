@@ -50,7 +50,7 @@ from prefdata.config import StrictModel, stable_hash
 from prefdata.judges.aggregate import combine, ranks_within_groups
 from prefdata.judges.agreement import agreement_report
 from prefdata.judges import JudgeConfig
-from prefdata.judges.base import JudgeItem, build_judge
+from prefdata.judges.base import JudgeItem, build_judge, shard_meta
 from prefdata.errors import PrefdataError
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
@@ -304,17 +304,6 @@ def _label_on_ray(config, todo: list[tuple[int, list[JudgeItem]]], actors: int |
     from prefdata.judges.ray_pool import label_on_ray
 
     yield from label_on_ray(config, todo, actors)
-
-
-def shard_meta(judge, shard: list[JudgeItem]) -> dict[str, Any]:
-    """A finished shard's statistics: the judge's own (requests, swap consistency) and its identity."""
-    meta = {**judge.stats(), "judge_meta": _judge_meta(judge)}
-    meta.setdefault("requests", judge.request_count(shard) if hasattr(judge, "request_count") else len(shard))
-    return meta
-
-
-def _judge_meta(judge) -> dict[str, Any]:
-    return {"model": judge.model, "template_hash": judge.template_hash}
 
 
 def _shards(items: list[JudgeItem], size: int) -> list[list[JudgeItem]]:
