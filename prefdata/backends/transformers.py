@@ -51,6 +51,9 @@ class TransformersConfig(StrictModel):
     )
     trust_remote_code: bool = Field(False, description="Run code shipped with the model (off: safer).")
 
+    def build(self) -> "TransformersSampler":
+        return TransformersSampler(self)
+
 
 def _finish_reason(token_ids: list[int], eos_ids: set[int], max_tokens: int) -> str:
     if token_ids and token_ids[-1] in eos_ids:

@@ -48,6 +48,9 @@ class VLLMConfig(StrictModel):
     )
     trust_remote_code: bool = Field(False, description="Run code shipped with the model (off: safer).")
 
+    def build(self) -> "VLLMSampler":
+        return VLLMSampler(self)
+
 
 def _on_cpu() -> bool:
     from vllm.platforms import current_platform

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -103,20 +104,33 @@ def _complete_checkpoint(out: Path) -> Path | None:
     return done[-1] if done else None
 
 
-@pytest.mark.slow
-def test_kill9_then_resume_gives_the_uninterrupted_weights(tiny_model_dir, dpo_dir, tmp_path):
-    # 16 rows, batch 2: 8 steps an epoch, so the kill lands mid-epoch (data skip + RNG restore both matter)
-    config = _config(tmp_path / "c.yaml", tiny_model_dir, max_steps=40, save_strategy="steps", save_steps=3,
-                     save_total_limit=3)
-    reference = tmp_path / "uninterrupted"
-    _run(_train_cmd(dpo_dir, config, reference))
+KILL_CONFIG = dict(max_steps=40, save_strategy="steps", save_steps=3, save_total_limit=3)
+# Three kill points, drawn once: the first complete checkpoint at or after these steps (of 40).
+KILL_AFTER = sorted(random.Random(7).sample(range(3, 25, 3), 3))
 
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_model_dir, dpo_dir, tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("kill9")
+    config = _config(root / "c.yaml", tiny_model_dir, **KILL_CONFIG)
+    _run(_train_cmd(dpo_dir, config, root / "uninterrupted"))
+    return config, root / "uninterrupted"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", KILL_AFTER)
+def test_kill9_then_resume_gives_the_uninterrupted_weights(kill_after, uninterrupted, dpo_dir, tmp_path):
+    # 16 rows, batch 2: 8 steps an epoch, so kills land mid-epoch (data skip + RNG restore both matter)
+    config, reference = uninterrupted
     out = tmp_path / "killed"
     victim = subprocess.Popen(_train_cmd(dpo_dir, config, out), env=ENV, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while _complete_checkpoint(out) is None and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while victim.poll() is None and time.monotonic() < deadline:
+        latest = _complete_checkpoint(out)
+        if latest is not None and int(latest.name.split("-")[1]) >= kill_after:
+            break
+        time.sleep(0.005)
     victim.send_signal(signal.SIGKILL)
     assert victim.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     killed_at = _complete_checkpoint(out)
