@@ -223,6 +223,18 @@ def summarize(path: str | Path) -> dict[str, Any]:
                     "`prefdata filter`.")
 
 
+def funnel_table(funnel: list[dict]) -> str:
+    """The funnel as a plain-text table: one line per step (+ one for the pairs made)."""
+    lines = [f"{'step':<22}{'unit':<12}{'in':>9}{'kept':>9}{'dropped':>9}  reasons"]
+    for s in funnel:
+        dropped = sum(s.get("dropped", {}).values())
+        why = ", ".join(f"{k}={v}" for k, v in s.get("dropped", {}).items())
+        lines.append(f"{s['name']:<22}{s['unit']:<12}{s['rows_in']:>9}{s['rows_kept']:>9}{dropped:>9}  {why}")
+        if "pairs" in s:
+            lines.append(f"{'':<22}{'-> pairs':<12}{'':>9}{s['pairs']:>9}")
+    return "\n".join(lines)
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """Plain-text summary: the funnel table, then margins and length gap."""
     lines = [f"{summary['kind']}: {summary['path']}"]
@@ -232,13 +244,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append("splits: " + ", ".join(f"{k}={v}" for k, v in summary["splits"].items()))
     if summary.get("funnel"):
         lines.append("")
-        lines.append(f"{'step':<22}{'unit':<12}{'in':>9}{'kept':>9}{'dropped':>9}  reasons")
-        for s in summary["funnel"]:
-            dropped = sum(s.get("dropped", {}).values())
-            why = ", ".join(f"{k}={v}" for k, v in s.get("dropped", {}).items())
-            lines.append(f"{s['name']:<22}{s['unit']:<12}{s['rows_in']:>9}{s['rows_kept']:>9}{dropped:>9}  {why}")
-            if "pairs" in s:
-                lines.append(f"{'':<22}{'-> pairs':<12}{'':>9}{s['pairs']:>9}")
+        lines.append(funnel_table(summary["funnel"]))
     pairs = summary.get("pairs")
     if pairs:
         lines.append("")

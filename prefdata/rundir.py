@@ -15,6 +15,7 @@ RUN_DIR/
     stages/<name>/shards/           finished pieces of work of a resumable stage (sample, label)
     human/judgments.parquet         labels pulled from Argilla (`prefdata argilla pull`)
     dataset/                        the export stage's TRL dataset directory
+    logs/<stage>.log                engine output of the stage (vLLM, transformers, Ray), not the console's
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class RunDir:
         self.human = self.root / "human"  # what `prefdata argilla push/pull` write
         self.human_judgments = self.human / "judgments.parquet"
         self.dataset = self.root / "dataset"
+        self.logs = self.root / "logs"  # engine output per stage (vLLM, transformers, Ray)
 
     def stage(self, name: str) -> StageDir:
         return StageDir(self.root, name)

@@ -28,6 +28,7 @@ import yaml
 from prefdata import __version__
 from prefdata.config import load_config, stable_hash
 from prefdata.errors import ConfigError, PrefdataError
+from prefdata.logs import engine_output, terminal_console
 from prefdata.recipe import Recipe, RecipeBase
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
 from prefdata.rundir import RunDir
@@ -78,7 +79,7 @@ class Artifacts:
 
 
 def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifacts, force: bool,
-              console) -> StageManifest:
+              console, verbose: bool = False) -> StageManifest:
     """Run one stage, or reuse its finished output when its key is unchanged."""
     name = stage.name
     missing = [a for a in stage.inputs if a not in artifacts]
@@ -91,13 +92,16 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
     key = stable_hash({"stage": name, "fingerprint": fingerprint, "inputs": input_hashes, "seed": recipe.seed})
     sdir = run.stage(name)
     if not force and sdir.finished_with(key):
-        console.print(f"[dim]stage {name}: unchanged (key {key}), reusing {sdir.data}[/]")
+        console.print(f"[dim]{name:>8}  reused   key {key}[/]")
         return sdir.manifest().model_copy(update={"skipped": True, "seconds": 0.0})
-    console.print(f"[bold]stage {name}[/]: running (key {key})")
+    log = run.logs / f"{name}.log"
+    console.print(f"[bold]{name:>8}[/]  running  key {key}")
     sdir.path.mkdir(parents=True, exist_ok=True)
-    ctx = StageContext(run_dir=run.root, stage_dir=sdir.path, seed=recipe.seed, recipe=recipe, extra=extra)
+    ctx = StageContext(run_dir=run.root, stage_dir=sdir.path, seed=recipe.seed, recipe=recipe, extra=extra,
+                       console=console)
     t0 = time.perf_counter()
-    out = stage.run(artifacts.read(wanted), ctx)
+    with engine_output(log, echo=verbose):
+        out = stage.run(artifacts.read(wanted), ctx)
     seconds = time.perf_counter() - t0
     _check_accounting(name, out)
     manifest = sdir.write(out.data, out.rejects, StageManifest(
@@ -106,10 +110,10 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
         seconds=round(seconds, 3), engines=fingerprint.get("engines", {}),
         stats=json.dumps(out.stats, default=str, sort_keys=True),
     ), content_digest)
-    console.print(
-        f"  {name}: {out.rows_in} in, {out.rows_kept} kept, {out.rejects.height} dropped "
-        f"{manifest.dropped or ''} in {seconds:.1f}s"
-    )
+    console.print(f"{'':>8}  {out.rows_in} {stage.unit} in, {out.rows_kept} kept, {out.rejects.height} dropped "
+                  f"{manifest.dropped or ''} in {seconds:.1f}s")
+    for warning in stage.warnings(out):
+        console.print(f"[yellow]warning ({name}): {warning}[/]")
     if out.rows_in and not out.rows_kept:
         first = out.rejects["message"][0] if "message" in out.rejects.columns and out.rejects.height else ""
         if stage.required:  # nothing to build from: stop with the reasons, not a row of empty stages
@@ -160,17 +164,17 @@ def build(
     external: dict[str, str | Path] | None = None,
     console=None,
     recipe_model: type[RecipeBase] = Recipe,
+    verbose: bool = False,
 ) -> RunManifest:
     """Run the recipe into `out_dir`.
 
     `force_stage` re-runs that stage and every later one even if unchanged; `until_stage`
     stops after one; `external` maps an artifact name (prompts, candidates, judgments, pairs)
     to a parquet file that replaces the first stage producing it. `recipe_model` (from
-    `prefdata.recipe.recipe_model(stages)`) runs another list of stages.
+    `prefdata.recipe.recipe_model(stages)`) runs another list of stages. Engine output goes to
+    RUN_DIR/logs/<stage>.log (`verbose`: to the console as well, with the resolved recipe).
     """
-    from rich.console import Console
-
-    console = console or Console(stderr=True)
+    console = console or terminal_console()
     recipe_path = Path(recipe_path)
     recipe = load_config(recipe_model, recipe_path, list(overrides))
     check_stages(recipe, str(recipe_path))
@@ -186,15 +190,19 @@ def build(
         configure(recipe.ray)  # connected when a stage first needs Ray, so other backends never start it
     run = RunDir(out_dir)
     with run.lock():
-        return _build(recipe, recipe_path, run, list(overrides), stages, force_stage, external or {}, console)
+        return _build(recipe, recipe_path, run, list(overrides), stages, force_stage, external or {}, console,
+                      verbose)
 
 
 def _build(recipe: RecipeBase, recipe_path: Path, run: RunDir, overrides: list[str], stages: list[str],
-           force_stage: str | None, external: dict, console) -> RunManifest:
-    from rich.syntax import Syntax
-
+           force_stage: str | None, external: dict, console, verbose: bool) -> RunManifest:
     resolved = recipe.model_dump(mode="json")
-    console.print(Syntax(yaml.safe_dump(resolved, sort_keys=False), "yaml", theme="ansi_dark"))
+    if verbose:
+        from rich.syntax import Syntax
+
+        console.print(Syntax(yaml.safe_dump(resolved, sort_keys=False), "yaml", theme="ansi_dark"))
+    console.print(f"[bold]prefdata build[/] {recipe_path} -> {run.root}")
+    console.print(f"[dim]resolved recipe: {run.resolved_recipe.name}; engine output: {run.logs.name}/<stage>.log[/]")
     run.resolved_recipe.write_text(
         f"# resolved from {recipe_path} with overrides {list(overrides)}\n" + yaml.safe_dump(resolved, sort_keys=False)
     )
@@ -211,7 +219,7 @@ def _build(recipe: RecipeBase, recipe_path: Path, run: RunDir, overrides: list[s
         if stage.output in pending:
             manifest = use_external(stage, pending.pop(stage.output), run, console)
         else:
-            manifest = run_stage(stage, recipe, run, artifacts, force, console)
+            manifest = run_stage(stage, recipe, run, artifacts, force, console, verbose)
         manifests.append(manifest)
         artifacts.add(name, stage.output, run.stage(name).data, manifest.output_hash)
     manifest = RunManifest(

@@ -349,3 +349,21 @@ def test_a_prompts_stage_that_keeps_nothing_stops_the_build_with_the_reasons(tmp
     with pytest.raises(PrefdataError, match=r"stage prompts kept none of its 2 rows \(\w+: 2\)"):
         runner.build(recipe, tmp_path / "run")
     assert not (tmp_path / "run" / "stages" / "sample").exists()
+
+
+@pytest.mark.slow
+def test_a_small_vllm_build_prints_at_most_40_lines_and_logs_the_engine(tmp_path, tiny_model_dir, tiny_reward_model_dir):
+    recipe = REPO / "pipelines" / "label_rm_programmatic.yaml"
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "prefdata.cli", "build", str(recipe), "--out", str(run_dir),
+                           "--set", f"sample.models.0.model={tiny_model_dir}",
+                           "--set", f"label.judges.1.path={tiny_reward_model_dir}"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert len(lines) <= 40, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "INFO" not in text and "WARNING" not in text  # vLLM's own lines went to the log files
+    assert "step" in text and "filter:" in text and "export" in text  # the funnel table
+    sample_log = (run_dir / "logs" / "sample.log").read_text()
+    assert "EngineCore" in sample_log or "vllm" in sample_log.lower()

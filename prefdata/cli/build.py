@@ -38,11 +38,13 @@ def build(
     force_stage: ForceOption = None,
     until_stage: UntilOption = None,
     artifact: ArtifactOption = [],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the resolved recipe and the "
+                                          "engine output (always in RUN_DIR/logs/<stage>.log).")] = False,
 ) -> None:
     """Run the recipe's stages (prompts -> sample -> label -> pair -> filter -> export)."""
-    from rich.console import Console
-
     from prefdata.errors import PrefdataError
+    from prefdata.logs import terminal_console
+    from prefdata.report import funnel_table, run_funnel
     from prefdata.runner import build as run_build
 
     external = {}
@@ -51,11 +53,12 @@ def build(
         if not sep or not name or not path:
             raise PrefdataError(f"--artifact {item!r}: expected NAME=FILE, e.g. --artifact judgments=pulled.parquet")
         external[name] = path
-    console = Console(stderr=True)
+    console = terminal_console()
     manifest = run_build(recipe, out, set_, force_stage=force_stage, until_stage=until_stage,
-                         external=external, console=console)
-    for stage in manifest.stages:
-        state = "reused" if stage.skipped else f"{stage.seconds:.1f}s"
-        dropped = stage.dropped or 0
-        console.print(f"{stage.name:>8}: {stage.rows_in} in, {stage.rows_out} kept, dropped {dropped} ({state})")
-    console.print(f"run written to {out} (manifest.json)")
+                         external=external, console=console, verbose=verbose)
+    console.print(funnel_table(run_funnel(out, [s.name for s in manifest.stages])))
+    console.print(f"run written to {out} (manifest.json; dropped rows with reasons: stages/*/rejects.parquet)")
+    if not verbose:  # engines shut down at exit (vLLM prints then): into the log, not onto the console
+        from prefdata.logs import engine_output_until_exit
+
+        engine_output_until_exit(Path(out) / "logs" / "shutdown.log")

@@ -41,6 +41,7 @@ class StageContext:
     seed: int = 0
     recipe: Any = None  # the whole Recipe, for stages that need another stage's config
     extra: dict[str, Path] = field(default_factory=dict)  # files the stage declared in extra_inputs()
+    console: Any = None  # where progress bars go (rich Console); None: rich's default
 
 
 @dataclass
@@ -76,6 +77,10 @@ class Stage(ABC):
 
     def check(self) -> list[str]:
         """Problems found before anything runs (e.g. a missing model directory), as 'key: message'."""
+        return []
+
+    def warnings(self, out: StageOutput) -> list[str]:
+        """What the user should see about a finished run of this stage (truncation, parse failures)."""
         return []
 
     def code_files(self) -> list[Path]:

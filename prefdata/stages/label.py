@@ -59,6 +59,7 @@ from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageO
 from prefdata.tables import Rejects, frame, read_record_file, write_parquet
 
 PARSE_FAILURES = ("parse_error", "out_of_range")
+PARSE_FAILURE_WARNING = 0.2  # parse-failure rate of a judge above which the console says so
 
 
 SHARDED_JUDGES = ("reward_model", "llm")  # programmatic checks are cheap: they run whole
@@ -146,6 +147,15 @@ class LabelStage(Stage):
                     problems.append(f"{key}: {e}")
         return problems
 
+    def warnings(self, out: StageOutput) -> list[str]:
+        found = []
+        for judge_id, stats in (out.stats.get("judges") or {}).items():
+            rate = stats.get("parse_failure_rate")
+            if rate is not None and rate > PARSE_FAILURE_WARNING:
+                found.append(f"judge {judge_id}: {rate:.0%} of its outputs did not parse (see parse_status in "
+                             "the judgments); check the judge model and template")
+        return found
+
     def code_files(self) -> list[Path]:
         """This module, plus the source of every `module:function` check (an edited check re-labels)."""
         import importlib.util
@@ -174,7 +184,8 @@ class LabelStage(Stage):
             if self.config.executor == "ray":
                 judge_config = on_ray(judge_config)
             judge_rows, judge_stats[judge_config.id] = run_judge(
-                judge_config, items, store, self.config.shard_size, self.config.executor, self.config.ray_actors)
+                judge_config, items, store, self.config.shard_size, self.config.executor, self.config.ray_actors,
+                ctx.console)
             rows += judge_rows
         pairwise = [r for r in rows if r["opponent_id"] is not None]
         rows = [r for r in rows if r["opponent_id"] is None]
@@ -233,7 +244,7 @@ def build_items(prompts: pl.DataFrame, candidates: pl.DataFrame) -> tuple[list[J
 
 
 def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None, shard_size: int = 256,
-              executor: str = "local", actors: int | None = None) -> tuple[list[dict], dict[str, Any]]:
+              executor: str = "local", actors: int | None = None, console=None) -> tuple[list[dict], dict[str, Any]]:
     """Label every item with one judge, shard by shard (whole prompts per shard).
 
     With a `store`, finished shards are read back and only the missing ones are judged, so a
@@ -251,8 +262,9 @@ def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None, s
         else:
             results[index] = (done[0]["judgments"].to_dicts(), done[1])
     sent = 0
-    with Progress(transient=True) as bar:
-        task = bar.add_task(f"label: judge {config.id} ({config.type})", total=len(items))
+    quiet = console is not None and not console.is_terminal  # logs and CI: no bars
+    with Progress(transient=True, console=console, disable=quiet) as bar:
+        task = bar.add_task(f"{'':>8}  judge {config.id} ({config.type})", total=len(items))
         bar.advance(task, sum(len(shards[i]) for i in results))
         label = _label_on_ray if executor == "ray" and config.type == "reward_model" else _label_here
         for index, shard_rows, meta in label(config, [(i, shards[i]) for i in todo], actors):

@@ -39,6 +39,7 @@ from prefdata.tables import REJECT_SCHEMA, Rejects, empty_rejects, frame, reason
 
 
 MAX_K = 1024
+TRUNCATION_WARNING = 0.2  # share of candidates cut at max_tokens above which the console says so
 
 
 class SampleConfig(StrictModel):
@@ -103,12 +104,14 @@ class _Progress:
     """Rich progress bar with prompts/s and generated tokens/s (over generation time only,
     so engine start-up and resumed shards do not distort the rates)."""
 
-    def __init__(self, total: int, label: str):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    def __init__(self, total: int, label: str, console=None):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rates]}"), TimeElapsedColumn(),
+            TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=console, disable=console is not None and not console.is_terminal,  # logs and CI: no bars
         )
         self.task = self.bar.add_task(label, total=total, rates="")
         self.seconds, self.prompts, self.tokens = 0.0, 0, 0
@@ -136,6 +139,17 @@ class SampleStage(Stage):
     name, config_model = "sample", SampleConfig
     inputs, output, unit = ("prompts",), "candidates", "prompts"
     engines = GENERATION_ENGINES
+
+    def warnings(self, out: StageOutput) -> list[str]:
+        found = []
+        cut = int((out.data["finish_reason"] == "length").sum()) if out.data.height else 0
+        if out.data.height and cut / out.data.height > TRUNCATION_WARNING:
+            found.append(f"{cut / out.data.height:.0%} of the candidates were cut at sampling.max_tokens="
+                         f"{self.config.sampling.max_tokens} (finish_reason length); raise it, or the quality "
+                         "filter drops them as truncated")
+        if out.stats.get("short_requests"):
+            found.append(f"{out.stats['short_requests']} requests returned fewer than k={self.config.k} candidates")
+        return found
 
     def check(self) -> list[str]:
         from prefdata.backends.transformers import check_model_path
@@ -186,7 +200,8 @@ class SampleStage(Stage):
         total = sum(len(c) for c in chunks)
         t0 = time.perf_counter()
         try:
-            with _Progress(total, f"sample {model_config.backend}:{Path(model_config.model).name}") as bar:
+            with _Progress(total, f"{'':>8}  {model_config.backend}:{Path(model_config.model).name}",
+                           ctx.console) as bar:
                 for i, chunk in enumerate(chunks):
                     ids = [r["prompt_id"] for r in chunk]
                     loaded, seconds = store.load(i, ids), None
