@@ -44,7 +44,8 @@ CAUSES = {
 
 
 class DPOAlarms(TrainerCallback):
-    def __init__(self, config: AlarmsSection | None = None):
+    def __init__(self, config: AlarmsSection | None = None, console=None):
+        self.console = console
         self.config = config or AlarmsSection()
         self.recent: deque = deque(maxlen=self.config.window)
         self.fired: dict[str, str] = {}
@@ -67,7 +68,12 @@ class DPOAlarms(TrainerCallback):
             return
         self.fired[name] = message
         logger.warning("prefdata alarm [%s]: %s", name, message)
-        print(f"WARNING prefdata alarm [{name}]: {message}")
+        if self.console is not None:  # on the screen as it fires, whatever the engines' logs do
+            from rich.text import Text
+
+            self.console.print(Text.assemble(("prefdata alarm", "yellow"), f" [{name}]: {message}"))
+        else:
+            print(f"WARNING prefdata alarm [{name}]: {message}")
 
     def _check_finite(self, logs: dict, step: int) -> None:
         for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins"):

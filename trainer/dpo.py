@@ -25,14 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from prefdata.errors import PrefdataError
+from prefdata.logs import engine_output, terminal_console
 from prefdata.tables import Rejects, write_parquet
 from prefdata.trainer import checks, data
 from prefdata.trainer.alarms import DPOAlarms
 from prefdata.trainer.config import TrainConfig, build_dpo_args
 from prefdata.trainer.distributed import Ranks
 from prefdata.trainer.metrics import MetricsJsonl
+from prefdata.trainer.progress import ConsoleProgress
 from prefdata.trainer.reference import reference_plan
 from prefdata.trainer.rundir import CONFIG_FILE, start_run
 
@@ -69,7 +72,7 @@ def prepare(cfg: TrainConfig, console: Console | None = None, *, args=None, rank
     """Config, data, model, reference and the TRL trainer, ready for `trainer.train()`.
 
     It does not check the output dir (`train` does): tests and benchmarks call it directly."""
-    console = console or Console(stderr=True)
+    console = console or terminal_console()
     args = args if args is not None else build_dpo_args(cfg)
     ranks = ranks or Ranks.from_args(args)
     console = console if ranks.is_main else Console(stderr=True, quiet=True)  # one copy of each message
@@ -78,7 +81,8 @@ def prepare(cfg: TrainConfig, console: Console | None = None, *, args=None, rank
     if ranks.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(cfg.to_yaml())
-    console.print(f"[bold]prefdata train[/] -> {out}\n{cfg.to_yaml()}", highlight=False)
+    console.print(f"[bold]prefdata train[/] -> {out}  [dim](config: {CONFIG_FILE}; engine output: "
+                  f"logs/train.log)[/]", highlight=False)
 
     # --- data: read the dataset dir, check it with the model's own chat template
     from transformers import AutoTokenizer
@@ -99,13 +103,17 @@ def prepare(cfg: TrainConfig, console: Console | None = None, *, args=None, rank
     model, peft_config = load_policy(cfg)
     plan = reference_plan(cfg, lambda path: load_model(cfg, path))
     console.print(f"reference strategy: [bold]{plan.strategy}[/]")
-    alarms = DPOAlarms(cfg.alarms)
+    alarms = DPOAlarms(cfg.alarms, console if ranks.is_main else None)
     trainer = plan.trainer_class(
         model=model, ref_model=plan.ref_model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
         processing_class=tokenizer, peft_config=peft_config,
         callbacks=[MetricsJsonl(out / "metrics.jsonl"), alarms],
     )
     plan.after_init(trainer)
+    # transformers' tqdm bar prints every step's full log dict; one line of ours replaces it
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(ConsoleProgress(console))
     # --- rows TRL dropped while tokenizing (prompts >= max_length when data.check is off, or
     # when our mirror of its tokenization disagrees): counted, recorded, and the books balanced
     _count_trl_drops(trainer, cfg, {"train": train_frame, "eval": eval_frame}, rows, rejects, args.max_length, console)
@@ -118,12 +126,24 @@ def prepare(cfg: TrainConfig, console: Console | None = None, *, args=None, rank
 
 
 def train(cfg: TrainConfig, *, resume: bool | str = False, overwrite: bool = False, console: Console | None = None,
-          keep_trainer: bool = False) -> TrainResult:
-    """One whole run: check the output dir, prepare, train (or resume), save, evaluate, plot, DONE."""
+          keep_trainer: bool = False, verbose: bool = False) -> TrainResult:
+    """One whole run: check the output dir, prepare, train (or resume), save, evaluate, plot, DONE.
+
+    Engine output (transformers, TRL, datasets) goes to OUTPUT_DIR/logs/train.log (`verbose`:
+    also to the screen, with the resolved config); the console shows our lines and one
+    progress line."""
+    console = console or terminal_console()
     args = build_dpo_args(cfg)  # under accelerate launch this joins the process group
     ranks = Ranks.from_args(args)
     checkpoint = start_run(cfg.output_dir, ranks, resume=resume, overwrite=overwrite,
                            protect=(cfg.data.dir, cfg.model.path))
+    if verbose and ranks.is_main:
+        console.print(cfg.to_yaml(), highlight=False)
+    with engine_output(cfg.output_dir / "logs" / "train.log", echo=verbose):
+        return _train(cfg, console, args, ranks, checkpoint, keep_trainer)
+
+
+def _train(cfg: TrainConfig, console, args, ranks: Ranks, checkpoint: str | None, keep_trainer: bool) -> TrainResult:
     run = prepare(cfg, console, args=args, ranks=ranks)
     trainer, out = run.trainer, cfg.output_dir
 

@@ -42,7 +42,7 @@ def check_output_dir(out: Path, *, resume: bool | str = False, overwrite: bool =
         raise PrefdataError("--resume continues the run in the output dir and --overwrite deletes it: choose one")
     if out.exists() and not out.is_dir():
         raise PrefdataError(f"{out}: the output dir is a file; pass another --out")
-    entries = sorted(p.name for p in out.iterdir() if not _setup_file(p)) if out.is_dir() else []
+    entries = sorted(p.name for p in out.iterdir() if not (_setup_file(p) or _log_dir(p))) if out.is_dir() else []
     if not entries or resume:
         return
     if not overwrite:
@@ -141,6 +141,11 @@ def _setup_file(path: Path) -> bool:
     error (nothing trained), which the next run may simply replace."""
     return path.is_file() and (path.name in SETUP_FILES or (path.name.startswith("rejects_")
                                                             and path.suffix == ".parquet"))
+
+
+def _log_dir(path: Path) -> bool:
+    """logs/ (engine output) alone is no run either: a stopped run's log is kept and appended to."""
+    return path.is_dir() and path.name == "logs"
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -35,6 +35,8 @@ def train(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete the previous run in the output dir first.")] = False,
     num_processes: Annotated[int, typer.Option("--num-processes", help="> 1: relaunch through `accelerate launch`.")] = 1,
     accelerate: Annotated[str, typer.Option("--accelerate", help="ddp | fsdp | zero3 | path of an accelerate config.")] = "ddp",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the resolved config and the engine "
+                                          "output (always in OUTPUT_DIR/logs/train.log).")] = False,
 ) -> None:
     """DPO-train a model on a dataset directory with TRL (config checked before any model loads)."""
     from prefdata.trainer.config import load_train_config
@@ -57,9 +59,11 @@ def train(
         sys.exit(_launch(num_processes, accelerate, _mixed_precision(cfg.dpo)))
     from prefdata.trainer.dpo import train as run_train
 
-    result = run_train(cfg, resume=resume_arg, overwrite=overwrite)
+    result = run_train(cfg, resume=resume_arg, overwrite=overwrite, verbose=verbose)
     if launched_rank() == 0:  # one summary line, not one per rank
-        typer.echo(f"trained: {result.output_dir} (rows {result.rows}); alarms: {list(result.alarms) or 'none'}")
+        final = {k: round(v, 4) for k, v in result.train_metrics.items() if k in ("train_loss", "train_runtime")}
+        typer.echo(f"trained: {result.output_dir} {final}; alarms: {list(result.alarms) or 'none'} "
+                   f"(metrics.jsonl, plots/, train_stats.json)")
 
 
 @app.command()
