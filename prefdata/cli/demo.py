@@ -30,6 +30,10 @@ def demo(
 
     torch.set_num_threads(1)  # tiny models: a second thread costs more than it gives
     from prefdata.demo.run import run_demo
+    from prefdata.logs import engine_output_until_exit, terminal_console
 
-    run_demo(out, seed=seed, quick=quick)
-    print(f"results: {out / 'results.json'}  plots: {out / 'accuracy.png'}, {out / 'training_curves.png'}")
+    console = terminal_console()
+    run_demo(out, seed=seed, quick=quick, console=console)
+    console.print(f"results: {out / 'results.json'}  plots: {out / 'accuracy.png'}, {out / 'training_curves.png'}")
+    console.print(f"engine output: {out / 'logs'}/, each build's logs/ and each model's logs/")
+    engine_output_until_exit(out / "logs" / "shutdown.log")  # vLLM's exit messages: not onto the console

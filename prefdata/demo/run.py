@@ -32,6 +32,7 @@ from prefdata.demo.evaluate import greedy_accuracy, reward_accuracy
 from prefdata.demo.sft import supervised_finetune
 from prefdata.demo.task import AdditionTask
 from prefdata.judges.programmatic import exact_match
+from prefdata.logs import engine_output, terminal_console
 from prefdata.pipelines import recipe_path
 from prefdata.runner import build
 from prefdata.tiny import build_tiny_model
@@ -70,9 +71,16 @@ class VariantResult:
 
 
 def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Console | None = None) -> dict:
-    console = console or Console(stderr=True)
+    """The whole demo; the console gets one line per step, engine output goes to OUT/logs/demo.log."""
+    console = console or terminal_console()
     out, size = Path(out).resolve(), QUICK if quick else FULL
+    with engine_output(out / "logs" / "demo.log"):
+        return _run_demo(out, seed, quick, size, console)
+
+
+def _run_demo(out: Path, seed: int, quick: bool, size: DemoSize, console: Console) -> dict:
     task = AdditionTask(max_operand=size.max_operand, seed=seed, n_eval=size.n_eval, n_dpo=size.n_dpo)
+    quiet = Console(quiet=True)  # builds and trainings report here in one line each (their own logs: per run)
 
     console.rule("1. tiny model + short SFT")
     base = build_tiny_model(out / "models/base", corpus=task.corpus(), seed=seed, vocab_size=128)
@@ -86,10 +94,11 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
     prompts = AdditionTask.write_prompts(out / "data/dpo_prompts.jsonl", task.dpo_problems)
     common = recipe_overrides(prompts, sft, seed)
     for variant, overrides in VARIANTS.items():
-        build(recipe_path("demo"), out / "runs" / variant, common + overrides, console=console)
+        manifest = build(recipe_path("demo"), out / "runs" / variant, common + overrides, console=quiet)
+        console.print(f"{variant:>9}: {_funnel_line(manifest)}")
     heldout_prompts = AdditionTask.write_prompts(out / "data/heldout_prompts.jsonl", task.eval_problems)
     build(recipe_path("demo"), out / "runs/heldout", [*common, f"prompts.path={heldout_prompts}",
-                                                      *VARIANTS["clean"]], console=console)
+                                                      *VARIANTS["clean"]], console=quiet)
     heldout_pairs = _pairs(out / "runs/heldout/dataset")
 
     held_out = task.examples(task.eval_problems)
@@ -102,7 +111,11 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
             [f"model.path={sft}", f"dpo.num_train_epochs={size.dpo_epochs}", f"dpo.seed={seed}"],
             data_dir=str(dataset), output_dir=str(out / "models" / f"dpo-{variant}"),
         )
-        policy = train(cfg, overwrite=True, console=console).output_dir  # a rerun of the demo retrains
+        trained = train(cfg, overwrite=True, console=quiet)  # a rerun of the demo retrains
+        policy = trained.output_dir
+        console.print(f"{variant:>9}: {trained.rows['train']} pairs, final loss "
+                      f"{trained.train_metrics.get('train_loss', float('nan')):.3f}, alarms "
+                      f"{list(trained.alarms) or 'none'}")
         results[variant] = asdict(VariantResult(
             pairs=len(_pairs(dataset)),
             **label_noise(dataset),
@@ -116,6 +129,15 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Co
     console.print(results_table(results))
     write_plots(out, results)
     return report
+
+
+def _funnel_line(manifest) -> str:
+    """prompts -> candidates -> pairs -> kept pairs of one build, from its manifest."""
+    stages = {s.name: s for s in manifest.stages}
+    pairs = json.loads(stages["pair"].stats).get("pairs", stages["pair"].rows_out)
+    kept = stages["filter"].rows_out if "filter" in stages else pairs
+    return (f"{stages['prompts'].rows_out} prompts -> {stages['label'].rows_in} candidates -> {pairs} pairs "
+            f"-> {kept} kept")
 
 
 def recipe_overrides(prompts: Path, sft: Path, seed: int, *, use_vllm: bool | None = None) -> list[str]:
@@ -153,7 +175,7 @@ def results_table(results: dict) -> Table:
         table.add_column(col, justify="right" if col != "model" else "left")
     for name, r in results.items():
         table.add_row(
-            "SFT" if name == "sft" else f"DPO on {name} labels", str(r.get("pairs", "-")),
+            "SFT" if name == "sft" else f"DPO {name}", str(r.get("pairs", "-")),
             f"{r['label_noise']:.1%}" if "label_noise" in r else "-",
             f"{r['inverted']:.1%}" if "inverted" in r else "-", f"{r['accuracy']:.1%}",
             f"{r['reward_accuracy']:.1%}" if "reward_accuracy" in r else "-",

@@ -20,6 +20,9 @@ def test_quick_demo_end_to_end(tmp_path):
         capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert len(lines) <= 60, "\n".join(lines)  # one line per build and training; engines in logs/
+    assert "INFO" not in proc.stderr and "{'loss'" not in proc.stderr and "held-out" in proc.stderr
     report = json.loads((out / "results.json").read_text())
     results = report["results"]
     assert set(results) == {"sft", "clean", "noisy", "filtered"}
