@@ -16,7 +16,6 @@ a model retrained into the same directory re-runs sample and everything after it
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import time
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ import yaml
 from prefdata import __version__
 from prefdata.config import load_config, stable_hash
 from prefdata.errors import ConfigError, PrefdataError
+from prefdata.fingerprint import engine_versions
 from prefdata.logs import engine_output, terminal_console
 from prefdata.recipe import Recipe, RecipeBase
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
@@ -40,13 +40,9 @@ RECORD_OF = {"prompts": PromptRecord, "candidates": Candidate, "judgments": Judg
 
 
 def package_versions() -> dict[str, str]:
-    versions = {"python": __import__("platform").python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
+    import platform
+
+    return {"python": platform.python_version(), **engine_versions(PACKAGES)}
 
 
 def _check_accounting(name: str, out: StageOutput) -> None:

@@ -123,3 +123,47 @@ def ray_cluster():
         for p in alive:
             p.kill()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture()
+def browser():
+    """Headless Chromium through selenium, with the flags this machine's closed network needs."""
+    import shutil
+    import tempfile
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (dev extra)")
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="prefdata-chromium-")
+    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000",
+                 f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture()
+def kill_when():
+    """kill_when(proc, root, glob): SIGKILL a build's process group once `root.glob(glob)` matches."""
+    import signal
+    import time
+
+    def kill(proc, root: Path, pattern: str, timeout: float = 300) -> None:
+        deadline = time.time() + timeout
+        while not list(root.glob(pattern)):
+            assert proc.poll() is None, f"the process ended before {pattern} appeared"
+            assert time.time() < deadline, f"no {pattern} after {timeout} s"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    return kill

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -71,7 +69,7 @@ def test_a_model_retrained_in_place_reruns_sample_and_equals_a_fresh_run(tmp_pat
 
 
 @pytest.mark.slow
-def test_kill_9_while_labelling_resumes_with_only_the_missing_judge_requests(tmp_path, tiny_model_dir):
+def test_kill_9_while_labelling_resumes_with_only_the_missing_judge_requests(tmp_path, tiny_model_dir, kill_when):
     recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir, prompts=20, label=llm_judge(tiny_model_dir, 4))
     reference = tmp_path / "uninterrupted"
     runner.build(recipe, reference)
@@ -84,13 +82,7 @@ def test_kill_9_while_labelling_resumes_with_only_the_missing_judge_requests(tmp
     proc = subprocess.Popen([sys.executable, "-m", "prefdata.cli", "build", str(recipe), "--out", str(run_dir)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     shards = run_dir / "stages" / "label" / "shards"
-    deadline = time.time() + 300
-    while not list(shards.glob("*/shard-00001.json")):
-        assert proc.poll() is None, "build exited before labelling two shards"
-        assert time.time() < deadline, "no label shard after 300 s"
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, shards, "*/shard-00001.json")
     done_before = len(list(shards.glob("*/shard-*.json")))
     assert 2 <= done_before < shards_total and not (run_dir / "stages" / "label" / "DONE").exists()
 

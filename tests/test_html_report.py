@@ -5,20 +5,16 @@ content checked for a build run. The screenshot goes to tests/artifacts/report.p
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import polars as pl
 import pytest
+
 from prefdata.html_report import write_report
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000"]
 
 
 @pytest.fixture(scope="module")
@@ -28,25 +24,6 @@ def hh_dataset(hh_rlhf_file, tmp_path_factory) -> Path:
                            "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return out
-
-
-@pytest.fixture()
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (dev extra)")
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="prefdata-chromium-")
-    for flag in FLAGS + [f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.mark.slow
@@ -77,8 +54,7 @@ def test_report_of_a_build_run_has_the_funnel_pairs_and_rejects(tmp_path):
     from prefdata.rundir import RunDir
     from prefdata.records import StageManifest
     from prefdata.stages.base import content_digest
-    from prefdata.tables import frame, rejects_from
-    from prefdata.records import PairRecord
+    from prefdata.tables import rejects_from
 
     run = RunDir(tmp_path / "run")
     pairs = pl.DataFrame({"pair_id": ["a", "b"], "prompt_id": ["p1", "p2"], "prompt": ["q1", "q2"],

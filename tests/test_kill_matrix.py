@@ -11,7 +11,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -64,16 +63,6 @@ def _start(recipe: Path, run_dir: Path, **env) -> subprocess.Popen:
                             stderr=(run_dir.parent / "build.log").open("w"), start_new_session=True)
 
 
-def _kill_when(proc: subprocess.Popen, marker_glob: str, run_dir: Path) -> None:
-    deadline = time.time() + 300
-    while not list(run_dir.glob(marker_glob)):
-        assert proc.poll() is None, f"build ended before {marker_glob}: {(run_dir.parent / 'build.log').read_text()[-2000:]}"
-        assert time.time() < deadline, f"no {marker_glob} after 300 s"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 def _assert_same_as(run_dir: Path, reference: Path) -> None:
     for stage in STAGES:
         got = pl.read_parquet(run_dir / "stages" / stage / "data.parquet")
@@ -86,10 +75,10 @@ def _assert_same_as(run_dir: Path, reference: Path) -> None:
 
 @pytest.mark.parametrize("stage", ["sample", "label"])
 @pytest.mark.parametrize("point", POINTS)
-def test_kill_inside_a_sharded_stage_then_rerun(stage, point, recipe, reference, tmp_path):
+def test_kill_inside_a_sharded_stage_then_rerun(stage, point, recipe, reference, tmp_path, kill_when):
     run_dir = tmp_path / "run"
     proc = _start(recipe, run_dir)
-    _kill_when(proc, f"stages/{stage}/shards/*/shard-{point:05d}.json", run_dir)
+    kill_when(proc, run_dir, f"stages/{stage}/shards/*/shard-{point:05d}.json")
     finished = len(list(run_dir.glob(f"stages/{stage}/shards/*/shard-*.json")))
     assert not (run_dir / "stages" / stage / "DONE").exists()
     manifest = runner.build(recipe, run_dir)

@@ -1,6 +1,5 @@
 """The install layout: trainer/ lives inside the prefdata namespace, never top-level."""
 
-import importlib.util
 import subprocess
 import sys
 import tomllib

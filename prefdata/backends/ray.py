@@ -100,6 +100,19 @@ class RaySampler(Sampler):
     def max_model_len(self) -> int | None:
         return processor_config(self.config)["engine_kwargs"].get("max_model_len")
 
+    def _eos_ids(self) -> set[int]:
+        """End-of-sequence ids (tokenizer and generation config), to tell stop from length."""
+        from transformers import GenerationConfig
+
+        self.prompt_tokens([{"role": "user", "content": ""}])  # loads the tokenizer
+        ids = {self._tokenizer.eos_token_id}
+        try:
+            eos = GenerationConfig.from_pretrained(self.config.model).eos_token_id
+            ids |= set(eos) if isinstance(eos, list) else {eos}
+        except OSError:  # no generation_config.json
+            pass
+        return {i for i in ids if i is not None}
+
     def _layout(self) -> tuple[str, int, int]:
         nodes = sum(1 for n in self.ray.nodes() if n.get("Alive"))
         return layout(self.config, self.ray.cluster_resources(), nodes)
@@ -131,10 +144,10 @@ class RaySampler(Sampler):
                 "messages": row["messages"], "request": row["request"], "sample": row["sample"],
                 "sampling_params": {**sampling, **({"seed": row["seed"]} if row["seed"] >= 0 else {})},
             },
-            postprocess=lambda row: {
+            postprocess=lambda row, eos=frozenset(self._eos_ids()): {
                 "request": row["request"], "sample": row["sample"], "text": _text(row["generated_text"]),
                 "num_tokens": row.get("num_generated_tokens"),
-                "finish_reason": "length" if (row.get("num_generated_tokens") or 0) >= params.max_tokens else "stop",
+                "finish_reason": _finish_reason(row, params.max_tokens, eos),
             },
         )
 
@@ -151,6 +164,14 @@ class RaySampler(Sampler):
         for row in out:
             gens[row["request"]][row["sample"]] = Generation(row["text"], row["num_tokens"], row["finish_reason"])
         return [[g for g in per if g is not None] for per in gens]
+
+
+def _finish_reason(row: dict, max_tokens: int, eos: frozenset[int]) -> str:
+    """vLLM's finish reason from a Ray row (which has none): "length" only when max_tokens
+    tokens were generated and the last one is not an end-of-sequence token."""
+    tokens = row.get("generated_tokens")
+    last = int(tokens[-1]) if tokens is not None and len(tokens) else None
+    return "length" if (row.get("num_generated_tokens") or 0) >= max_tokens and last not in eos else "stop"
 
 
 def _text(generated: str) -> str:

@@ -16,7 +16,6 @@ Standard format renders the prompt as its user turn when it is the only turn, el
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import polars as pl

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -63,7 +62,7 @@ def test_ray_recipe_runs_on_both_nodes_and_equals_the_offline_engine(ray_run, ti
 
 @pytest.mark.slow
 def test_kill_9_during_a_ray_sample_stage_resumes_to_identical_candidates(ray_run, tiny_model_dir, ray_cluster,
-                                                                          tmp_path):
+                                                                          tmp_path, kill_when):
     run_dir = tmp_path / "run"
     overrides = _overrides(tiny_model_dir, ray_cluster, "sample.shard_size=4")
     cmd = [sys.executable, "-m", "prefdata.cli", "build", str(RECIPE), "--out", str(run_dir)]
@@ -71,13 +70,7 @@ def test_kill_9_during_a_ray_sample_stage_resumes_to_identical_candidates(ray_ru
         cmd += ["--set", o]
     proc = subprocess.Popen(cmd, env={**os.environ, "RAY_AUTH_MODE": "disabled"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 400
-    while not list(run_dir.glob("stages/sample/shards/*/shard-00000.json")):
-        assert proc.poll() is None, "build ended before its first shard"
-        assert time.time() < deadline, "no shard after 400 s"
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, run_dir, "stages/sample/shards/*/shard-00000.json", timeout=400)
     done = len(list(run_dir.glob("stages/sample/shards/*/shard-*.json")))
     assert 1 <= done < 3
     resumed = runner.build(RECIPE, run_dir, overrides)
