@@ -36,7 +36,8 @@ def terminal_console(**kwargs):
 def engine_output(path: Path, echo: bool = False):
     """Send everything written to fd 1 and 2 inside the block to `path` (appended)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():  # (other training ranks find it made by the main process)
+        path.parent.mkdir(parents=True, exist_ok=True)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     saved = os.dup(1), os.dup(2)

@@ -139,7 +139,9 @@ def train(cfg: TrainConfig, *, resume: bool | str = False, overwrite: bool = Fal
                            protect=(cfg.data.dir, cfg.model.path))
     if verbose and ranks.is_main:
         console.print(cfg.to_yaml(), highlight=False)
-    with engine_output(cfg.output_dir / "logs" / "train.log", echo=verbose):
+    # each rank's engine output in its own file: no file is written by two processes
+    log = cfg.output_dir / "logs" / ("train.log" if ranks.is_main else f"train.rank{ranks.index}.log")
+    with engine_output(log, echo=verbose):
         return _train(cfg, console, args, ranks, checkpoint, keep_trainer)
 
 

@@ -72,6 +72,7 @@ def start_run(out: Path, ranks: Ranks, *, resume: bool | str = False, overwrite:
         if overwrite:
             empty_dir(out)
         out.mkdir(parents=True, exist_ok=True)
+        (out / "logs").mkdir(exist_ok=True)  # engine output of every rank (one file each)
         for path in [out / "DONE", *filter(_setup_file, out.iterdir())]:
             path.unlink(missing_ok=True)  # this run writes its own; a stale one would describe another run
         if checkpoint:
