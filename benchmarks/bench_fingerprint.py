@@ -22,8 +22,7 @@ def main() -> None:
     ap.add_argument("--gib", type=float, default=1.0)
     args = ap.parse_args()
 
-    from prefdata.fingerprint import path_fingerprint
-    from prefdata.stages.base import content_digest
+    from prefdata.fingerprint import content_digest, path_fingerprint
     from prefdata.tiny import build_tokenizer, default_corpus
 
     model = Path(tempfile.mkdtemp()) / "model"

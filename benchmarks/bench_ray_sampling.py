@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import polars as pl
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -26,9 +28,7 @@ RECIPE = REPO / "pipelines" / "sample_ray_cpu.yaml"
 SAME = ["candidate_id", "text", "num_tokens", "finish_reason", "seed"]
 
 
-def run(out: Path, overrides: list[str]) -> tuple[float, "pl.DataFrame"]:
-    import polars as pl
-
+def run(out: Path, overrides: list[str]) -> tuple[float, pl.DataFrame]:
     from prefdata.runner import build
 
     t0 = time.perf_counter()

@@ -36,10 +36,14 @@ def file_digest(path: Path) -> str:
 @lru_cache(maxsize=4096)
 def _cached_digest(path: str, size: int, mtime_ns: int) -> str:  # size/mtime are the cache key
     h = hashlib.sha256()
+    _hash_bytes(h, Path(path))
+    return h.hexdigest()[:16]
+
+
+def _hash_bytes(h, path: Path) -> None:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()[:16]
 
 
 def path_fingerprint(path: str | Path) -> dict[str, Any]:
@@ -73,6 +77,16 @@ def _walk(root: Path) -> Iterable[Path]:
 def code_fingerprint(files: Iterable[str | Path]) -> dict[str, str]:
     """Content digests of source files, plus the prefdata version."""
     return {"prefdata": __version__, **{Path(f).name: file_digest(Path(f)) for f in sorted(set(map(str, files)))}}
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of a file, or of every file under a directory (with their relative names)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        _hash_bytes(h, f)
+    return h.hexdigest()[:16]
 
 
 def engine_versions(packages: Iterable[str]) -> dict[str, str]:

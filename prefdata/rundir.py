@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from prefdata.errors import PrefdataError
+from prefdata.fingerprint import content_digest
 from prefdata.records import StageManifest
 from prefdata.tables import write_parquet, write_text_atomic
 
@@ -47,13 +48,13 @@ class StageDir:
     def manifest(self) -> StageManifest:
         return StageManifest(**json.loads(self.stats.read_text())["manifest"])
 
-    def write(self, data, rejects, manifest: StageManifest, output_hash) -> StageManifest:
+    def write(self, data, rejects, manifest: StageManifest) -> StageManifest:
         """Artifact, rejects, stats, then DONE last: DONE means every other file is complete."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.done.unlink(missing_ok=True)  # a crash below must not leave an old DONE behind
         write_parquet(data, self.data)
         write_parquet(rejects, self.rejects)
-        manifest.output_hash = output_hash(self.data)
+        manifest.output_hash = content_digest(self.data)
         write_text_atomic(self.stats, json.dumps({"key": manifest.key, "manifest": manifest.model_dump()}, indent=2))
         write_text_atomic(self.done, manifest.key)
         return manifest

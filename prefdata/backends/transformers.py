@@ -41,6 +41,21 @@ def check_model_path(model: str) -> str:
     return model
 
 
+# Backends that load a model from a path on this machine (openai talks to a server instead).
+LOCAL_BACKENDS = ("vllm", "transformers", "ray")
+
+
+def model_path_problems(paths: list[tuple[str, str]]) -> list[str]:
+    """'key: message' for each (config key, model path) whose local model is missing."""
+    problems = []
+    for key, path in paths:
+        try:
+            check_model_path(path)
+        except ValueError as e:
+            problems.append(f"{key}: {e}")
+    return problems
+
+
 class TransformersConfig(StrictModel):
     backend: Literal["transformers"] = "transformers"
     model: ConfigPath = Field(description="Local model folder (or hub id when online).")

@@ -45,6 +45,7 @@ def build(
     from prefdata.errors import PrefdataError
     from prefdata.logs import terminal_console
     from prefdata.report import funnel_table, run_funnel
+    from prefdata.rundir import RunDir
     from prefdata.runner import build as run_build
 
     external = {}
@@ -61,4 +62,4 @@ def build(
     if not verbose:  # engines shut down at exit (vLLM prints then): into the log, not onto the console
         from prefdata.logs import engine_output_until_exit
 
-        engine_output_until_exit(Path(out) / "logs" / "shutdown.log")
+        engine_output_until_exit(RunDir(out).logs / "shutdown.log")

@@ -18,7 +18,6 @@ versions of the `engines` that generate or score.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -100,18 +99,6 @@ class Stage(ABC):
 
     @abstractmethod
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput: ...
-
-
-def content_digest(path: Path) -> str:
-    """sha256 of a file, or of every file under a directory (with their relative names)."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
 
 
 def _named_paths(value: Any) -> list[str]:

@@ -52,6 +52,7 @@ from prefdata.judges.agreement import agreement_report
 from prefdata.judges import JudgeConfig
 from prefdata.judges.base import JudgeItem, build_judge, shard_meta
 from prefdata.errors import PrefdataError
+from prefdata.logs import bars_off
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
 from prefdata.shards import ShardStore
@@ -132,20 +133,16 @@ class LabelStage(Stage):
         return {"human_judgments": path}
 
     def check(self) -> list[str]:
-        from prefdata.backends.transformers import check_model_path
+        from prefdata.backends.transformers import LOCAL_BACKENDS, model_path_problems
 
-        problems = []
+        paths = []
         for i, judge in enumerate(self.config.judges):
             sampler = getattr(judge, "sampler", None)
-            where = [(f"label.judges.{i}.path", judge.path) if judge.type == "reward_model" else None,
-                     (f"label.judges.{i}.sampler.model", sampler.model)
-                     if sampler is not None and sampler.backend in ("vllm", "transformers") else None]
-            for key, path in filter(None, where):
-                try:
-                    check_model_path(path)
-                except ValueError as e:
-                    problems.append(f"{key}: {e}")
-        return problems
+            if judge.type == "reward_model":
+                paths.append((f"label.judges.{i}.path", judge.path))
+            if sampler is not None and sampler.backend in LOCAL_BACKENDS:
+                paths.append((f"label.judges.{i}.sampler.model", sampler.model))
+        return model_path_problems(paths)
 
     def warnings(self, out: StageOutput) -> list[str]:
         found = []
@@ -174,10 +171,10 @@ class LabelStage(Stage):
         prompts, candidates = inputs["prompts"], inputs["candidates"]
         items, rejects = build_items(prompts, candidates)
         rows, judge_stats = [], {}
+        fingerprint = self.fingerprint()
         for judge_config in self.config.judges:
             store = None
             if judge_config.type in SHARDED_JUDGES:
-                fingerprint = self.fingerprint()
                 key = stable_hash({"judge": judge_config.model_dump(mode="json"), "engines": fingerprint.get("engines"),
                                    "paths": fingerprint.get("paths")})  # model files and templates
                 store = ShardStore(ctx.stage_dir / "shards" / f"{judge_config.id}-{key}")
@@ -262,8 +259,7 @@ def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None, s
         else:
             results[index] = (done[0]["judgments"].to_dicts(), done[1])
     sent = 0
-    quiet = console is not None and not console.is_terminal  # logs and CI: no bars
-    with Progress(transient=True, console=console, disable=quiet) as bar:
+    with Progress(transient=True, console=console, disable=bars_off(console)) as bar:
         task = bar.add_task(f"{'':>8}  judge {config.id} ({config.type})", total=len(items))
         bar.advance(task, sum(len(shards[i]) for i in results))
         label = _label_on_ray if executor == "ray" and config.type == "reward_model" else _label_here

@@ -22,11 +22,12 @@ from pydantic import Field, ValidationError
 
 from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
+from prefdata.fingerprint import content_digest
 from prefdata.io.ids import prompt_id  # the one prompt id every stage and importer uses
 from prefdata.io.llamafactory import SHAREGPT_ROLES
 from prefdata.io.rows import RowProblem, read_rows
 from prefdata.records import PromptRecord
-from prefdata.stages.base import Stage, StageContext, StageOutput, content_digest
+from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.tables import Rejects, frame
 
 Format = Literal["auto", "jsonl", "json", "parquet", "datasets", "hub"]

@@ -32,6 +32,7 @@ from pydantic import Field
 from prefdata.backends import SamplerConfig, make_sampler
 from prefdata.backends.base import Request, Sampler, SamplingParams
 from prefdata.config import StrictModel, stable_hash
+from prefdata.logs import bars_off
 from prefdata.records import Candidate
 from prefdata.shards import ShardStore
 from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
@@ -111,7 +112,7 @@ class _Progress:
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=console, disable=console is not None and not console.is_terminal,  # logs and CI: no bars
+            console=console, disable=bars_off(console),
         )
         self.task = self.bar.add_task(label, total=total, rates="")
         self.seconds, self.prompts, self.tokens = 0.0, 0, 0
@@ -152,24 +153,19 @@ class SampleStage(Stage):
         return found
 
     def check(self) -> list[str]:
-        from prefdata.backends.transformers import check_model_path
+        from prefdata.backends.transformers import LOCAL_BACKENDS, model_path_problems
 
-        problems = []
-        for i, model in enumerate(self.config.models):
-            if model.backend in ("vllm", "transformers", "ray"):
-                try:
-                    check_model_path(model.model)
-                except ValueError as e:
-                    problems.append(f"sample.models.{i}.model: {e}")
-        return problems
+        return model_path_problems([(f"sample.models.{i}.model", m.model) for i, m in enumerate(self.config.models)
+                                    if m.backend in LOCAL_BACKENDS])
 
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
         config: SampleConfig = self.config
         records = inputs["prompts"].to_dicts()
         chunks = [records[i : i + config.shard_size] for i in range(0, len(records), config.shard_size)]
         cand_parts, reject_parts, stats = [], [], {"unit": "prompt x model request", "models": {}}
+        fingerprint = self.fingerprint()
         for m, model_config in enumerate(config.models):
-            cands, rejects, model_stats = self._run_model(m, model_config, chunks, ctx)
+            cands, rejects, model_stats = self._run_model(m, model_config, chunks, ctx, fingerprint)
             cand_parts += cands
             reject_parts += rejects
             stats["models"][f"{m}:{model_config.model}"] = model_stats
@@ -184,12 +180,12 @@ class SampleStage(Stage):
         stats.update(candidates=data.height, prompts=len(records), generated_tokens=tokens, short_requests=short)
         return StageOutput(data=data, rejects=rejects, rows_in=rows_in, rows_kept=kept, stats=stats)
 
-    def _run_model(self, m: int, model_config: Any, chunks: list[list[dict]], ctx: StageContext):
+    def _run_model(self, m: int, model_config: Any, chunks: list[list[dict]], ctx: StageContext,
+                   fingerprint: dict[str, Any]):
         config: SampleConfig = self.config
         what = model_config.model_dump(mode="json", exclude=set(getattr(model_config, "transport_fields", ())))
         # The model's files and the engine versions are part of a shard's identity: a model
         # retrained into the same directory never gets the old model's shards back.
-        fingerprint = self.fingerprint()
         key = stable_hash({"model": what, "model_index": m, "k": config.k,
                            "sampling": config.sampling.model_dump(mode="json"), "seed": ctx.seed,
                            "model_files": fingerprint.get("paths", {}).get(model_config.model),
