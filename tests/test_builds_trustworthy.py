@@ -11,26 +11,18 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
 from prefdata import runner
 from prefdata.tiny import build_tiny_model
+
+from test_runner import write_recipe as runner_recipe
 
 FAKE_KEY = "sk-prefdata-test-FAKE-0123456789"
 
 
 def write_recipe(path: Path, model_dir: Path, prompts: int = 6, label: dict | None = None) -> Path:
-    src = path.parent / "prompts.jsonl"
-    src.write_text("".join(json.dumps({"prompt": f"question number {i}?"}) + "\n" for i in range(prompts)))
-    recipe = {
-        "name": "t", "seed": 0, "prompts": {"path": "prompts.jsonl"},
-        "sample": {"k": 2, "sampling": {"max_tokens": 6}, "shard_size": 4,
-                   "models": [{"backend": "transformers", "model": str(model_dir)}]},
-    }
-    if label is not None:
-        recipe |= {"label": label, "pair": {}, "export": {}}
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    """test_runner's recipe (transformers sampling, k=2), going on to pair and export with a label section."""
+    return runner_recipe(path, model_dir, prompts, **({"label": label, "pair": {}, "export": {}} if label else {}))
 
 
 def llm_judge(model_dir: Path, shard_size: int) -> dict:
