@@ -2,6 +2,7 @@
 
     prefdata report runs/math                   # a build run -> runs/math/report.html
     prefdata report data/hh --out hh.html       # an imported / filtered dataset directory
+    prefdata report runs/iterate                # a `prefdata iterate` dir: every round on one page
 
 The page needs no network: CSS, JavaScript and the plots (PNG, base64) are inline. It shows
 the funnel, the plots, a searchable table of the kept pairs (prompt, chosen, rejected,
@@ -40,6 +41,8 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
 def _collect(path: Path) -> tuple[str, list[dict], pl.DataFrame, pl.DataFrame, list[Path]]:
     from prefdata.report import run_funnel
 
+    if (path / "iterate.resolved.yaml").is_file():
+        return _collect_rounds(path)
     run = RunDir(path)
     if run.is_run():
         final = run.final_pairs_file()
@@ -60,6 +63,22 @@ def _collect(path: Path) -> tuple[str, list[dict], pl.DataFrame, pl.DataFrame, l
         return "dataset directory", funnel, pairs, rejects, sorted((path / "plots").glob("*.png"))
     raise DataError(f"{path}: neither a build run directory (no stages/) nor a dataset directory (no train.parquet). "
                     "Pass the --out directory of `prefdata build`, `prefdata import` or `prefdata filter`.")
+
+
+def _collect_rounds(path: Path) -> tuple[str, list[dict], pl.DataFrame, pl.DataFrame, list[Path]]:
+    """Every round's build of an iterate dir: funnel steps, pairs and rejects tagged with the round."""
+    funnel, pairs, rejects = [], [], []
+    runs = sorted((p for p in (path / "rounds").glob("*/run") if p.parent.name.isdigit()),
+                  key=lambda p: int(p.parent.name))
+    for run in runs:
+        t = int(run.parent.name)
+        _, steps, kept, dropped, _ = _collect(run)
+        funnel += [{**s, "name": f"round {t}: {s['name']}"} for s in steps]
+        pairs.append(kept.with_columns(pl.lit(t).alias("round")))
+        if dropped.height:
+            rejects.append(dropped.with_columns(pl.format("round {}: {}", pl.lit(t), pl.col("stage")).alias("stage")))
+    return f"iterate run ({len(runs)} rounds)", funnel, _concat(pairs), _concat(rejects), sorted(
+        (path / "plots").glob("*.png"))
 
 
 def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -97,7 +116,7 @@ def _funnel_html(funnel: list[dict]) -> str:
 def _pairs_html(pairs: pl.DataFrame) -> str:
     if not pairs.height:
         return "<p>No kept pairs.</p>"
-    columns = [c for c in ("prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin",
+    columns = [c for c in ("round", "prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin",
                            "agreement", "swap_consistency", "split") if c in pairs.columns]
     head = "".join(f"<th>{c}</th>" for c in columns)
     body = []

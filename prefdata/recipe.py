@@ -61,12 +61,14 @@ class RecipeBase(StrictModel):
         return cls(getattr(self, name))
 
 
-def recipe_model(stages: tuple[type[Stage], ...] = STAGES, name: str = "Recipe") -> type[RecipeBase]:
-    """The recipe model of a stage list: one section per stage, typed by its config model."""
+def recipe_model(stages: tuple[type[Stage], ...] = STAGES, name: str = "Recipe",
+                 base: type[RecipeBase] = RecipeBase) -> type[RecipeBase]:
+    """The recipe model of a stage list: one section per stage, typed by its config model;
+    `base` adds sections that are not stages (`prefdata iterate` adds train and iterate)."""
     fields: dict[str, Any] = {
         c.name: (c.config_model, ...) if c.required else (Optional[c.config_model], None) for c in stages
     }
-    model = create_model(name, __base__=RecipeBase, **fields)
+    model = create_model(name, __base__=base, **fields)
     model.stage_classes = tuple(stages)
     return model
 

@@ -83,6 +83,15 @@ def run_funnel(run_dir: Path, stages: list[str] | None = None) -> list[dict]:
     return funnel
 
 
+def funnel_line(manifest) -> str:
+    """prompts -> candidates -> pairs -> kept pairs of one build, from its RunManifest."""
+    stages = {s.name: s for s in manifest.stages}
+    pairs = json.loads(stages["pair"].stats).get("pairs", stages["pair"].rows_out)
+    kept = stages["filter"].rows_out if "filter" in stages else pairs
+    return (f"{stages['prompts'].rows_out} prompts -> {stages['label'].rows_in} candidates -> {pairs} pairs "
+            f"-> {kept} kept")
+
+
 def filter_step(step: dict) -> dict:
     """A filter-stage funnel entry in funnel form."""
     return {"name": f"filter:{step['type']}", "unit": "pairs", "rows_in": step["rows_in"],
@@ -90,7 +99,7 @@ def filter_step(step: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- plots
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,7 +109,7 @@ def _pyplot():
 
 
 def plot_margins(pairs: pl.DataFrame, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     margin = pairs["margin"].drop_nulls() if "margin" in pairs.columns else pl.Series([], dtype=pl.Float64)
     margin = margin.filter(margin.is_finite())
@@ -112,11 +121,11 @@ def plot_margins(pairs: pl.DataFrame, path: Path) -> Path:
         ax.text(0.5, 0.5, "no scores: pairs carry no margin", ha="center", va="center")
         ax.set_axis_off()
     ax.set_title(f"Preference margin ({margin.len()} of {pairs.height} pairs scored)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_length_gap(before: pl.DataFrame | None, after: pl.DataFrame, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     series = [("after filters", after, "#55a868")]
     if before is not None:
@@ -132,11 +141,11 @@ def plot_length_gap(before: pl.DataFrame | None, after: pl.DataFrame, path: Path
     ax.set_title("Length gap")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_funnel(funnel: list[dict], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(funnel) + 1.2))
     labels = [f"{s['name']} ({s['unit']})" for s in funnel]
     kept = [s["rows_kept"] for s in funnel]
@@ -148,14 +157,14 @@ def plot_funnel(funnel: list[dict], path: Path) -> Path:
     ax.set_xlabel("rows kept / rows in")
     ax.set_title("Funnel: rows after each stage and filter step")
     ax.set_xlim(0, max(kept + [1]) * 1.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 

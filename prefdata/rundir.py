@@ -93,15 +93,21 @@ class RunDir:
                 return self.stage(name).data
         return None
 
-    @contextmanager
     def lock(self):
         """One build per run dir at a time; the OS drops the lock when a killed build dies."""
-        import fcntl
+        return locked(self.root, "prefdata build")
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise PrefdataError(f"{self.root}: another `prefdata build` is running on this run dir") from None
-            yield
+
+@contextmanager
+def locked(root: Path, command: str):
+    """Hold an exclusive lock on directory `root` (made if missing) while one `command` runs in it."""
+    import fcntl
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("a") as handle:  # "a": taking the lock leaves the file (and its mtime) alone
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PrefdataError(f"{root}: another `{command}` is running on this directory") from None
+        yield

@@ -135,8 +135,12 @@ def use_external(stage: Stage, path: Path, run: RunDir, console) -> StageManifes
             raise PrefdataError(f"--artifact {artifact}={path}: cannot read it as parquet ({e})") from None
     digest = content_digest(path)
     stats = {"external": str(path)}
+    sdir = run.stage(stage.name)
+    if sdir.finished_with(f"external-{digest}") and json.loads(sdir.manifest().stats) == stats:
+        console.print(f"[dim]{stage.name:>8}  reused   (replaced by {path})[/]")
+        return sdir.manifest()
     console.print(f"[bold]stage {stage.name}[/]: replaced by {path} ({df.height} rows)")
-    return run.stage(stage.name).write(df, empty_rejects(), StageManifest(
+    return sdir.write(df, empty_rejects(), StageManifest(
         name=stage.name, key=f"external-{digest}", unit=stage.unit, config_hash="external",
         input_hashes={"external": digest}, output_hash="", rows_in=df.height, rows_out=df.height, dropped={},
         seconds=0.0, skipped=True, stats=json.dumps(stats),

@@ -285,7 +285,7 @@ def test_two_builds_on_one_run_dir_are_refused(tmp_path, tiny_model_dir):
     recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir)
     (tmp_path / "run").mkdir()
     with RunDir(tmp_path / "run").lock():
-        with pytest.raises(PrefdataError, match="another `prefdata build` is running"):
+        with pytest.raises(PrefdataError, match="another `prefdata build` is running on this directory"):
             runner.build(recipe, tmp_path / "run")
 
 

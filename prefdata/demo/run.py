@@ -34,6 +34,7 @@ from prefdata.demo.task import AdditionTask
 from prefdata.judges.programmatic import exact_match
 from prefdata.logs import engine_output, terminal_console
 from prefdata.pipelines import recipe_path
+from prefdata.report import funnel_line
 from prefdata.runner import build
 from prefdata.tiny import build_tiny_model
 from prefdata.trainer.config import load_train_config
@@ -83,20 +84,15 @@ def _run_demo(out: Path, seed: int, quick: bool, size: DemoSize, console: Consol
     quiet = Console(quiet=True)  # builds and trainings report here in one line each (their own logs: per run)
 
     console.rule("1. tiny model + short SFT")
-    base = build_tiny_model(out / "models/base", corpus=task.corpus(), seed=seed, vocab_size=128)
-    sft, sft_stats = supervised_finetune(
-        base, task.examples(task.sft_problems), out / "models/sft", max_steps=2000, seed=seed,
-        validation=task.examples(task.sft_validation_problems), target_accuracy=size.sft_target_accuracy,
-    )
+    sft, sft_stats = prepare_policy(out, task, size, seed)
     console.print(f"SFT: {sft_stats['steps']} steps, validation accuracy {sft_stats['validation_accuracy']:.0%}")
 
     console.rule("2. prefdata build: sample -> label -> pair -> filter -> export")
-    prompts = AdditionTask.write_prompts(out / "data/dpo_prompts.jsonl", task.dpo_problems)
+    prompts, heldout_prompts = out / "data/dpo_prompts.jsonl", out / "data/heldout_prompts.jsonl"
     common = recipe_overrides(prompts, sft, seed)
     for variant, overrides in VARIANTS.items():
         manifest = build(recipe_path("demo"), out / "runs" / variant, common + overrides, console=quiet)
-        console.print(f"{variant:>9}: {_funnel_line(manifest)}")
-    heldout_prompts = AdditionTask.write_prompts(out / "data/heldout_prompts.jsonl", task.eval_problems)
+        console.print(f"{variant:>9}: {funnel_line(manifest)}")
     build(recipe_path("demo"), out / "runs/heldout", [*common, f"prompts.path={heldout_prompts}",
                                                       *VARIANTS["clean"]], console=quiet)
     heldout_pairs = _pairs(out / "runs/heldout/dataset")
@@ -131,13 +127,17 @@ def _run_demo(out: Path, seed: int, quick: bool, size: DemoSize, console: Consol
     return report
 
 
-def _funnel_line(manifest) -> str:
-    """prompts -> candidates -> pairs -> kept pairs of one build, from its manifest."""
-    stages = {s.name: s for s in manifest.stages}
-    pairs = json.loads(stages["pair"].stats).get("pairs", stages["pair"].rows_out)
-    kept = stages["filter"].rows_out if "filter" in stages else pairs
-    return (f"{stages['prompts'].rows_out} prompts -> {stages['label'].rows_in} candidates -> {pairs} pairs "
-            f"-> {kept} kept")
+def prepare_policy(out: Path, task: AdditionTask, size: DemoSize, seed: int) -> tuple[Path, dict]:
+    """Step 1: the tiny base model, its short SFT (OUT/models/sft = pi_0) and the prompt files
+    OUT/data/dpo_prompts.jsonl and OUT/data/heldout_prompts.jsonl (`pipelines/iterate_demo.yaml` reads them)."""
+    base = build_tiny_model(out / "models/base", corpus=task.corpus(), seed=seed, vocab_size=128)
+    sft, stats = supervised_finetune(
+        base, task.examples(task.sft_problems), out / "models/sft", max_steps=2000, seed=seed,
+        validation=task.examples(task.sft_validation_problems), target_accuracy=size.sft_target_accuracy,
+    )
+    AdditionTask.write_prompts(out / "data/dpo_prompts.jsonl", task.dpo_problems)
+    AdditionTask.write_prompts(out / "data/heldout_prompts.jsonl", task.eval_problems)
+    return sft, stats
 
 
 def recipe_overrides(prompts: Path, sft: Path, seed: int, *, use_vllm: bool | None = None) -> list[str]:

@@ -50,6 +50,7 @@ from prefdata.config import StrictModel, stable_hash
 from prefdata.judges.aggregate import combine, ranks_within_groups
 from prefdata.judges.agreement import agreement_report
 from prefdata.judges import JudgeConfig
+from prefdata.faults import crash_point
 from prefdata.judges.base import JudgeItem, build_judge, shard_meta
 from prefdata.errors import PrefdataError
 from prefdata.logs import bars_off
@@ -184,6 +185,7 @@ class LabelStage(Stage):
                 judge_config, items, store, self.config.shard_size, self.config.executor, self.config.ray_actors,
                 ctx.console)
             rows += judge_rows
+        crash_point("label:judged")  # kill tests: every judge has answered, nothing written yet
         pairwise = [r for r in rows if r["opponent_id"] is not None]
         rows = [r for r in rows if r["opponent_id"] is None]
         per_judge = candidate_scores(rows, items, [j.id for j in self.config.judges])

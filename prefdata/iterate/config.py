@@ -1,0 +1,185 @@
+"""The iterate recipe: a build recipe plus `train:` and `iterate:` sections, checked at load.
+
+    from prefdata.iterate.config import load_plan
+    plan = load_plan("pipelines/iterate_demo.yaml", ["sample.k=8"], rounds=2)
+
+    train: ../trainer/configs/demo_cpu.yaml   # a train config path (relative to this file) or inline
+    iterate:
+      rounds: 3
+      prompts: split            # split: new prompts every round (RLHFlow); reuse: the same ones
+      prompts_per_round: 200
+      reference: initial        # initial: pi_0 every round (RLHFlow); previous: pi_{t-1}
+      init: previous            # round t trains from pi_{t-1} (previous) or pi_0 (initial)
+      eval: {holdout: 100, judges: [exact]}
+
+Every problem (rounds < 1, a train model that is not the sampled model, unknown or pairwise
+eval judges, a LoRA round that would not be merged, ...) is reported at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from prefdata.config import ConfigPath, StrictModel, apply_overrides, load_config, read_yaml
+from prefdata.errors import ConfigError
+from prefdata.recipe import RecipeBase, recipe_model
+from prefdata.stages import STAGES
+
+
+class EvalSection(StrictModel):
+    prompts: ConfigPath | None = Field(
+        None, description="Held-out prompt file (same columns as `prompts:`); default: `holdout` prompts of the pool.")
+    holdout: int = Field(0, ge=0, description="Prompts taken out of the pool before any round sees it.")
+    judges: list[str] | None = Field(
+        None, description="Pointwise judge ids of `label.judges` that score the greedy answers (default: all "
+        "pointwise ones).")
+    pass_score: float = Field(1.0, description="A programmatic judge's answer passes at or above this score.")
+    max_tokens: int | None = Field(None, ge=1, description="Greedy answer length (default: sample.sampling.max_tokens).")
+
+    @model_validator(mode="after")
+    def _some_prompts(self):
+        if self.prompts is None and not self.holdout:
+            raise ValueError("give held-out prompts: eval.prompts (a file) or eval.holdout (a number taken from "
+                             "the pool)")
+        if self.prompts is not None and self.holdout:
+            raise ValueError("eval.prompts and eval.holdout both given: choose one source of held-out prompts")
+        return self
+
+
+class IterateSection(StrictModel):
+    rounds: int = Field(3, ge=1, description="Rounds of sample -> label -> pair -> filter -> export -> train.")
+    prompts: Literal["split", "reuse"] = Field(
+        "split", description="split: disjoint prompts every round (new prompts, as RLHFlow); reuse: the same ones.")
+    prompts_per_round: int | None = Field(
+        None, ge=1, description="Prompts per round (default: the pool after the holdout, / rounds when split).")
+    reference: Literal["initial", "previous"] = Field(
+        "initial", description="The DPO reference: pi_0 every round (as RLHFlow) or the previous round's policy.")
+    init: Literal["previous", "initial"] = Field("previous", description="Round t trains from pi_{t-1} or from pi_0.")
+    merge: bool = Field(True, description="Merge a LoRA round's adapter into a full model (vLLM samples from it).")
+    eval: EvalSection
+
+
+class IterateBase(RecipeBase):
+    train: ConfigPath | dict[str, Any] = Field(
+        description="The DPO train config: a path (relative to the recipe) or the config inline.")
+    iterate: IterateSection
+
+
+IterateRecipe = recipe_model(STAGES, "IterateRecipe", base=IterateBase)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked iterate recipe: what `prefdata.iterate.loop` runs."""
+
+    recipe: IterateBase
+    path: Path
+    overrides: list[str]
+    train: dict[str, Any]  # the raw train config; each round sets model, reference, data, output, seed
+    policy0: str  # the sampled model = pi_0
+    eval_judges: list[str]
+
+    @property
+    def rounds(self) -> int:
+        return self.recipe.iterate.rounds
+
+
+def load_plan(path: str | Path, overrides: list[str] = (), rounds: int | None = None) -> Plan:
+    """Load and check an iterate recipe; `rounds` (--rounds) overrides iterate.rounds."""
+    path = Path(path)
+    overrides = [*overrides, *([f"iterate.rounds={rounds}"] if rounds is not None else [])]
+    recipe = load_config(IterateRecipe, path, overrides)
+    problems, train = [], _train_raw(recipe, path)
+    samplers = recipe.sample.models if recipe.sample else []
+    if len(samplers) != 1:
+        problems.append(f"sample.models: iterate samples from the policy being trained, so exactly one model; "
+                        f"got {len(samplers)}")
+    policy0 = str(samplers[0].model) if samplers else ""
+    train_model = (train.get("model") or {}).get("path")
+    if policy0 and train_model and _same(train_model, policy0) is False:
+        problems.append(f"train: model.path {train_model} is not the sampled model sample.models.0.model {policy0}; "
+                        "round 1 trains the model it sampled from: make them the same path (or leave "
+                        "model.path out of the train config)")
+    missing = [s for s in ("label", "pair", "export") if getattr(recipe, s, None) is None]
+    if missing:
+        problems.append(f"iterate needs the sections {', '.join(missing)}: every round exports a dataset to train on")
+    if recipe.label is not None and recipe.label.source != "judges":
+        problems.append("label.source: argilla: iterate labels every round automatically; use judges")
+    peft = (train.get("peft") or {}).get("mode", "full")
+    if peft in ("lora", "qlora") and not recipe.iterate.merge:
+        problems.append(f"iterate.merge: false with peft.mode {peft}: the next round samples with vLLM from a full "
+                        "model, so each round's adapter must be merged; set iterate.merge: true")
+    if peft in ("lora", "qlora") and (train.get("peft") or {}).get("adapter_name_or_path"):
+        problems.append("train: peft.adapter_name_or_path: an iterate round merges its adapter into the round's "
+                        "start model, which has no place for a second (SFT) adapter; merge the SFT adapter first "
+                        "(`prefdata merge`) and sample from the merged model")
+    if (train.get("reference") or {}).get("strategy") == "adapter":
+        problems.append("train: reference.strategy: adapter cannot follow the rounds' models; use model (the "
+                        "default for full) or precomputed")
+    eval_judges = _eval_judges(recipe, problems)
+    if policy0 and not problems:
+        problems += _train_problems(train, policy0, path)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return Plan(recipe, path, list(overrides), train, policy0, eval_judges)
+
+
+def _train_raw(recipe: IterateBase, path: Path) -> dict[str, Any]:
+    if isinstance(recipe.train, dict):
+        return apply_overrides(recipe.train, [])
+    train_path = Path(recipe.train)  # ConfigPath made it absolute when it lies beside the recipe
+    if not train_path.is_file():
+        raise ConfigError(str(path), [f"train: {recipe.train}: no such train config file (paths are relative to "
+                                      "the recipe, else to the working directory)"])
+    return read_yaml(train_path)
+
+
+def _train_problems(train: dict[str, Any], policy0: str, path: Path) -> list[str]:
+    """The train config as round 1 will run it (model = pi_0), checked now rather than after a round."""
+    from prefdata.trainer.config import validate_train_config
+
+    raw = apply_overrides(train, [])
+    raw.setdefault("model", {})["path"] = policy0
+    raw.setdefault("data", {})["dir"] = str(path.parent)  # each round sets its own dataset dir
+    raw.setdefault("dpo", {})["output_dir"] = str(path.parent / "round")
+    try:
+        validate_train_config(raw)
+    except ConfigError as e:
+        return [f"train: {p}" for p in e.problems]
+    return []
+
+
+def _same(a: str, b: str) -> bool | None:
+    """Same local model directory (None: a hub id, which cannot be compared on disk)."""
+    pa, pb = Path(a), Path(b)
+    if not pa.exists() or not pb.exists():
+        return a == b
+    return pa.resolve() == pb.resolve()
+
+
+def _eval_judges(recipe: IterateBase, problems: list[str]) -> list[str]:
+    if recipe.label is None:
+        return []
+    judges = {j.id: j for j in recipe.label.judges}
+    pointwise = [i for i, j in judges.items() if getattr(j, "mode", "pointwise") != "pairwise"]
+    wanted = recipe.iterate.eval.judges
+    if wanted is None:
+        if not pointwise:
+            problems.append(f"iterate.eval.judges: the recipe's judges ({', '.join(judges)}) are all pairwise; "
+                            "held-out answers are scored one by one: add a pointwise judge")
+        return pointwise
+    if not wanted:
+        problems.append(f"iterate.eval.judges: empty; name pointwise judges of label.judges ({', '.join(pointwise)})")
+    unknown = [i for i in wanted if i not in judges]
+    if unknown:
+        problems.append(f"iterate.eval.judges: {unknown} are not judges of this recipe; label.judges ids are "
+                        f"{list(judges)}")
+    pairwise = [i for i in wanted if i in judges and i not in pointwise]
+    if pairwise:
+        problems.append(f"iterate.eval.judges: {pairwise} are pairwise; held-out answers are scored one by one: "
+                        f"use pointwise judges ({', '.join(pointwise) or 'none in this recipe'})")
+    return list(wanted)

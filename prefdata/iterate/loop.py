@@ -1,0 +1,250 @@
+"""The iterative DPO loop: sample with pi_{t-1}, label, pair, filter, export, train pi_t, evaluate.
+
+    from prefdata.iterate.loop import iterate
+    report = iterate("pipelines/iterate_demo.yaml", "runs/iter", ["sample.k=8"], rounds=2)
+    # CLI: prefdata iterate pipelines/iterate_demo.yaml --out runs/iter --rounds 2
+
+DIR/
+    iterate.resolved.yaml      the checked recipe (train section included)
+    pool/                      the prompts stage over the recipe's prompts (read, checked, deduplicated)
+    heldout.parquet            the evaluation prompts (never sampled for training)
+    rounds/0/eval/, eval.json  pi_0 (the recipe's model) on the held-out prompts
+    rounds/<t>/prompts.parquet this round's prompts (prefdata/iterate/schedule.py)
+    rounds/<t>/run/            the round's build (a `prefdata build` run dir, sampled from pi_{t-1})
+    rounds/<t>/model/          pi_t (a LoRA round trains rounds/<t>/adapter/ and merges it here)
+    rounds/<t>/train.json      written last by the training step: its key and summary
+    rounds/<t>/eval/, eval.json  pi_t's greedy answers on the held-out prompts, scored
+    report.json, report.md, plots/   prefdata/iterate/report.py
+
+Every step is content-addressed and restartable, so a killed loop rerun with the same command
+continues where it stopped: builds reuse their finished stages (the sample stage's key holds
+the fingerprint of the model it samples from, so a new pi_{t-1} is never served stale
+candidates), training is skipped when train.json holds the same key (inputs: the train config,
+the exported dataset's key, the start and reference models' fingerprints) and otherwise
+resumes from its last checkpoint or restarts, and a merge is written to a temp dir and renamed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import yaml
+from rich.console import Console
+
+from prefdata import faults
+from prefdata.config import stable_hash
+from prefdata.fingerprint import path_fingerprint
+from prefdata.iterate.config import IterateRecipe, Plan, load_plan
+from prefdata.iterate.evaluate import eval_overrides, eval_scores, summarize_eval
+from prefdata.iterate.schedule import round_seed, schedule
+from prefdata.logs import engine_output, terminal_console
+from prefdata.report import funnel_line
+from prefdata.rundir import RunDir, locked
+from prefdata.runner import build
+from prefdata.tables import write_parquet, write_text_atomic
+
+
+class IterateDir:
+    """The layout of an iterate output directory (see the module docstring)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.resolved = self.root / "iterate.resolved.yaml"
+        self.pool, self.eval_pool = self.root / "pool", self.root / "eval_pool"
+        self.heldout = self.root / "heldout.parquet"
+        self.logs = self.root / "logs"
+
+    def round(self, t: int) -> Path:
+        return self.root / "rounds" / str(t)
+
+    def model(self, t: int) -> Path:
+        return self.round(t) / "model"
+
+    def rounds_done(self) -> list[int]:
+        found = [int(p.parent.name) for p in (self.root / "rounds").glob("*/eval.json") if p.parent.name.isdigit()]
+        return sorted(found)
+
+
+def iterate(recipe_path: str | Path, out: str | Path, overrides: list[str] = (), *, rounds: int | None = None,
+            console: Console | None = None) -> dict:
+    """Run (or continue) the loop; returns the report (also written to DIR/report.json)."""
+    console = console or terminal_console()
+    plan = load_plan(recipe_path, list(overrides), rounds)
+    layout = IterateDir(out)
+    with locked(layout.root, "prefdata iterate"), engine_output(layout.logs / "iterate.log"):
+        return _iterate(plan, layout, console)  # engines log here and into each build's and training's logs/
+
+
+def _iterate(plan: Plan, layout: IterateDir, console: Console) -> dict:
+    from prefdata.iterate.report import write_report
+
+    recipe = plan.recipe
+    write_text_atomic(layout.resolved, f"# resolved from {plan.path} with overrides {plan.overrides}\n"
+                      + yaml.safe_dump({**recipe.model_dump(mode="json"), "train": plan.train}, sort_keys=False))
+    console.print(f"[bold]prefdata iterate[/] {plan.path} -> {layout.root}: {plan.rounds} round(s), prompts "
+                  f"{recipe.iterate.prompts}, reference {recipe.iterate.reference}, init {recipe.iterate.init}")
+    quiet = Console(quiet=True)  # each build and training has its own logs; the loop prints one line per step
+    pool = _prompts(plan, layout.pool, [], quiet)
+    heldout, blocks = schedule(pool, recipe.iterate, recipe.seed)
+    if recipe.iterate.eval.prompts is not None:
+        heldout = _prompts(plan, layout.eval_pool, [f"prompts.path={recipe.iterate.eval.prompts}"], quiet)
+    _write_if_changed(heldout, layout.heldout)
+    console.print(f"prompts: {pool.height} in the pool; {heldout.height} held out; "
+                  f"{', '.join(str(b.height) for b in blocks.values())} per round")
+
+    models = {0: plan.policy0}
+    evals = {0: _evaluate(plan, layout, 0, plan.policy0, console, quiet)}
+    for t in range(1, plan.rounds + 1):
+        with faults.scope(f"round{t}"):
+            models[t] = _round(plan, layout, t, models, blocks[t], console, quiet)
+            evals[t] = _evaluate(plan, layout, t, models[t], console, quiet)
+    report = write_report(layout, plan, models, evals)
+    console.print(f"report: {layout.root / 'report.md'} (report.json, plots/)")
+    return report
+
+
+def _prompts(plan: Plan, run_dir: Path, overrides: list[str], console: Console) -> pl.DataFrame:
+    """The prompts stage of the recipe (read, check, deduplicate) into its own run dir."""
+    build(plan.path, run_dir, [*plan.overrides, *overrides], until_stage="prompts", console=console,
+          recipe_model=IterateRecipe)
+    return pl.read_parquet(RunDir(run_dir).stage("prompts").data)
+
+
+def _write_if_changed(frame: pl.DataFrame, path: Path) -> None:
+    if path.is_file() and pl.read_parquet(path).equals(frame):
+        return  # same prompts: keep the file (and its mtime) as it is
+    write_parquet(frame, path)
+
+
+def _round(plan: Plan, layout: IterateDir, t: int, models: dict[int, str], prompts: pl.DataFrame,
+           console: Console, quiet: Console) -> str:
+    """Round t: build from pi_{t-1}'s samples, train pi_t, merge it; returns pi_t's directory."""
+    rdir, seed = layout.round(t), round_seed(plan.recipe.seed, t)
+    _write_if_changed(prompts, rdir / "prompts.parquet")
+    run = rdir / "run"
+    manifest = build(plan.path, run, [*plan.overrides, f"seed={seed}", f"sample.models.0.model={models[t - 1]}"],
+                     external={"prompts": rdir / "prompts.parquet"}, console=quiet, recipe_model=IterateRecipe)
+    console.print(f"round {t}: {funnel_line(manifest)} (sampled from {_name(models[t - 1], layout)})")
+    init = models[t - 1] if plan.recipe.iterate.init == "previous" else models[0]
+    reference = models[0] if plan.recipe.iterate.reference == "initial" else models[t - 1]
+    export = next(s for s in manifest.stages if s.name == "export")
+    summary = _train(plan, layout, t, init, reference, seed, RunDir(run).dataset, export.key + export.output_hash)
+    alarms = summary["alarms"] or "none"
+    console.print(f"round {t}: trained {summary['pairs']} pairs, final loss {_fmt(summary['final_loss'])}, "
+                  f"reward accuracy {_fmt(summary['reward_accuracy'])}, alarms {alarms}")
+    return str(layout.model(t))
+
+
+def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, seed: int, dataset: Path,
+           dataset_key: str) -> dict:
+    """Train pi_t (skipped when train.json holds this key), merge a LoRA adapter; train.json last."""
+    from prefdata.trainer.config import validate_train_config
+
+    rdir = layout.round(t)
+    raw = copy.deepcopy(plan.train)
+    lora = (raw.get("peft") or {}).get("mode", "full") != "full"
+    train_dir = rdir / ("adapter" if lora else "model")
+    raw.setdefault("model", {})["path"] = init
+    raw.setdefault("data", {}).update({"dir": str(dataset), "seed": seed})
+    raw.setdefault("dpo", {}).update({"output_dir": str(train_dir), "seed": seed})
+    ref = raw.setdefault("reference", {})
+    ref.pop("model_path", None)  # the loop decides the reference of every round
+    if reference != init:  # adapter_disabled and precomputed use the start model: another reference is a copy
+        ref.update({"strategy": "model", "model_path": reference})
+    cfg = validate_train_config(raw, f"{plan.path} (train, round {t})")
+    key = stable_hash({"train": cfg.model_dump(mode="json"), "data": dataset_key,
+                       "init": path_fingerprint(init), "reference": path_fingerprint(reference)})
+    marker = rdir / "train.json"
+    if marker.is_file() and json.loads(marker.read_text())["key"] == key and (layout.model(t) / "config.json").is_file():
+        return json.loads(marker.read_text())["summary"]
+    marker.unlink(missing_ok=True)
+    started = rdir / "train.started"
+    trained = started.is_file() and started.read_text() == key and (train_dir / "DONE").is_file()
+    if not trained:
+        _run_training(cfg, train_dir, started, key)
+    if lora:
+        _merge(train_dir, init, layout.model(t))
+    summary = _train_summary(train_dir)
+    write_text_atomic(marker, json.dumps({"key": key, "summary": summary}, indent=2))
+    return summary
+
+
+def _run_training(cfg, train_dir: Path, started: Path, key: str) -> None:
+    from prefdata.trainer.dpo import train
+    from prefdata.trainer.rundir import checkpoints, is_complete
+
+    resume = (started.is_file() and started.read_text() == key
+              and any(is_complete(c) for c in checkpoints(train_dir)))
+    write_text_atomic(started, key)
+    overwrite = not resume and train_dir.exists() and any(train_dir.iterdir())
+    if overwrite and not (train_dir / "train_config.yaml").is_file():
+        shutil.rmtree(train_dir)  # a half-made dir from before the trainer wrote anything
+        overwrite = False
+    train(cfg, resume=resume, overwrite=overwrite, console=Console(quiet=True))
+
+
+def _merge(adapter: Path, base: str, out: Path) -> None:
+    from prefdata.trainer.merge import merge_adapter
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merge_adapter(adapter, base=base, out=tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def _train_summary(train_dir: Path) -> dict:
+    """Final loss, last logged reward accuracy and margin, alarms and rows of a finished training."""
+    from prefdata.trainer.metrics import read_metrics
+
+    done = json.loads((train_dir / "DONE").read_text())
+    metrics = json.loads((train_dir / "train_metrics.json").read_text())
+    logged = [r for r in read_metrics(train_dir / "metrics.jsonl") if r.get("split") == "train" and "loss" in r]
+    last = logged[-1] if logged else {}
+    return {"pairs": done["rows"].get("train", 0), "train_loss": metrics.get("train_loss"),
+            "final_loss": last.get("loss"), "reward_accuracy": last.get("rewards/accuracies"),
+            "reward_margin": last.get("rewards/margins"), "steps": last.get("step"),
+            "alarms": sorted(done.get("alarms", {}))}
+
+
+def _evaluate(plan: Plan, layout: IterateDir, t: int, model: str, console: Console, quiet: Console) -> dict:
+    """Greedy answers of `model` on the held-out prompts, scored by the eval judges: rounds/<t>/eval.json."""
+    rdir = layout.round(t)
+    run = rdir / "eval"
+    with faults.scope(f"round{t}-eval"):
+        build(plan.path, run, [*plan.overrides, *eval_overrides(plan), f"sample.models.0.model={model}"],
+              until_stage="label", external={"prompts": layout.heldout}, console=quiet, recipe_model=IterateRecipe)
+    scores = eval_scores(RunDir(run).stage("label").data, plan.eval_judges)
+    baseline = None if t == 0 else eval_scores(RunDir(layout.round(0) / "eval").stage("label").data,
+                                                plan.eval_judges)
+    result = {"round": t, "model": model, "judges": summarize_eval(scores, baseline, plan.recipe.iterate.eval.pass_score)}
+    text = json.dumps(result, indent=2)
+    if not (rdir / "eval.json").is_file() or (rdir / "eval.json").read_text() != text:
+        write_text_atomic(rdir / "eval.json", text)
+    console.print(f"round {t}: eval {_eval_line(result)}")
+    return result
+
+
+def _eval_line(result: dict) -> str:
+    parts = []
+    for judge, r in result["judges"].items():
+        line = f"{judge} mean {_fmt(r['mean'])}"
+        if "pass_rate" in r:
+            line += f", pass {r['pass_rate']:.1%}"
+        if r.get("win_rate_vs_initial") is not None:
+            line += f", win vs pi_0 {r['win_rate_vs_initial']:.1%}"
+        parts.append(line)
+    return "; ".join(parts)
+
+
+def _name(model: str, layout: IterateDir) -> str:
+    path = Path(model)
+    return str(path.relative_to(layout.root)) if path.is_relative_to(layout.root) else str(model)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,26 @@
+import polars as pl
+import pytest
+
+from prefdata.iterate.evaluate import summarize_eval
+
+
+def _scores(values, judge="exact", kind="programmatic"):
+    return pl.DataFrame({"prompt_id": [f"p{i}" for i in range(len(values))], "judge_id": judge,
+                         "judge_type": kind, "score": values}, schema_overrides={"score": pl.Float64})
+
+
+def test_pass_rate_counts_a_missing_score_as_a_fail_and_the_mean_skips_it():
+    out = summarize_eval(_scores([1.0, 0.0, None, 1.0]), None, pass_score=1.0)["exact"]
+    assert out == {"prompts": 4, "missing": 1, "mean": pytest.approx(2 / 3), "pass_rate": 0.5}
+
+
+def test_win_rate_against_pi0_counts_ties_as_half_and_skips_unscored_prompts():
+    mine, base = _scores([1.0, 0.0, 1.0, 0.0, None]), _scores([0.0, 1.0, 1.0, 0.0, 1.0])
+    out = summarize_eval(mine, base, pass_score=1.0)["exact"]
+    assert out["compared"] == 4 and out["win_rate_vs_initial"] == pytest.approx((1 + 0 + 0.5 + 0.5) / 4)
+
+
+def test_a_reward_model_has_a_mean_and_win_rate_but_no_pass_rate():
+    out = summarize_eval(_scores([0.3, -1.2], "rm", "reward_model"), _scores([0.1, -1.0], "rm", "reward_model"),
+                         pass_score=1.0)["rm"]
+    assert "pass_rate" not in out and out["win_rate_vs_initial"] == 0.5 and out["mean"] == pytest.approx(-0.45)
