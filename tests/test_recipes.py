@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from prefdata.recipe import load_recipe
+from prefdata.config import load_config
+from prefdata.iterate.config import IterateRecipe
+from prefdata.recipe import Recipe
 
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 RECIPES = sorted(PIPELINES.glob("*.yaml"))
@@ -18,13 +20,18 @@ def header(path: Path) -> str:
     return "\n".join(takewhile(lambda line: line.startswith("#"), path.read_text().splitlines()))
 
 
+def load_recipe(path: Path):
+    """A build recipe, or an iterate recipe (build + train + iterate) for those `prefdata iterate` runs."""
+    return load_config(IterateRecipe if "prefdata iterate" in header(path) else Recipe, path)
+
+
 def test_there_are_recipes():
     assert any(p.name == "sample_vllm_cpu.yaml" for p in RECIPES)
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
 def test_recipe_validates_and_opens_with_its_command(path):
-    assert f"prefdata build pipelines/{path.name} --out " in header(path), (
+    assert any(f"prefdata {cmd} pipelines/{path.name} --out " in header(path) for cmd in ("build", "iterate")), (
         f"{path.name} must open with a comment holding the command that runs it"
     )
     recipe = load_recipe(path)
@@ -36,6 +43,7 @@ def test_prompt_file_is_shipped_or_the_command_says_how_to_pass_one(path):
     source = Path(load_recipe(path).prompts.path)
     is_file = source.suffix in {".jsonl", ".json", ".parquet", ".gz"}
     shipped = source.exists() or (path.parent / source).exists()
-    if is_file and not shipped and "--set prompts.path=" not in header(path):
+    made = "prefdata demo" in header(path)  # the header's first command writes the prompt file
+    if is_file and not shipped and not made and "--set prompts.path=" not in header(path):
         pytest.fail(f"{path.name}: prompts.path {str(source)!r} is not shipped next to the recipe and the "
                     "header's command does not show `--set prompts.path=...`")

@@ -16,10 +16,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the task split, the models and the pipeline.")] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="Smaller run (what CI uses): fewer prompts and epochs.")] = False,
 ) -> None:
-    """SFT a tiny model on addition, build preference data 3 ways, DPO on each, compare.
+    """SFT a tiny model on addition, build preference data the naive way and prefdata's way, DPO on each, compare.
 
-    Labels: clean, noisy (two judges flipping 25% of verdicts), and noisy + agreement
-    filter. Runs offline on a CPU; results.json and PNG plots land in --out.
+    The same candidates and the same noisy judge scores become two training sets: the
+    UltraFeedback-binarized rule (best vs a random other, ties kept) and prefdata's setting;
+    each trains for the same number of steps. Runs offline on a CPU; results.json and PNG
+    plots land in --out (benchmarks/bench_evidence.py: every variant, 3 seeds).
     """
     import os
 

@@ -1,10 +1,8 @@
-"""Held-out evaluation: greedy exact-match accuracy, and reward accuracy on clean pairs.
+"""Held-out evaluation: greedy answers of a model, and their exact-match accuracy.
 
-    from prefdata.demo.evaluate import greedy_accuracy
-    greedy_accuracy("runs/demo/sft", [("12+7=", "19"), ...])   # -> 0.43
-
-Reward accuracy is DPO's implicit reward: a pair counts as right when
-log pi(chosen)/ref(chosen) > log pi(rejected)/ref(rejected).
+    from prefdata.demo.evaluate import greedy_answers, load_model
+    tokenizer, model = load_model("runs/demo/models/sft")
+    greedy_answers(model, tokenizer, ["12+7=", "3+4="])         # -> ["19", "8"]
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def _load(model_dir: str | Path):
+def load_model(model_dir: str | Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -47,37 +45,3 @@ def greedy_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
 def greedy_accuracy_of(model, tokenizer, problems: list[tuple[str, str]]) -> float:
     answers = greedy_answers(model, tokenizer, [p for p, _ in problems])
     return sum(a == ref for a, (_, ref) in zip(answers, problems)) / len(problems)
-
-
-def greedy_accuracy(model_dir: str | Path, problems: list[tuple[str, str]]) -> float:
-    tokenizer, model = _load(model_dir)
-    return greedy_accuracy_of(model, tokenizer, problems)
-
-
-def _sequence_logps(tokenizer, model, prompt: str, completion: str) -> float:
-    import torch
-
-    prefix = _prompt_text(tokenizer, prompt)
-    prompt_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
-    ids = tokenizer(prefix + completion + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
-    input_ids = torch.tensor([ids])
-    with torch.no_grad():
-        logps = model(input_ids=input_ids).logits[0, :-1].log_softmax(-1)
-    targets = input_ids[0, 1:]
-    token_logps = logps.gather(-1, targets[:, None])[:, 0]
-    return float(token_logps[len(prompt_ids) - 1 :].sum())
-
-
-def reward_accuracy(policy_dir: str | Path, reference_dir: str | Path, pairs: list[tuple[str, str, str]]) -> float:
-    """Share of (prompt, chosen, rejected) pairs the policy's implicit reward orders right."""
-    pol_tok, policy = _load(policy_dir)
-    ref_tok, reference = _load(reference_dir)
-    right = 0
-    for prompt, chosen, rejected in pairs:
-        margin = (
-            _sequence_logps(pol_tok, policy, prompt, chosen) - _sequence_logps(ref_tok, reference, prompt, chosen)
-        ) - (
-            _sequence_logps(pol_tok, policy, prompt, rejected) - _sequence_logps(ref_tok, reference, prompt, rejected)
-        )
-        right += margin > 0
-    return right / len(pairs) if pairs else float("nan")

@@ -1,19 +1,21 @@
-"""The demo, top to bottom: task -> SFT -> build x3 label variants -> DPO x3 -> evaluate.
+"""The demo, top to bottom: task -> SFT -> sample and label once -> training sets -> DPO -> evaluate.
 
     prefdata demo --out runs/demo --seed 0 [--quick]
 
-1. A tiny Llama-style model and tokenizer are built locally, then SFT'd on addition for a
-   few hundred steps: right only part of the time.
-2. `pipelines/demo.yaml` runs through `prefdata.runner.build` (the code behind
-   `prefdata build`) three times on the same prompts: k answers each from the SFT policy
-   (vLLM when installed, else transformers), labelled by a clean exact-match check and two
-   noisy copies of it (35% of verdicts flipped), paired, filtered and exported:
-   clean = pairs from the clean check; noisy = pairs from the two noisy judges' mean;
-   filtered = the noisy pairs on which both noisy judges agree (gap filter).
-3. `prefdata.trainer.dpo.train` (the code behind `prefdata train`) runs DPO on each, with
-   the SFT model as reference (`trainer/configs/demo_cpu.yaml`: sigmoid + SFT term, RPO).
-4. Held-out prompts (never trained on): greedy exact-match accuracy of every model, and
-   reward accuracy on clean held-out pairs; the label noise in each training set.
+1. A tiny Llama-style model and tokenizer are built locally, then SFT'd on addition until it
+   is right about half the time (pi_0; `prepare_policy`).
+2. `pipelines/demo.yaml` runs through `prefdata.runner.build` (the code behind `prefdata
+   build`): k=8 answers per prompt from the SFT policy (vLLM when installed, else
+   transformers), labelled by a noisy reward model, a position-biased pairwise judge and the
+   clean exact-match check (which only measures label noise). From these same candidates and
+   scores, `prefdata/demo/variants.py` makes the training sets: the demo compares the naive
+   rule users would otherwise run (UltraFeedback-binarized) with prefdata's best setting;
+   benchmarks/bench_evidence.py runs every variant over 3 seeds.
+3. `prefdata.trainer.dpo.train` (the code behind `prefdata train`) runs DPO on each set for
+   the same number of optimizer steps (`trainer/configs/demo_cpu.yaml`: sigmoid + SFT term,
+   reference = the SFT model).
+4. Held-out prompts (never trained on): greedy exact-match accuracy and mean answer length of
+   every model; label noise of every training set, measured with the clean check.
 """
 
 from __future__ import annotations
@@ -28,25 +30,21 @@ from rich.console import Console
 from rich.table import Table
 
 import prefdata.trainer
-from prefdata.demo.evaluate import greedy_accuracy, reward_accuracy
+from prefdata.demo.evaluate import greedy_answers, load_model
 from prefdata.demo.sft import supervised_finetune
 from prefdata.demo.task import AdditionTask
+from prefdata.demo.variants import NAIVE, VARIANTS, make_datasets
 from prefdata.judges.programmatic import exact_match
 from prefdata.logs import engine_output, terminal_console
 from prefdata.pipelines import recipe_path
-from prefdata.report import funnel_line
-from prefdata.runner import build
 from prefdata.tiny import build_tiny_model
 from prefdata.trainer.config import load_train_config
 from prefdata.trainer.dpo import train
 from prefdata.trainer.metrics import read_metrics
 
 TRAIN_CONFIG = Path(prefdata.trainer.__file__).parent / "configs" / "demo_cpu.yaml"
-VARIANTS = {  # recipe overrides per label variant; pipelines/demo.yaml as written = filtered
-    "clean": ["pair.label_source=exact", "filter.steps=[{type: quality}]"],
-    "noisy": ["filter.steps=[{type: quality}]"],
-    "filtered": [],
-}
+BEST = "prefdata"  # the prefdata setting the demo shows (benchmarks/bench_evidence.py measures them all)
+DEMO_VARIANTS = ("ultrafeedback", BEST)
 
 
 @dataclass(frozen=True)
@@ -55,10 +53,10 @@ class DemoSize:
     n_eval: int = 200  # held-out prompts: never in SFT or DPO
     n_dpo: int = 800  # prompts the pipeline samples, labels and trains on
     sft_target_accuracy: float = 0.5  # SFT stops at this validation accuracy (or after 2,000 steps)
-    dpo_epochs: int = 3
+    train_steps: int = 150  # DPO optimizer steps, the same for every training set
 
 
-QUICK = DemoSize(n_dpo=400)
+QUICK = DemoSize(n_dpo=400, train_steps=75)
 FULL = DemoSize()
 
 
@@ -67,19 +65,25 @@ class VariantResult:
     pairs: int
     label_noise: float  # share of pairs the clean check does not confirm (right over wrong)
     inverted: float  # share of pairs that prefer a wrong answer over a right one
+    ties: float  # share of pairs whose two answers have the same score
+    identical: float  # share of pairs whose chosen and rejected answers are the same text
     accuracy: float
-    reward_accuracy: float
+    answer_length: float  # mean characters of the trained model's greedy answers
 
 
-def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, console: Console | None = None) -> dict:
+def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, variants: tuple[str, ...] = DEMO_VARIANTS,
+             console: Console | None = None) -> dict:
     """The whole demo; the console gets one line per step, engine output goes to OUT/logs/demo.log."""
     console = console or terminal_console()
     out, size = Path(out).resolve(), QUICK if quick else FULL
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     with engine_output(out / "logs" / "demo.log"):
-        return _run_demo(out, seed, quick, size, console)
+        return _run_demo(out, seed, quick, size, list(variants), console)
 
 
-def _run_demo(out: Path, seed: int, quick: bool, size: DemoSize, console: Console) -> dict:
+def _run_demo(out: Path, seed: int, quick: bool, size: DemoSize, variants: list[str], console: Console) -> dict:
     task = AdditionTask(max_operand=size.max_operand, seed=seed, n_eval=size.n_eval, n_dpo=size.n_dpo)
     quiet = Console(quiet=True)  # builds and trainings report here in one line each (their own logs: per run)
 
@@ -87,37 +91,25 @@ def _run_demo(out: Path, seed: int, quick: bool, size: DemoSize, console: Consol
     sft, sft_stats = prepare_policy(out, task, size, seed)
     console.print(f"SFT: {sft_stats['steps']} steps, validation accuracy {sft_stats['validation_accuracy']:.0%}")
 
-    console.rule("2. prefdata build: sample -> label -> pair -> filter -> export")
-    prompts, heldout_prompts = out / "data/dpo_prompts.jsonl", out / "data/heldout_prompts.jsonl"
-    common = recipe_overrides(prompts, sft, seed)
-    for variant, overrides in VARIANTS.items():
-        manifest = build(recipe_path("demo"), out / "runs" / variant, common + overrides, console=quiet)
-        console.print(f"{variant:>9}: {funnel_line(manifest)}")
-    build(recipe_path("demo"), out / "runs/heldout", [*common, f"prompts.path={heldout_prompts}",
-                                                      *VARIANTS["clean"]], console=quiet)
-    heldout_pairs = _pairs(out / "runs/heldout/dataset")
+    console.rule("2. prefdata build: sample and label once, then one training set per rule")
+    overrides = recipe_overrides(out / "data/dpo_prompts.jsonl", sft, seed)
+    datasets = make_datasets(out, recipe_path("demo"), overrides, variants, seed, console=quiet)
+    for variant, dataset in datasets.items():
+        console.print(f"{variant:>15}: {_pairs(dataset).height} pairs ({_describe(variant)})")
 
     held_out = task.examples(task.eval_problems)
-    console.rule("3. prefdata train: DPO on each label variant, reference = the SFT model")
-    results = {"sft": {"accuracy": greedy_accuracy(sft, held_out)}}
-    for variant in VARIANTS:
-        dataset = out / "runs" / variant / "dataset"
-        cfg = load_train_config(
-            TRAIN_CONFIG,
-            [f"model.path={sft}", f"dpo.num_train_epochs={size.dpo_epochs}", f"dpo.seed={seed}"],
-            data_dir=str(dataset), output_dir=str(out / "models" / f"dpo-{variant}"),
-        )
+    console.rule(f"3. prefdata train: DPO on each set, {size.train_steps} steps, reference = the SFT model")
+    results = {"sft": _evaluate(sft, held_out)}
+    for variant, dataset in datasets.items():
+        overrides = [f"model.path={sft}", f"dpo.max_steps={size.train_steps}", f"dpo.seed={seed}"]
+        if variant in NAIVE:
+            overrides.append("data.check=false")  # as the peer tools feed TRL: no prefdata checks
+        cfg = load_train_config(TRAIN_CONFIG, overrides, data_dir=str(dataset),
+                                output_dir=str(out / "models" / f"dpo-{variant}"))
         trained = train(cfg, overwrite=True, console=quiet)  # a rerun of the demo retrains
-        policy = trained.output_dir
-        console.print(f"{variant:>9}: {trained.rows['train']} pairs, final loss "
-                      f"{trained.train_metrics.get('train_loss', float('nan')):.3f}, alarms "
-                      f"{list(trained.alarms) or 'none'}")
-        results[variant] = asdict(VariantResult(
-            pairs=len(_pairs(dataset)),
-            **label_noise(dataset),
-            accuracy=greedy_accuracy(policy, held_out),
-            reward_accuracy=reward_accuracy(policy, sft, heldout_pairs),
-        ))
+        console.print(f"{variant:>15}: final loss {trained.train_metrics.get('train_loss', float('nan')):.3f}, "
+                      f"alarms {list(trained.alarms) or 'none'}")
+        results[variant] = asdict(VariantResult(**pair_stats(dataset), **_evaluate(trained.output_dir, held_out)))
 
     console.rule("4. results on held-out prompts")
     report = {"seed": seed, "quick": quick, "size": asdict(size), "sft": sft_stats, "results": results}
@@ -150,59 +142,72 @@ def recipe_overrides(prompts: Path, sft: Path, seed: int, *, use_vllm: bool | No
     return [f"seed={seed}", f"prompts.path={prompts}", sampler]
 
 
-def _pairs(dataset: Path) -> list[tuple[str, str, str]]:
-    """(prompt, chosen, rejected) texts of a conversational dataset's train split."""
-    rows = pl.read_parquet(dataset / "train*.parquet").select("prompt", "chosen", "rejected").to_dicts()
-    return [(r["prompt"][-1]["content"], r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows]
+def _describe(variant: str) -> str:
+    from prefdata.demo import variants
+
+    return next(line.strip("- ").split(":", 1)[1].strip() for line in variants.__doc__.splitlines()
+                if line.startswith(f"- {variant}:"))
 
 
-def label_noise(dataset: Path) -> dict[str, float]:
-    """Label noise measured with the clean check: pairs it does not confirm, pairs it inverts."""
+def _pairs(dataset: Path) -> pl.DataFrame:
+    """prompt, chosen, rejected texts and the margin of a conversational dataset's train split."""
+    rows = pl.read_parquet(dataset / "train*.parquet")
+    return rows.select(pl.col("prompt").list.last().struct.field("content").alias("prompt"),
+                       pl.col("chosen").list.first().struct.field("content").alias("chosen"),
+                       pl.col("rejected").list.first().struct.field("content").alias("rejected"), "margin")
+
+
+def pair_stats(dataset: Path) -> dict[str, float]:
+    """Pairs, and label noise measured with the clean check: pairs it does not confirm, pairs it
+    inverts; pairs whose scores tie, pairs whose two answers are the same text."""
     pairs = _pairs(dataset)
     unconfirmed = inverted = 0
-    for prompt, chosen, rejected in pairs:
+    for prompt, chosen, rejected, _ in pairs.iter_rows():
         a, b = (int(x) for x in prompt.rstrip("=").split("+"))
         chosen_ok, rejected_ok = (exact_match(prompt, text, str(a + b)) == 1.0 for text in (chosen, rejected))
         unconfirmed += not (chosen_ok and not rejected_ok)
         inverted += rejected_ok and not chosen_ok
-    n = len(pairs) or float("nan")
-    return {"label_noise": unconfirmed / n, "inverted": inverted / n}
+    n = pairs.height or float("nan")
+    return {"pairs": pairs.height, "label_noise": unconfirmed / n, "inverted": inverted / n,
+            "ties": int((pairs["margin"] == 0).sum()) / n, "identical": int((pairs["chosen"] == pairs["rejected"]).sum()) / n}
+
+
+def _evaluate(model_dir: Path, problems: list[tuple[str, str]]) -> dict[str, float]:
+    tokenizer, model = load_model(model_dir)
+    answers = greedy_answers(model, tokenizer, [p for p, _ in problems])
+    return {"accuracy": sum(a == ref for a, (_, ref) in zip(answers, problems)) / len(problems),
+            "answer_length": sum(map(len, answers)) / len(answers)}
 
 
 def results_table(results: dict) -> Table:
     table = Table(title="held-out addition prompts (greedy, exact match)")
-    for col in ("model", "train pairs", "label noise", "inverted", "accuracy", "reward accuracy"):
+    for col in ("model", "train pairs", "label noise", "inverted", "ties", "accuracy", "answer length"):
         table.add_column(col, justify="right" if col != "model" else "left")
     for name, r in results.items():
         table.add_row(
             "SFT" if name == "sft" else f"DPO {name}", str(r.get("pairs", "-")),
             f"{r['label_noise']:.1%}" if "label_noise" in r else "-",
-            f"{r['inverted']:.1%}" if "inverted" in r else "-", f"{r['accuracy']:.1%}",
-            f"{r['reward_accuracy']:.1%}" if "reward_accuracy" in r else "-",
+            f"{r['inverted']:.1%}" if "inverted" in r else "-",
+            f"{r['ties']:.1%}" if "ties" in r else "-", f"{r['accuracy']:.1%}", f"{r['answer_length']:.2f}",
         )
     return table
 
 
 def write_plots(out: Path, results: dict) -> list[Path]:
-    import matplotlib
+    from prefdata.report import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(results)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.bar(names, [results[n]["accuracy"] for n in names], color=["grey", "tab:green", "tab:red", "tab:blue"])
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 3.5))
+    ax.bar(names, [results[n]["accuracy"] for n in names], color=["grey", *["tab:blue"] * (len(names) - 1)])
     ax.set_ylabel("held-out exact-match accuracy")
     ax.set_ylim(0, 1)
     for i, n in enumerate(names):
         ax.text(i, results[n]["accuracy"] + 0.02, f"{results[n]['accuracy']:.0%}", ha="center")
-    fig.tight_layout()
-    bars = out / "accuracy.png"
-    fig.savefig(bars, dpi=120)
-    plt.close(fig)
+    bars = save_figure(fig, out / "accuracy.png")
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for variant in VARIANTS:
+    for variant in names[1:]:
         rows = read_metrics(out / "models" / f"dpo-{variant}" / "metrics.jsonl")
         points = [(r["step"], r["loss"]) for r in rows if r["split"] == "train" and "loss" in r]
         if points:
@@ -210,8 +215,5 @@ def write_plots(out: Path, results: dict) -> list[Path]:
     ax.set_xlabel("step")
     ax.set_ylabel("DPO loss")
     ax.legend()
-    fig.tight_layout()
-    curves = out / "training_curves.png"
-    fig.savefig(curves, dpi=120)
-    plt.close(fig)
+    curves = save_figure(fig, out / "training_curves.png")
     return [bars, curves]

@@ -85,3 +85,40 @@ def noisy_exact_match(prompt, response: str, reference: str | None, *, flip: flo
     correct = exact_match(prompt, response, reference) == 1.0
     flipped = _coin(salt, str(prompt), response) < flip
     return float(correct != flipped)
+
+
+# Judges that fail the way real ones do (the evidence benchmark's labels). Their noise is
+# a deterministic function of (salt, prompt, answer), so a rerun labels alike. Sigma and the
+# bias are fixed here, chosen before any result was seen. A length-biased judge is left out:
+# the answers are bare numbers, so longer never means more worked-out or more polite, and a
+# bias toward length would only be a bias toward larger numbers.
+RM_SIGMA = 1.05  # right - wrong = 1 + N(0, 2 sigma^2): P(inverted) = Phi(-1 / (sigma sqrt 2)) = 0.25
+UNCERTAIN_BELOW = 0.5  # the pairwise judge is unsure when its two utilities differ by less than this
+FIRST_BIAS = 0.9  # ... and then answers "the first one shown" with this probability
+
+
+def _gauss(sigma: float, *parts: str) -> float:
+    seed = int(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16], 16)
+    return random.Random(seed).gauss(0.0, sigma)
+
+
+def noisy_reward(prompt, response: str, reference: str | None, *, sigma: float = RM_SIGMA, salt: str = "rm") -> float:
+    """A noisy reward model: correctness (0/1) + Gaussian noise N(0, sigma) per answer; about a
+    quarter of right-vs-wrong comparisons come out inverted."""
+    return exact_match(prompt, response, reference) + _gauss(sigma, salt, str(prompt), response)
+
+
+def position_biased_preference(prompt, response_a: str, response_b: str, reference: str | None, *,
+                               sigma: float = RM_SIGMA, uncertain_below: float = UNCERTAIN_BELOW,
+                               first_bias: float = FIRST_BIAS, salt: str = "ab") -> str:
+    """A pairwise judge with position bias: its verdict follows two noisy utilities (as
+    `noisy_reward`), but when they differ by less than `uncertain_below` it answers "A" (the
+    first shown) with probability `first_bias`, so the two orders of one pair can disagree."""
+    if response_a == response_b:
+        return "tie"
+    utility_a = noisy_reward(prompt, response_a, reference, sigma=sigma, salt=salt)
+    utility_b = noisy_reward(prompt, response_b, reference, sigma=sigma, salt=salt)
+    if abs(utility_a - utility_b) < uncertain_below and _coin(salt, "first", str(prompt), response_a,
+                                                             response_b) < first_bias:
+        return "A"
+    return "A" if utility_a > utility_b else "B"

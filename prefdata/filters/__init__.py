@@ -1,4 +1,4 @@
-"""Pair filters, one small block each: gap, quality, length, dedup, diversity, decontam.
+"""Pair filters, one small block each: gap, margin_quantile, rip, quality, length, dedup, diversity, decontam.
 
     from prefdata.filters import build_filter
     result = build_filter(GapFilterConfig(min_margin=0.5)).apply(pairs)
@@ -18,10 +18,13 @@ from prefdata.filters.dedup import DedupFilter, DedupFilterConfig
 from prefdata.filters.diversity import DiversityFilter, DiversityFilterConfig
 from prefdata.filters.gap import GapFilter, GapFilterConfig
 from prefdata.filters.length import LengthFilter, LengthFilterConfig
+from prefdata.filters.margin_quantile import MarginQuantileFilter, MarginQuantileFilterConfig
 from prefdata.filters.quality import QualityFilter, QualityFilterConfig
+from prefdata.filters.rip import RipFilter, RipFilterConfig
 from prefdata.registry import catalog, config_union, lookup
 
-FILTERS: list[type[Filter]] = [GapFilter, QualityFilter, LengthFilter, DedupFilter, DiversityFilter, DecontamFilter]
+FILTERS: list[type[Filter]] = [GapFilter, MarginQuantileFilter, RipFilter, QualityFilter, LengthFilter, DedupFilter,
+                               DiversityFilter, DecontamFilter]
 FilterStepConfig = config_union(FILTERS)
 
 
@@ -36,5 +39,6 @@ def filter_catalog() -> list[tuple[str, str]]:
 
 
 __all__ = ["FILTERS", "DecontamFilterConfig", "DedupFilterConfig", "DiversityFilterConfig", "Filter",
-           "FilterResult", "FilterStepConfig", "GapFilterConfig", "LengthFilterConfig", "QualityFilterConfig",
+           "FilterResult", "FilterStepConfig", "GapFilterConfig", "LengthFilterConfig", "MarginQuantileFilterConfig",
+           "QualityFilterConfig", "RipFilterConfig",
            "build_filter", "filter_catalog"]

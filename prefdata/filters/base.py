@@ -110,3 +110,26 @@ def prompt_text(prompt: pl.Expr = pl.col("prompt")) -> pl.Expr:
 def last_user_text(prompt: pl.Expr = pl.col("prompt")) -> pl.Expr:
     """Content of the last (user) turn."""
     return prompt.list.last().struct.field("content")
+
+
+def check_numeric(pairs: pl.DataFrame, columns: list[str]) -> None:
+    """Score columns must be numbers: a string score is the user's to convert, with a clear error."""
+    from prefdata.errors import DataError
+
+    for column in columns:
+        if column in pairs.columns and not (pairs[column].dtype.is_numeric() or pairs[column].dtype == pl.Null):
+            raise DataError(
+                f"pairs column {column!r} has type {pairs[column].dtype}, expected a number; "
+                "convert the scores to floats (e.g. '0.5' -> 0.5) before filtering"
+            )
+
+
+def score_scale(pairs: pl.DataFrame, score_range: tuple[float, float] | None) -> float:
+    """The judge's scale: `score_range` when given, else the observed range of all chosen and rejected scores."""
+    if score_range is not None:
+        low, high = score_range
+        return float(high - low)
+    scores = pl.concat([pairs["chosen_score"], pairs["rejected_score"]]).drop_nulls()
+    scores = scores.filter(scores.is_finite())
+    scale = float(scores.max() - scores.min()) if scores.len() else 0.0
+    return scale if scale > 0 else 1.0

@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from prefdata.config import StrictModel
-from prefdata.filters.base import Filter, FilterResult, Rule, split_by_reasons
+from prefdata.filters.base import Filter, FilterResult, Rule, check_numeric, score_scale, split_by_reasons
 
 class GapFilterConfig(StrictModel):
     type: Literal["gap"] = "gap"
@@ -64,7 +64,7 @@ class GapFilter(Filter):
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         c = self.config
-        _check_numeric(pairs, ["margin", "chosen_score", "rejected_score"])
+        check_numeric(pairs, ["margin", "chosen_score", "rejected_score"])
         rules, helpers, stats = [], [], {}
         uses_margin = any(t is not None for t in (c.min_margin, c.min_normalized_margin, c.min_quantile))
         if uses_margin:
@@ -75,7 +75,7 @@ class GapFilter(Filter):
             rules.append(Rule("low_margin", pl.col("margin") < c.min_margin,
                               f"gap filter: margin below min_margin={c.min_margin}", ["margin"]))
         if c.min_normalized_margin is not None:
-            scale = self._scale(pairs)
+            scale = score_scale(pairs, c.score_range)
             stats["score_scale"] = scale
             pairs = pairs.with_columns((pl.col("margin") / scale).alias("normalized_margin"))
             helpers.append("normalized_margin")
@@ -99,23 +99,3 @@ class GapFilter(Filter):
         result = split_by_reasons(pairs, rules, helper_columns=helpers)
         result.stats.update(stats)
         return result
-
-    def _scale(self, pairs: pl.DataFrame) -> float:
-        if self.config.score_range is not None:
-            low, high = self.config.score_range
-            return float(high - low)
-        scores = pl.concat([pairs["chosen_score"], pairs["rejected_score"]]).drop_nulls()
-        scores = scores.filter(scores.is_finite())
-        scale = float(scores.max() - scores.min()) if scores.len() else 0.0
-        return scale if scale > 0 else 1.0
-
-
-def _check_numeric(pairs: pl.DataFrame, columns: list[str]) -> None:
-    from prefdata.errors import DataError
-
-    for column in columns:
-        if column in pairs.columns and not (pairs[column].dtype.is_numeric() or pairs[column].dtype == pl.Null):
-            raise DataError(
-                f"pairs column {column!r} has type {pairs[column].dtype}, expected a number; "
-                "convert the scores to floats (e.g. '0.5' -> 0.5) before filtering"
-            )

@@ -18,21 +18,15 @@ through the same `Sampler` interface as the sample stage (vllm, openai, transfor
 
 - pointwise: one request per candidate; score = mean of the aspect ratings (per-aspect
   ratings in `aspects`). Any aspect missing/conflicting/out of range -> no label + reason.
-- pairwise: every two candidates of a prompt are judged twice, A/B and B/A. The verdicts,
-  mapped back to candidates, either agree (swap_consistent=True) or flip with the order
-  (False: position bias; the pair counts as a tie). If either order fails to parse, the
-  pair has no label. Rows: two per pair (one per candidate, `opponent_id` set, score 1 /
-  0.5 / 0) and one per candidate (`opponent_id` None) whose score is its win rate over its
-  labelled pairs, (wins + ties/2) / pairs, and every verdict text in raw_output. The
-  label stage keeps the per-candidate rows in its output and writes the per-pair rows to
+- pairwise: every two candidates of a prompt are judged twice, A/B and B/A; the verdicts
+  become Judgment rows as `prefdata/judges/pairwise.py` describes (swap consistency, win
+  rates; a verdict that fails to parse leaves the pair unlabelled). The label stage keeps the per-candidate rows in its output and writes the per-pair rows to
   `<stage dir>/pairwise_judgments.parquet` (same Judgment columns).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,6 +38,7 @@ from prefdata.backends import SamplerConfig, SamplingParams
 from prefdata.backends.base import Request, Sampler
 from prefdata.config import StrictModel, config_path, stable_hash
 from prefdata.judges.base import Judge, JudgeItem, judgment_row
+from prefdata.judges.pairwise import candidate_pairs, pairwise_rows
 from prefdata.judges.parsing import Parsed, fence, parse_ratings, parse_verdict, template_tags
 
 ASPECTS = {
@@ -154,21 +149,6 @@ def format_pairwise(first: JudgeItem, second: JudgeItem, template, aspects: list
     return [{"role": "user", "content": text.strip()}]
 
 
-def pair_outcome(ab: Parsed, ba: Parsed) -> tuple[float | None, bool | None, str | None]:
-    """(score of the first candidate, swap_consistent, reason) from verdicts in both orders.
-
-    `ab` shows the first candidate as A; `ba` shows it as B. A flip counts as a tie.
-    """
-    if not ab.ok or not ba.ok:
-        failed = [f"{o}: {p.reason}" for o, p in (("A/B", ab), ("B/A", ba)) if not p.ok]
-        return None, None, "pair not labelled: " + "; ".join(failed)
-    first_ab = {"A": 1.0, "B": 0.0, "tie": 0.5}[ab.value]
-    first_ba = {"B": 1.0, "A": 0.0, "tie": 0.5}[ba.value]
-    if first_ab == first_ba:
-        return first_ab, True, None
-    return 0.5, False, f"verdict flipped with the order (A/B: {ab.value}, B/A: {ba.value}): counted as a tie"
-
-
 class LLMJudge(Judge):
     """LLM-as-judge through a sampler backend: pointwise rubric ratings, or pairwise with position swap."""
 
@@ -223,7 +203,7 @@ class LLMJudge(Judge):
         """Generate calls this judge makes for `items` (progress bar total)."""
         if self.config.mode == "pointwise":
             return len(items)
-        return 2 * sum(len(p) for p in self._pairs_by_prompt(items).values())
+        return 2 * len(candidate_pairs(items, self.config.max_pairs_per_prompt))
 
     # -- pointwise ------------------------------------------------------------------
     def _pointwise(self, items: list[JudgeItem], progress) -> list[dict[str, Any]]:
@@ -242,61 +222,16 @@ class LLMJudge(Judge):
         return rows
 
     # -- pairwise -------------------------------------------------------------------
-    def _pairs_by_prompt(self, items: list[JudgeItem]) -> dict[str, list[tuple[int, int]]]:
-        by_prompt: dict[str, list[int]] = {}
-        for i, item in enumerate(items):
-            by_prompt.setdefault(item.prompt_id, []).append(i)
-        cap = self.config.max_pairs_per_prompt
-        return {p: list(itertools.combinations(idx, 2))[:cap] for p, idx in by_prompt.items()}
-
     def _pairwise(self, items: list[JudgeItem], progress) -> list[dict[str, Any]]:
-        pairs = [pair for ps in self._pairs_by_prompt(items).values() for pair in ps]
+        pairs = candidate_pairs(items, self.config.max_pairs_per_prompt)
         conversations = []
         for i, j in pairs:
             conversations.append(format_pairwise(items[i], items[j], self.template, self.config.aspects))
             conversations.append(format_pairwise(items[j], items[i], self.template, self.config.aspects))
         texts = self._generate(conversations, progress)
-        rows, outcomes = [], {i: [] for i in range(len(items))}
-        consistent = inconsistent = failed_outputs = 0
-        for n, (i, j) in enumerate(pairs):
-            ab, ba = (t if isinstance(t, Parsed) else parse_verdict(t) for t in texts[2 * n : 2 * n + 2])
-            failed_outputs += (not ab.ok) + (not ba.ok)
-            score, swap_ok, reason = pair_outcome(ab, ba)
-            consistent += swap_ok is True
-            inconsistent += swap_ok is False
-            raw = json.dumps({"ab": _text(texts[2 * n]), "ba": _text(texts[2 * n + 1])})
-            status = "ok" if score is not None else (ab if not ab.ok else ba).status
-            for me, other, s in ((i, j, score), (j, i, None if score is None else 1.0 - score)):
-                rows.append(judgment_row(self, items[me], score=s, parse_status=status, reason=reason, raw_output=raw,
-                                         opponent_id=items[other].candidate_id, swap_consistent=swap_ok))
-                outcomes[me].append((s, swap_ok, items[other].candidate_id, raw))
-        rows += [self._win_rate_row(items[i], outcomes[i]) for i in range(len(items))]
-        judged = consistent + inconsistent
-        self._stats = {
-            "pairs": len(pairs), "requests": len(conversations), "failed_outputs": failed_outputs,
-            "output_parse_failure_rate": failed_outputs / len(conversations) if conversations else None,
-            "swap_consistent_pairs": consistent, "swap_inconsistent_pairs": inconsistent,
-            "swap_consistency_rate": consistent / judged if judged else None,
-        }
+        verdicts = [t if isinstance(t, Parsed) else parse_verdict(t) for t in texts]
+        rows, self._stats = pairwise_rows(self, items, pairs, verdicts, [_text(t) for t in texts])
         return rows
-
-    def _win_rate_row(self, item: JudgeItem, outcomes: list[tuple]) -> dict[str, Any]:
-        """The candidate's row: win rate over its labelled pairs; raw_output keeps every verdict text."""
-        if not outcomes:
-            return judgment_row(self, item, score=None, parse_status="error",
-                                reason="no other candidate for this prompt to compare with")
-        raw = json.dumps({other: json.loads(r) for _, _, other, r in outcomes}, sort_keys=True)
-        labelled = [s for s, *_ in outcomes if s is not None]
-        if not labelled:
-            return judgment_row(self, item, score=None, parse_status="parse_error", raw_output=raw,
-                                reason=f"none of its {len(outcomes)} pairs got a parsable verdict in both orders")
-        wins, ties = sum(s == 1.0 for s in labelled), sum(s == 0.5 for s in labelled)
-        flips = sum(ok is False for _, ok, *_ in outcomes)
-        reason = (f"win rate over {len(labelled)} of {len(outcomes)} pairs: {wins} wins, {ties} ties "
-                  f"({flips} swap-inconsistent, counted as ties), {len(labelled) - wins - ties} losses")
-        checked = [ok for _, ok, *_ in outcomes if ok is not None]
-        return judgment_row(self, item, score=sum(labelled) / len(labelled), reason=reason, raw_output=raw,
-                            swap_consistent=all(checked) if checked else None)
 
     def stats(self) -> dict[str, Any]:
         return dict(self._stats)

@@ -17,6 +17,11 @@ Built-ins (params in brackets):
   the bounds else 0.0; without, the length itself (negated for prefer=shorter).
 A user function is called as `fn(prompt, response, reference, **params) -> float`, where
 `prompt` is the last user turn's text (`prompt_as: messages` passes the message list).
+With `mode: pairwise` it compares two answers, `fn(prompt, response_a, response_b,
+reference, **params) -> "A" | "B" | "tie"`, and is called for every two candidates of a
+prompt in both orders, like a pairwise LLM judge (prefdata/judges/pairwise.py: swap
+consistency, win rates), e.g. a check with a known position bias:
+    - {type: programmatic, id: ab, mode: pairwise, function: "my_pkg.checks:prefer"}
 It is imported when the config loads, so a typo fails before any model loads. Exceptions
 and non-numeric returns become missing labels with a reason; the batch goes on.
 """
@@ -32,7 +37,8 @@ from pydantic import Field, ValidationError, model_validator
 
 from prefdata.config import StrictModel, format_errors
 from prefdata.judges.base import Judge, JudgeItem, import_object, judgment_row
-from prefdata.judges.parsing import last_number
+from prefdata.judges.pairwise import candidate_pairs, pairwise_rows
+from prefdata.judges.parsing import Parsed, last_number
 
 
 class MissingLabel(Exception):
@@ -156,9 +162,15 @@ class ProgrammaticJudgeConfig(StrictModel):
     prompt_as: Literal["text", "messages"] = Field(
         "text", description="User functions get the last user turn ('text') or the message list."
     )
+    mode: Literal["pointwise", "pairwise"] = Field(
+        "pointwise", description="pairwise: `function` compares two answers and returns 'A', 'B' or 'tie'.")
+    max_pairs_per_prompt: int | None = Field(None, ge=1, description="pairwise: compare at most this many pairs.")
 
     @model_validator(mode="after")
     def _one_check(self):
+        if self.mode == "pairwise" and self.function is None:
+            raise ValueError("mode: pairwise needs a 'function' ('module:function' returning 'A', 'B' or 'tie'); "
+                             "the built-in checks score one answer at a time")
         if (self.name is None) == (self.function is None):
             raise ValueError(
                 f"give exactly one of 'name' (built-in: {', '.join(BUILTINS)}) or 'function' "
@@ -184,6 +196,7 @@ class ProgrammaticJudge(Judge):
 
     def __init__(self, config: ProgrammaticJudgeConfig):
         super().__init__(config)
+        self.judge_type = "programmatic" if config.mode == "pointwise" else "programmatic_pairwise"
         if config.name is not None:
             fn, params_model = BUILTINS[config.name]
             self._params = params_model.model_validate(config.params).model_dump()
@@ -199,10 +212,35 @@ class ProgrammaticJudge(Judge):
         return next(m["content"] for m in reversed(item.prompt) if m["role"] == "user")
 
     def judge(self, items: list[JudgeItem], progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        rows = [self._one(item) for item in items]
+        if self.config.mode == "pairwise":
+            rows = self._pairwise(items)
+        else:
+            rows = [self._one(item) for item in items]
         if progress is not None:
             progress(len(items))
         return rows
+
+    def stats(self) -> dict[str, Any]:
+        return dict(getattr(self, "_stats", {}))
+
+    def _pairwise(self, items: list[JudgeItem]) -> list[dict[str, Any]]:
+        pairs = candidate_pairs(items, self.config.max_pairs_per_prompt)
+        verdicts = []
+        for i, j in pairs:
+            verdicts += [self._verdict(items[i], items[j]), self._verdict(items[j], items[i])]
+        rows, self._stats = pairwise_rows(self, items, pairs, verdicts, [repr(v.value) for v in verdicts])
+        return rows
+
+    def _verdict(self, first: JudgeItem, second: JudgeItem) -> Parsed:
+        try:
+            value = self._fn(self._prompt_arg(first), first.response, second.response, first.reference, **self._params)
+        except MissingLabel as e:
+            return Parsed(None, e.status, e.reason)
+        except Exception as e:  # a user function's bug must not sink the batch
+            return Parsed(None, "error", f"{self.model} raised {type(e).__name__}: {e}")
+        if value in ("A", "B", "tie"):
+            return Parsed(value, "ok")
+        return Parsed(None, "parse_error", f"{self.model} returned {value!r}, expected 'A', 'B' or 'tie'")
 
     def _one(self, item: JudgeItem) -> dict[str, Any]:
         try:

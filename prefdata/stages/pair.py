@@ -1,7 +1,7 @@
 """The `pair` stage: scored candidates -> chosen/rejected pairs, never a tie.
 
     pair:
-      strategy: best_vs_worst        # | best_vs_random_lower | all_pairs | length_matched | ranking
+      strategy: best_vs_worst        # | best_vs_random_lower | sweet_spot | all_pairs | length_matched | ranking
       min_margin: 0.0                # a pair needs chosen_score - rejected_score > min_margin
       label_source: null             # judge id; default: the aggregate judge, else the only judge
       annotators: aggregate          # | per_annotator (several human labels per candidate)
@@ -9,6 +9,9 @@
 Strategies, per prompt (per prompt and annotator with `annotators: per_annotator`):
 - best_vs_worst: the top-scored vs the lowest-scored candidate.
 - best_vs_random_lower: the top vs a seeded random candidate scoring lower by > min_margin.
+- sweet_spot: the top vs the lower-scoring candidate whose score is nearest mean - 2 std of
+  the prompt's scores (arXiv 2502.16825: a rejected answer that is bad but not the very
+  worst outlier); ties in distance go to the lower score. Never a tie with the chosen one.
 - length_matched: the top vs the lower-scoring candidate closest to it in length (counters
   the length bias of judges; ties go to the larger margin).
 - all_pairs: every pair with margin > min_margin (`max_pairs_per_prompt` keeps the widest).
@@ -44,7 +47,7 @@ from prefdata.stages.pairing import (
 from prefdata.tables import polars_schema, write_parquet
 from prefdata.records import PairRecord
 
-Strategy = Literal["best_vs_worst", "best_vs_random_lower", "length_matched", "all_pairs", "ranking"]
+Strategy = Literal["best_vs_worst", "best_vs_random_lower", "sweet_spot", "length_matched", "all_pairs", "ranking"]
 
 
 class PairConfig(StrictModel):

@@ -112,13 +112,18 @@ def generate_pairs(values: pl.DataFrame, strategy: str, min_margin: float, seed:
         worst = ordered.group_by(group, maintain_order=True).last()
         raw = best.join(worst, on=group).rename({"candidate_id": "rejected_id", "value": "rejected_score"})
         raw = raw.filter(pl.col("chosen_score") - pl.col("rejected_score") > min_margin)
-    elif strategy in ("best_vs_random_lower", "length_matched"):
+    elif strategy in ("best_vs_random_lower", "length_matched", "sweet_spot"):
         lower = (best.join(values.lazy(), on=group)
                  .filter(pl.col("chosen_score") - pl.col("value") > min_margin))
         if strategy == "best_vs_random_lower":
             keys = [pl.col("candidate_id").hash(seed)]
-        else:  # closest length first, then the larger margin, then the id (deterministic)
+        elif strategy == "length_matched":  # closest length first, then the larger margin, then the id
             keys = [(pl.col("length") - pl.col("chosen_length")).abs(), pl.col("value"), pl.col("candidate_id")]
+        else:  # nearest mean - 2 std of all the prompt's scores, then the lower score, then the id
+            spot = values.lazy().group_by(group).agg(
+                (pl.col("value").mean() - 2 * pl.col("value").std(ddof=0)).alias("_spot"))
+            lower = lower.join(spot, on=group)
+            keys = [(pl.col("value") - pl.col("_spot")).abs(), pl.col("value"), pl.col("candidate_id")]
         raw = (lower.sort([*group, *keys]).group_by(group, maintain_order=True).first()
                .rename({"candidate_id": "rejected_id", "value": "rejected_score"}))
     elif strategy in ("all_pairs", "ranking"):

@@ -1,8 +1,8 @@
 """`prefdata demo --quick` end to end: the CLI, every stage, training, the report.
 
-The accuracy claims (DPO on clean labels beats SFT; filtered beats noisy) are measured over
-3 seeds by benchmarks/bench_demo.py. Here: what must hold on any seed if the pipeline is
-wired right (clean pairs are never wrong; the agreement filter removes noise, not signal).
+The accuracy claims (which training set beats which) are measured over 3 seeds by
+benchmarks/bench_evidence.py. Here: what must hold on any seed if the pipeline is wired
+right (prefdata's pairs never tie, the naive rule's do; the same steps for every set).
 """
 
 import json
@@ -10,6 +10,8 @@ import subprocess
 import sys
 
 import pytest
+
+from prefdata.demo.run import BEST
 
 
 @pytest.mark.slow
@@ -25,21 +27,22 @@ def test_quick_demo_end_to_end(tmp_path):
     assert "INFO" not in proc.stderr and "{'loss'" not in proc.stderr and "held-out" in proc.stderr
     report = json.loads((out / "results.json").read_text())
     results = report["results"]
-    assert set(results) == {"sft", "clean", "noisy", "filtered"}
-    # Clean labels from the exact-match check: every pair is right-over-wrong.
-    assert results["clean"]["label_noise"] == 0.0 and results["clean"]["inverted"] == 0.0
-    # The noisy judges' pairs carry real noise; the agreement filter removes part of it
-    # (3 full-size seeds: inverted pairs 9.0% -> 4.3%). A pair built backwards shows up here.
-    assert results["noisy"]["label_noise"] > 0.1 and results["noisy"]["inverted"] > 0.02
-    assert results["filtered"]["label_noise"] < results["noisy"]["label_noise"]
-    assert results["filtered"]["inverted"] < results["noisy"]["inverted"]
-    assert 0 < results["filtered"]["pairs"] < results["noisy"]["pairs"]
+    assert set(results) == {"sft", "ultrafeedback", BEST}
+    # k=8 answers to an addition prompt repeat: the naive rule pairs an answer with its own copy
+    assert results["ultrafeedback"]["identical"] > 0 and results["ultrafeedback"]["ties"] > 0
+    assert results[BEST]["identical"] == 0 and results[BEST]["ties"] == 0
+    # the noisy reward model inverts some pairs in both sets; the clean check sees it
+    assert 0 < results[BEST]["inverted"] < 0.5 and results["ultrafeedback"]["label_noise"] > 0
     # The SFT policy is right only part of the time: there is something to learn.
     assert 0.05 < results["sft"]["accuracy"] < 0.95
     for name in ("accuracy.png", "training_curves.png"):
         assert (out / name).stat().st_size > 1000
-    for variant in ("clean", "noisy", "filtered"):
-        manifest = json.loads((out / "runs" / variant / "manifest.json").read_text())
-        for stage in manifest["stages"]:
-            assert stage["rows_in"] == stage["rows_out"] + sum(stage["dropped"].values()), stage["name"]
+    steps = set()
+    for variant in ("ultrafeedback", BEST):
+        metrics = [json.loads(line) for line in (out / "models" / f"dpo-{variant}" / "metrics.jsonl").open()]
+        steps.add(max(m["step"] for m in metrics))
         assert (out / "models" / f"dpo-{variant}" / "DONE").is_file()
+    assert steps == {report["size"]["train_steps"]}  # every set trains for the same number of steps
+    manifest = json.loads((out / "runs" / BEST / "manifest.json").read_text())
+    for stage in manifest["stages"]:
+        assert stage["rows_in"] == stage["rows_out"] + sum(stage["dropped"].values()), stage["name"]

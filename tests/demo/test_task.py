@@ -1,6 +1,6 @@
 """The demo task and its noisy judges (fast)."""
 
-from prefdata.demo.task import AdditionTask, noisy_exact_match, question
+from prefdata.demo.task import AdditionTask, noisy_exact_match, noisy_reward, position_biased_preference, question
 
 
 def test_splits_are_disjoint_and_cover_every_problem():
@@ -31,15 +31,32 @@ def test_two_salts_flip_independently():
     assert 0.4 < same < 0.6
 
 
+def test_noisy_reward_inverts_about_a_quarter_of_right_vs_wrong_comparisons():
+    inverted = sum(noisy_reward(question(a, b), "x", str(a + b)) > noisy_reward(question(a, b), str(a + b), str(a + b))
+                   for a in range(40) for b in range(40)) / 1600
+    assert 0.21 < inverted < 0.29
+    assert noisy_reward("1+1=", "2", "2") == noisy_reward("1+1=", "2", "2")
+
+
+def test_the_pairwise_judge_is_position_biased_only_when_unsure():
+    orders = [(position_biased_preference(question(a, b), str(a + b), "x", str(a + b)),
+               position_biased_preference(question(a, b), "x", str(a + b), str(a + b)))
+              for a in range(40) for b in range(40)]
+    flipped = sum(ab == ba for ab, ba in orders) / len(orders)  # the same letter in both orders
+    assert 0.1 < flipped < 0.3 and all(ab == "A" for ab, ba in orders if ab == ba)  # a flip always favours A
+    assert position_biased_preference("1+1=", "2", "2", "2") == "tie"
+
+
 def test_demo_recipe_validates_with_either_sampler_and_every_variant(tmp_path, tiny_model_dir):
-    from prefdata.demo.run import VARIANTS, recipe_overrides
+    from prefdata.demo.run import recipe_overrides
+    from prefdata.demo.variants import OVERRIDES
     from prefdata.pipelines import recipe_path
     from prefdata.recipe import load_recipe
 
     prompts = AdditionTask.write_prompts(tmp_path / "p.jsonl", AdditionTask().dpo_problems[:5])
     for use_vllm in (True, False):
-        for variant, overrides in VARIANTS.items():
+        for variant, overrides in OVERRIDES.items():
             recipe = load_recipe(recipe_path("demo"), recipe_overrides(prompts, tiny_model_dir, 0, use_vllm=use_vllm) + overrides)
             assert recipe.sample.models[0].backend == ("vllm" if use_vllm else "transformers")
-            assert [s.type for s in recipe.filter.steps] == (["quality", "gap"] if variant == "filtered" else ["quality"])
-            assert recipe.pair.label_source == ("exact" if variant == "clean" else "aggregate")
+            assert recipe.filter.steps[0].type == "quality"
+            assert recipe.pair.label_source == ("ab" if variant.startswith("pairwise") else "rm")

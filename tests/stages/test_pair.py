@@ -64,7 +64,7 @@ deltas = st.sampled_from([0.0, 0.5, 1.0])
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=tables, delta=deltas, strategy=st.sampled_from(["best_vs_worst", "best_vs_random_lower",
-                                                             "length_matched", "all_pairs"]))
+                                                             "sweet_spot", "length_matched", "all_pairs"]))
 def test_pairs_never_tie_respect_margin_and_balance(table, delta, strategy):
     pairs, rejects, _, stats = build_pairs(*make_tables(table), PairConfig(strategy=strategy, min_margin=delta))
     check_invariants(table, pairs, rejects, stats, delta)
@@ -80,6 +80,22 @@ def test_pairs_never_tie_respect_margin_and_balance(table, delta, strategy):
             assert mine.height == 1 and mine["chosen_score"][0] == max(good)
             if strategy == "best_vs_worst":
                 assert mine["rejected_score"][0] == min(good)
+            if strategy == "sweet_spot":  # nearest mean - 2 std (population) among the lower-by-delta ones
+                spot = sum(good) / len(good) - 2 * math.sqrt(sum((v - sum(good) / len(good)) ** 2 for v in good)
+                                                             / len(good))
+                lower = [v for v in good if max(good) - v > delta]
+                best = min(abs(v - spot) for v in lower)
+                assert abs(abs(mine["rejected_score"][0] - spot) - best) < 1e-9
+
+
+def test_sweet_spot_picks_the_rejected_near_mean_minus_two_std_not_the_outlier():
+    # mean 6.0, std 3.52 (population): mean - 2 std = -1.04 -> the 0.0 outlier is nearest
+    pairs, *_ = build_pairs(*make_tables({"p": [10.0, 6.0, 5.0, 9.0, 0.0]}), PairConfig(strategy="sweet_spot"))
+    assert pairs["rejected_score"].to_list() == [0.0]
+    # 16 candidates at 8-10 and two low ones: mean - 2 std = 4.03 -> 5.0, not the worst (1.0)
+    scores = [8.0] * 8 + [9.0] * 7 + [10.0, 5.0, 1.0]
+    pairs, *_ = build_pairs(*make_tables({"q": scores}), PairConfig(strategy="sweet_spot"))
+    assert pairs["chosen_score"].to_list() == [10.0] and pairs["rejected_score"].to_list() == [5.0]
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,0 +1,90 @@
+"""Evidence: prefdata's data choices against the peers' binarization rules, over 3 seeds.
+
+    python benchmarks/bench_evidence.py --out runs/bench-evidence [--seeds 0 1 2] [--quick]
+
+Per seed (each in its own process): the full-size demo (prefdata/demo/run.py) with every
+training set of prefdata/demo/variants.py: one SFT model, one candidate set (k=8 answers on
+800 prompts), one set of judge scores, then (a) UltraFeedback-binarized, (b) distilabel
+max-vs-min, (c) prefdata tie-free best-vs-worst, (d) (c) + margin quantile, (e) RIP,
+(f) sweet-spot, and, with the position-biased pairwise judge, (g) without and (h) with the
+swap-consistency filter. Every set trains for the same number of optimizer steps (150, batch
+8: `dpo.max_steps`, so a smaller set is seen for more epochs). Printed and written to
+OUT/summary.json per variant: pairs, label noise and inverted pairs (measured with the clean
+check), tied and identical pairs, held-out greedy accuracy (mean and std over seeds, and per
+seed) and the trained model's mean answer length. Every threshold and training setting was
+fixed in the code before the first run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+METRICS = ("pairs", "label_noise", "inverted", "ties", "identical", "accuracy", "answer_length")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-evidence"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true", help="The quick demo's size (400 prompts, 75 steps).")
+    parser.add_argument("--one-seed", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one_seed is not None:
+        return one_seed(args.out / f"seed{args.one_seed}", args.one_seed, args.quick)
+    for seed in args.seeds:
+        if not (args.out / f"seed{seed}" / "results.json").is_file():  # a finished seed is kept
+            subprocess.run([sys.executable, __file__, "--out", str(args.out), "--one-seed", str(seed),
+                            *(["--quick"] if args.quick else [])], check=True)
+    per_seed = {s: json.loads((args.out / f"seed{s}" / "results.json").read_text())["results"] for s in args.seeds}
+    summary = summarize(per_seed)
+    (args.out / "summary.json").write_text(json.dumps({"per_seed": per_seed, "summary": summary}, indent=2))
+    print(markdown(summary))
+
+
+def one_seed(out: Path, seed: int, quick: bool) -> None:
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    from prefdata.demo.run import run_demo
+    from prefdata.demo.variants import VARIANTS
+
+    run_demo(out, seed=seed, quick=quick, variants=VARIANTS)
+
+
+def summarize(per_seed: dict) -> dict:
+    variants = list(next(iter(per_seed.values())))
+    out = {}
+    for variant in variants:
+        rows = [results[variant] for results in per_seed.values()]
+        entry = {m: statistics.mean(r[m] for r in rows) for m in METRICS if m in rows[0]}
+        entry["accuracy_std"] = statistics.pstdev(r["accuracy"] for r in rows)
+        entry["accuracy_per_seed"] = [r["accuracy"] for r in rows]
+        out[variant] = entry
+    return out
+
+
+def markdown(summary: dict) -> str:
+    lines = ["| training set | pairs | label noise | inverted | ties | identical | held-out accuracy (mean +- std) "
+             "| per seed | answer length |", "|---|---|---|---|---|---|---|---|---|"]
+    for variant, r in summary.items():
+        if variant == "sft":
+            lines.append(f"| SFT (no DPO) | - | - | - | - | - | {r['accuracy']:.1%} +- {r['accuracy_std']:.1%} | "
+                         f"{' / '.join(f'{a:.1%}' for a in r['accuracy_per_seed'])} | {r['answer_length']:.2f} |")
+            continue
+        lines.append(f"| {variant} | {r['pairs']:.0f} | {r['label_noise']:.1%} | {r['inverted']:.1%} | {r['ties']:.1%} "
+                     f"| {r['identical']:.1%} | {r['accuracy']:.1%} +- {r['accuracy_std']:.1%} | "
+                     f"{' / '.join(f'{a:.1%}' for a in r['accuracy_per_seed'])} | {r['answer_length']:.2f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

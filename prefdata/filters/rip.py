@@ -1,0 +1,91 @@
+"""RIP (Rejecting Instruction Preferences, Yu et al. 2025): drop pairs whose rejected answer
+says the prompt is a poor one to learn from.
+
+    filter:
+      steps:
+        - {type: rip, rejected_score_quantile: 0.25, rejected_length_quantile: 0.25, gap_quantile: 0.9}
+
+Three signals, each a quantile of the input pairs (a threshold left out is off):
+- rejected score below its `rejected_score_quantile`: even the worst answer should be decent;
+- rejected answer shorter than its `rejected_length_quantile` (characters, or tokens when
+  every pair has them): short rejected answers mark low-quality prompts in the paper;
+- margin above its `gap_quantile`: a huge gap says the prompt is easy or the judge is off.
+With one pair per prompt (best_vs_worst) dropping a pair drops the prompt, as RIP does.
+Every dropped pair keeps the value and the cutoff that decided it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import Field, model_validator
+
+from prefdata.config import StrictModel
+from prefdata.filters.base import Filter, FilterResult, Rule, check_numeric, split_by_reasons
+
+
+class RipFilterConfig(StrictModel):
+    type: Literal["rip"] = "rip"
+    rejected_score_quantile: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Drop pairs whose rejected score is below this quantile of rejected scores.")
+    rejected_length_quantile: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Drop pairs whose rejected answer is shorter than this quantile.")
+    gap_quantile: float | None = Field(
+        None, gt=0.0, le=1.0, description="Drop pairs whose margin is above this quantile of margins.")
+    length_unit: Literal["auto", "chars", "tokens"] = Field(
+        "auto", description="auto: tokens when every pair has rejected_tokens, else characters.")
+
+    @model_validator(mode="after")
+    def _something_to_do(self):
+        if self.rejected_score_quantile is None and self.rejected_length_quantile is None and self.gap_quantile is None:
+            raise ValueError("rip filter has no threshold: set rejected_score_quantile, rejected_length_quantile "
+                             "or gap_quantile")
+        return self
+
+
+class RipFilter(Filter):
+    """Drop pairs by RIP's signals: low rejected score, short rejected answer, very large gap (quantiles)."""
+
+    name, Config = "rip", RipFilterConfig
+    config: RipFilterConfig
+
+    def apply(self, pairs: pl.DataFrame) -> FilterResult:
+        c = self.config
+        check_numeric(pairs, ["margin", "rejected_score"])
+        pairs = pairs.with_columns(self._length(pairs).alias("rejected_length"))
+        rules, stats = [], {}
+        signals = (("rejected_score", c.rejected_score_quantile, "rip_low_rejected_score", "below", "rejected score"),
+                   ("rejected_length", c.rejected_length_quantile, "rip_short_rejected", "below", "rejected length"),
+                   ("margin", c.gap_quantile, "rip_large_gap", "above", "margin"))
+        for column, q, reason, side, what in signals:
+            if q is None:
+                continue
+            cutoff = _quantile(pairs[column], q)
+            stats[f"{reason}_cutoff"] = cutoff
+            if cutoff is None:
+                continue
+            when = pl.col(column) < cutoff if side == "below" else pl.col(column) > cutoff
+            rules.append(Rule(reason, when, f"rip: {what} {side} its {q} quantile ({cutoff:g})", [column]))
+        result = split_by_reasons(pairs, rules, helper_columns=["rejected_length"])
+        result.stats.update(stats)
+        return result
+
+    def _length(self, pairs: pl.DataFrame) -> pl.Expr:
+        tokens = "rejected_tokens" in pairs.columns and pairs["rejected_tokens"].null_count() == 0
+        if self.config.length_unit == "tokens" or (self.config.length_unit == "auto" and tokens and pairs.height):
+            return pl.col("rejected_tokens").cast(pl.Float64)
+        return _text(pairs, "rejected").str.len_chars().cast(pl.Float64)
+
+
+def _text(pairs: pl.DataFrame, column: str) -> pl.Expr:
+    """A response as text: conversational exports hold [{role, content}]."""
+    if pairs.schema[column] == pl.String:
+        return pl.col(column)
+    return pl.col(column).list.last().struct.field("content")
+
+
+def _quantile(series: pl.Series, q: float) -> float | None:
+    values = series.drop_nulls()
+    values = values.filter(values.is_finite()) if values.dtype.is_float() else values
+    return float(values.quantile(q, "linear")) if values.len() else None
