@@ -44,6 +44,16 @@ OVERRIDES: dict[str, list[str]] = {
     "pairwise_swap": ["pair.label_source=ab", f"filter.steps=[{QUALITY}, {{type: gap, min_swap_consistency: 1.0}}]"],
 }
 NAIVE = ("ultrafeedback", "max_min")
+SUMMARY = {  # one line each, for the console
+    "ultrafeedback": "UltraFeedback-binarized: best vs a random other, ties kept",
+    "max_min": "distilabel max-vs-min: all equal -> chosen == rejected",
+    "prefdata": "tie-free best-vs-worst + quality filter",
+    "margin_quantile": "prefdata + top half by normalized margin",
+    "rip": "prefdata + RIP (rejected score, rejected length, gap)",
+    "sweet_spot": "rejected nearest mean - 2 std",
+    "pairwise": "best-vs-worst on the position-biased pairwise judge",
+    "pairwise_swap": "pairwise + swap-consistency filter",
+}
 VARIANTS = (*NAIVE, *OVERRIDES)
 NAIVE_JUDGE = "rm"  # the peers' rules read the same noisy reward model as prefdata's setting
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import polars as pl
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from prefdata.tables import empty_rejects, rejects_from
 
@@ -133,3 +133,13 @@ def score_scale(pairs: pl.DataFrame, score_range: tuple[float, float] | None) ->
     scores = scores.filter(scores.is_finite())
     scale = float(scores.max() - scores.min()) if scores.len() else 0.0
     return scale if scale > 0 else 1.0
+
+
+def _low_below_high(score_range: tuple[float, float]) -> tuple[float, float]:
+    if not score_range[0] < score_range[1]:
+        raise ValueError(f"score_range must be [low, high] with low < high, got {list(score_range)}")
+    return score_range
+
+
+# A judge's scale, [low, high], in the configs of the filters that normalize margins by it.
+ScoreRange = Annotated[tuple[float, float], AfterValidator(_low_below_high)]

@@ -22,7 +22,9 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from prefdata.config import StrictModel
-from prefdata.filters.base import Filter, FilterResult, Rule, check_numeric, score_scale, split_by_reasons
+from prefdata.filters.base import (
+    Filter, FilterResult, Rule, ScoreRange, check_numeric, score_scale, split_by_reasons,
+)
 
 class GapFilterConfig(StrictModel):
     type: Literal["gap"] = "gap"
@@ -30,7 +32,7 @@ class GapFilterConfig(StrictModel):
     min_normalized_margin: float | None = Field(
         None, ge=0.0, le=1.0, description="Drop pairs with margin / score scale below this."
     )
-    score_range: tuple[float, float] | None = Field(
+    score_range: ScoreRange | None = Field(
         None, description="[low, high] of the judge's scale; default: observed range of the input."
     )
     min_quantile: float | None = Field(
@@ -51,8 +53,6 @@ class GapFilterConfig(StrictModel):
         if all(t is None for t in thresholds):
             raise ValueError("gap filter has no threshold: set min_margin, min_normalized_margin, "
                              "min_quantile, min_swap_consistency or min_agreement")
-        if self.score_range is not None and not self.score_range[0] < self.score_range[1]:
-            raise ValueError(f"score_range must be [low, high] with low < high, got {list(self.score_range)}")
         return self
 
 

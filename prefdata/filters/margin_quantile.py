@@ -18,24 +18,19 @@ import math
 from typing import Literal
 
 import polars as pl
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from prefdata.config import StrictModel
-from prefdata.filters.base import Filter, FilterResult, Rule, check_numeric, score_scale, split_by_reasons
+from prefdata.filters.base import (
+    Filter, FilterResult, Rule, ScoreRange, check_numeric, score_scale, split_by_reasons,
+)
 
 
 class MarginQuantileFilterConfig(StrictModel):
     type: Literal["margin_quantile"] = "margin_quantile"
     keep: float = Field(gt=0.0, le=1.0, description="Share of pairs kept: those with the largest normalized margin.")
-    score_range: tuple[float, float] | None = Field(
+    score_range: ScoreRange | None = Field(
         None, description="[low, high] of the judge's scale; default: observed range of the input.")
-
-    @model_validator(mode="after")
-    def _range(self):
-        if self.score_range is not None and not self.score_range[0] < self.score_range[1]:
-            raise ValueError(f"score_range must be [low, high] with low < high, got {list(self.score_range)}")
-        return self
-
 
 class MarginQuantileFilter(Filter):
     """Keep the top `keep` share of pairs by normalized margin (exact count, deterministic ties)."""

@@ -64,10 +64,6 @@ class IterateDir:
     def model(self, t: int) -> Path:
         return self.round(t) / "model"
 
-    def rounds_done(self) -> list[int]:
-        found = [int(p.parent.name) for p in (self.root / "rounds").glob("*/eval.json") if p.parent.name.isdigit()]
-        return sorted(found)
-
 
 def iterate(recipe_path: str | Path, out: str | Path, overrides: list[str] = (), *, rounds: int | None = None,
             console: Console | None = None) -> dict:
@@ -126,13 +122,15 @@ def _round(plan: Plan, layout: IterateDir, t: int, models: dict[int, str], promp
     rdir, seed = layout.round(t), round_seed(plan.recipe.seed, t)
     _write_if_changed(prompts, rdir / "prompts.parquet")
     run = rdir / "run"
-    manifest = build(plan.path, run, [*plan.overrides, f"seed={seed}", f"sample.models.0.model={models[t - 1]}"],
-                     external={"prompts": rdir / "prompts.parquet"}, console=quiet, recipe_model=IterateRecipe)
+    with console.status(f"round {t}: sample, label, pair, filter, export (logs: {run / 'logs'})"):
+        manifest = build(plan.path, run, [*plan.overrides, f"seed={seed}", f"sample.models.0.model={models[t - 1]}"],
+                         external={"prompts": rdir / "prompts.parquet"}, console=quiet, recipe_model=IterateRecipe)
     console.print(f"round {t}: {funnel_line(manifest)} (sampled from {_name(models[t - 1], layout)})")
     init = models[t - 1] if plan.recipe.iterate.init == "previous" else models[0]
     reference = models[0] if plan.recipe.iterate.reference == "initial" else models[t - 1]
     export = next(s for s in manifest.stages if s.name == "export")
-    summary = _train(plan, layout, t, init, reference, seed, RunDir(run).dataset, export.key + export.output_hash)
+    with console.status(f"round {t}: training (logs: {layout.model(t) / 'logs'})"):
+        summary = _train(plan, layout, t, init, reference, seed, RunDir(run).dataset, export.key + export.output_hash)
     alarms = summary["alarms"] or "none"
     console.print(f"round {t}: trained {summary['pairs']} pairs, final loss {_fmt(summary['final_loss'])}, "
                   f"reward accuracy {_fmt(summary['reward_accuracy'])}, alarms {alarms}")
@@ -215,7 +213,7 @@ def _evaluate(plan: Plan, layout: IterateDir, t: int, model: str, console: Conso
     """Greedy answers of `model` on the held-out prompts, scored by the eval judges: rounds/<t>/eval.json."""
     rdir = layout.round(t)
     run = rdir / "eval"
-    with faults.scope(f"round{t}-eval"):
+    with faults.scope(f"round{t}-eval"), console.status(f"round {t}: evaluating on the held-out prompts"):
         build(plan.path, run, [*plan.overrides, *eval_overrides(plan), f"sample.models.0.model={model}"],
               until_stage="label", external={"prompts": layout.heldout}, console=quiet, recipe_model=IterateRecipe)
     scores = eval_scores(RunDir(run).stage("label").data, plan.eval_judges)

@@ -14,7 +14,7 @@ prompts per shard, written to `<stage dir>/shards/<judge>-<key>/` as they finish
 killed while labelling resumes with only the missing shards' requests (stats: per judge
 `shards_resumed`, `requests_sent`). Programmatic judges run whole (they are cheap). Output: a
 frame with records.Judgment columns holding exactly one row per judge and candidate
-(pairwise LLM judges: the candidate's win rate, see prefdata/judges/llm.py; their
+(pairwise judges, LLM or programmatic: the candidate's win rate, see prefdata/judges/pairwise.py; their
 per-pair rows, with `opponent_id`, go to `<stage dir>/pairwise_judgments.parquet`). With
 several judges an `aggregate` row per candidate (judge_type "aggregate", id
 `aggregate_id`) combines them and carries `rank` within its prompt. The judge later

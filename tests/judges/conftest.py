@@ -52,6 +52,15 @@ def user_checks(tmp_path, monkeypatch) -> str:
             return float("nan")
 
         NOT_CALLABLE = 3
+
+        def first_shown(prompt, response_a, response_b, reference):
+            return "tie" if response_a == response_b else "A"
+
+        def longer(prompt, response_a, response_b, reference):
+            return "tie" if len(response_a) == len(response_b) else ("A" if len(response_a) > len(response_b) else "B")
+
+        def undecided(prompt, response_a, response_b, reference):
+            return "maybe"
     '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "user_checks_mod"

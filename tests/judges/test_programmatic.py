@@ -140,3 +140,24 @@ def test_label_config_cross_checks():
         validate(LabelConfig, {"judges": judges, "aggregate_id": "x"}, "r.yaml")
     with pytest.raises(ConfigError, match="weights must be > 0"):
         validate(LabelConfig, {"judges": judges, "weights": {"x": 0}}, "r.yaml")
+
+
+def test_a_pairwise_check_runs_in_both_orders_and_its_position_bias_shows(user_checks, item):
+    items = [item("q", text, index=i) for i, text in enumerate(("aaa", "b", "cc"))]
+    biased = judge(mode="pairwise", function=f"{user_checks}:first_shown")
+    rows = biased.judge(items)
+    per_candidate = [r for r in rows if r["opponent_id"] is None]
+    assert len(rows) == 3 * 2 + 3 and biased.judge_type == "programmatic_pairwise"
+    assert all(r["swap_consistent"] is False and r["score"] == 0.5 for r in per_candidate)  # every verdict flips
+    assert biased.stats()["swap_consistency_rate"] == 0.0
+    fair = judge(mode="pairwise", function=f"{user_checks}:longer")
+    scores = {r["candidate_id"]: r["score"] for r in fair.judge(items) if r["opponent_id"] is None}
+    assert sorted(scores.values()) == [0.0, 0.5, 1.0] and scores[items[0].candidate_id] == 1.0 and fair.stats()["swap_consistency_rate"] == 1.0
+    odd = judge(mode="pairwise", function=f"{user_checks}:undecided").judge(items[:2])
+    assert all(r["score"] is None for r in odd) and "returned 'maybe', expected 'A', 'B' or 'tie'" in odd[0]["reason"]
+
+
+def test_pairwise_mode_needs_a_function():
+    with pytest.raises(ConfigError, match="mode: pairwise needs a 'function'"):
+        validate(LabelConfig, {"judges": [{"type": "programmatic", "id": "a", "name": "exact_match",
+                                           "mode": "pairwise"}]}, "recipe.yaml")
