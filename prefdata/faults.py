@@ -4,7 +4,8 @@
 
 A loop that runs the same code many times names where it is with `scope`: inside
 `scope("round2")` the point "label:judged" also answers to "round2/label:judged", so
-`PREFDATA_KILL_AT=round2/label:judged prefdata iterate ...` dies in round 2's label stage only.
+`PREFDATA_KILL_AT=round2/label:judged prefdata iterate ...` dies in round 2's label stage only
+(round 2's evaluation is "round2/eval/label:judged").
 
 Long work (sampling, labelling, training) is killed from outside at random points by the
 tests; short writes (a dataset directory: a few files in well under a second) are killed

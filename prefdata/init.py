@@ -16,6 +16,7 @@ from pathlib import Path
 from string import Template
 
 from prefdata.errors import PrefdataError
+from prefdata.tables import atomic_path
 
 TEMPLATES = {
     "sample": "sample k answers per prompt with vLLM (no labels yet)",
@@ -44,17 +45,17 @@ def write_recipe(template: str, *, model: str, prompts: Path, out: Path, judge_m
         kind = "an LLM judge model" if template == "llm-judge" else "a reward model"
         raise PrefdataError(f"--template {template} scores answers with {kind}: pass --judge-model PATH")
     column = prompt_column or _prompt_column(prompts)
-    filled = Template(text).substitute(
-        recipe=out, name=out.stem, model=_absolute(model), prompts=prompts.resolve(), prompt_column=column,
-        judge_model=_absolute(judge_model or ""), device=_device() if device == "auto" else device, holdout=holdout,
-    )
+    values = {"name": out.stem, "model": _absolute(model), "prompts": str(prompts.resolve()), "prompt_column": column,
+              "judge_model": _absolute(judge_model or "")}
+    if "$device" in text:
+        values["device"] = _device() if device == "auto" else device
+    # YAML values are quoted (JSON strings are YAML): a path with ': ' or a run named `on` stays a string
+    filled = Template(text).substitute(recipe=out, run=out.stem, holdout=holdout,
+                                       **{k: json.dumps(v) for k, v in values.items()})
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(filled)
-    try:
-        _load(template, out)
-    except PrefdataError:
-        out.unlink()
-        raise
+    with atomic_path(out) as tmp:  # --force replaces the old file only once the new one loads
+        tmp.write_text(filled)
+        _load(template, tmp)
     return out
 
 

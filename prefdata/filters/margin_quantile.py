@@ -5,8 +5,8 @@ by normalized margin.
       steps:
         - {type: margin_quantile, keep: 0.5}      # the half of the pairs with the clearest preference
 
-The margin is normalized by the score scale (`score_range`, else the observed range of all
-chosen and rejected scores), so the order is the margin's order; exactly ceil(keep x pairs)
+The margin is normalized by the observed range of all chosen and rejected scores (recorded
+with every drop; the order, and so the selection, is the margin's); exactly ceil(keep x pairs)
 are kept, pairs with the same margin ordered by pair_id (deterministic). Pairs without a
 finite margin are dropped as `missing_margin`; the others below the cut as
 `below_margin_quantile`, with their normalized margin and the cut.
@@ -22,15 +22,13 @@ from pydantic import Field
 
 from prefdata.config import StrictModel
 from prefdata.filters.base import (
-    Filter, FilterResult, Rule, ScoreRange, check_numeric, score_scale, split_by_reasons,
+    Filter, FilterResult, Rule, check_numeric, score_scale, split_by_reasons,
 )
 
 
 class MarginQuantileFilterConfig(StrictModel):
     type: Literal["margin_quantile"] = "margin_quantile"
     keep: float = Field(gt=0.0, le=1.0, description="Share of pairs kept: those with the largest normalized margin.")
-    score_range: ScoreRange | None = Field(
-        None, description="[low, high] of the judge's scale; default: observed range of the input.")
 
 class MarginQuantileFilter(Filter):
     """Keep the top `keep` share of pairs by normalized margin (exact count, deterministic ties)."""
@@ -41,7 +39,7 @@ class MarginQuantileFilter(Filter):
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         check_numeric(pairs, ["margin", "chosen_score", "rejected_score"])
         finite = pl.col("margin").is_not_null() & pl.col("margin").is_finite()
-        scale = score_scale(pairs, self.config.score_range)
+        scale = score_scale(pairs, None)
         n_valid = pairs.filter(finite).height
         n_keep = math.ceil(self.config.keep * n_valid)
         order = (pairs.filter(finite).sort(["margin", "pair_id"], descending=[True, False])

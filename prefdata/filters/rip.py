@@ -22,6 +22,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from prefdata.config import StrictModel
+from prefdata.errors import DataError
 from prefdata.filters.base import Filter, FilterResult, Rule, check_numeric, split_by_reasons
 
 
@@ -73,16 +74,12 @@ class RipFilter(Filter):
 
     def _length(self, pairs: pl.DataFrame) -> pl.Expr:
         tokens = "rejected_tokens" in pairs.columns and pairs["rejected_tokens"].null_count() == 0
+        if self.config.length_unit == "tokens" and not tokens:
+            raise DataError("rip filter: length_unit tokens, but not every pair has rejected_tokens (imported pairs "
+                            "often have none); use length_unit: chars (or auto)")
         if self.config.length_unit == "tokens" or (self.config.length_unit == "auto" and tokens and pairs.height):
             return pl.col("rejected_tokens").cast(pl.Float64)
-        return _text(pairs, "rejected").str.len_chars().cast(pl.Float64)
-
-
-def _text(pairs: pl.DataFrame, column: str) -> pl.Expr:
-    """A response as text: conversational exports hold [{role, content}]."""
-    if pairs.schema[column] == pl.String:
-        return pl.col(column)
-    return pl.col(column).list.last().struct.field("content")
+        return pl.col("rejected").str.len_chars().cast(pl.Float64)  # PairRecord: responses are strings
 
 
 def _quantile(series: pl.Series, q: float) -> float | None:

@@ -30,6 +30,9 @@ from prefdata.recipe import RecipeBase, recipe_model
 from prefdata.stages import STAGES
 
 
+LOCAL_BACKENDS = ("vllm", "transformers", "ray")  # samplers that load a model directory
+
+
 class EvalSection(StrictModel):
     prompts: ConfigPath | None = Field(
         None, description="Held-out prompt file (same columns as `prompts:`); default: `holdout` prompts of the pool.")
@@ -99,8 +102,15 @@ def load_plan(path: str | Path, overrides: list[str] = (), rounds: int | None = 
         problems.append(f"sample.models: iterate samples from the policy being trained, so exactly one model; "
                         f"got {len(samplers)}")
     policy0 = str(samplers[0].model) if samplers else ""
-    train_model = (train.get("model") or {}).get("path")
-    if policy0 and train_model and _same(train_model, policy0) is False:
+    if samplers and samplers[0].backend not in LOCAL_BACKENDS:
+        problems.append(f"sample.models.0.backend: {samplers[0].backend}: every round samples from the model it "
+                        f"just trained, a local directory; use {' or '.join(LOCAL_BACKENDS)}")
+    elif policy0 and not (Path(policy0) / "config.json").is_file():
+        problems.append(f"sample.models.0.model: {policy0} is not a local model directory (no config.json); "
+                        "iterate trains it and samples from the result, so download it first")
+    model, peft, reference = (_section(train, name, problems) for name in ("model", "peft", "reference"))
+    train_model = model.get("path")
+    if policy0 and train_model and not _same(str(train_model), policy0):
         problems.append(f"train: model.path {train_model} is not the sampled model sample.models.0.model {policy0}; "
                         "round 1 trains the model it sampled from: make them the same path (or leave "
                         "model.path out of the train config)")
@@ -109,23 +119,32 @@ def load_plan(path: str | Path, overrides: list[str] = (), rounds: int | None = 
         problems.append(f"iterate needs the sections {', '.join(missing)}: every round exports a dataset to train on")
     if recipe.label is not None and recipe.label.source != "judges":
         problems.append("label.source: argilla: iterate labels every round automatically; use judges")
-    peft = (train.get("peft") or {}).get("mode", "full")
-    if peft in ("lora", "qlora") and not recipe.iterate.merge:
-        problems.append(f"iterate.merge: false with peft.mode {peft}: the next round samples with vLLM from a full "
+    mode = peft.get("mode", "full")
+    if mode in ("lora", "qlora") and not recipe.iterate.merge:
+        problems.append(f"iterate.merge: false with peft.mode {mode}: the next round samples with vLLM from a full "
                         "model, so each round's adapter must be merged; set iterate.merge: true")
-    if peft in ("lora", "qlora") and (train.get("peft") or {}).get("adapter_name_or_path"):
+    if mode in ("lora", "qlora") and peft.get("adapter_name_or_path"):
         problems.append("train: peft.adapter_name_or_path: an iterate round merges its adapter into the round's "
                         "start model, which has no place for a second (SFT) adapter; merge the SFT adapter first "
                         "(`prefdata merge`) and sample from the merged model")
-    if (train.get("reference") or {}).get("strategy") == "adapter":
+    if reference.get("strategy") == "adapter":
         problems.append("train: reference.strategy: adapter cannot follow the rounds' models; use model (the "
                         "default for full) or precomputed")
     eval_judges = _eval_judges(recipe, problems)
-    if policy0 and not problems:
+    if policy0:
         problems += _train_problems(train, policy0, path)
     if problems:
         raise ConfigError(str(path), problems)
     return Plan(recipe, path, list(overrides), train, policy0, eval_judges)
+
+
+def _section(train: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
+    """A section of the raw train config as a mapping (a wrong type is reported, not raised)."""
+    value = train.get(name) or {}
+    if not isinstance(value, dict):
+        problems.append(f"train: {name}: expected a mapping of keys, got {type(value).__name__} {value!r}")
+        return {}
+    return value
 
 
 def _train_raw(recipe: IterateBase, path: Path) -> dict[str, Any]:
@@ -142,10 +161,10 @@ def _train_problems(train: dict[str, Any], policy0: str, path: Path) -> list[str
     """The train config as round 1 will run it (model = pi_0), checked now rather than after a round."""
     from prefdata.trainer.config import validate_train_config
 
-    raw = apply_overrides(train, [])
-    raw.setdefault("model", {})["path"] = policy0
-    raw.setdefault("data", {})["dir"] = str(path.parent)  # each round sets its own dataset dir
-    raw.setdefault("dpo", {})["output_dir"] = str(path.parent / "round")
+    if any(not isinstance(train.get(s) or {}, dict) for s in ("model", "data", "dpo", "reference")):
+        return []  # reported by _section; the sections cannot be filled in
+    raw = round_train_config(train, model=policy0, reference=policy0, dataset=path.parent, output=path.parent / "round",
+                             seed=0)
     try:
         validate_train_config(raw)
     except ConfigError as e:
@@ -153,8 +172,25 @@ def _train_problems(train: dict[str, Any], policy0: str, path: Path) -> list[str
     return []
 
 
-def _same(a: str, b: str) -> bool | None:
-    """Same local model directory (None: a hub id, which cannot be compared on disk)."""
+def round_train_config(train: dict[str, Any], *, model: str, reference: str, dataset: Path, output: Path,
+                       seed: int) -> dict[str, Any]:
+    """The raw train config of one round: its start model, reference, dataset, output dir and seed.
+
+    A reference other than the start model needs a copy of its own (strategy model):
+    adapter_disabled and precomputed would use the start model."""
+    raw = apply_overrides(train, [])  # a deep copy
+    raw.setdefault("model", {})["path"] = model
+    raw.setdefault("data", {}).update({"dir": str(dataset), "seed": seed})
+    raw.setdefault("dpo", {}).update({"output_dir": str(output), "seed": seed})
+    ref = raw.setdefault("reference", {})
+    ref.pop("model_path", None)  # the loop decides the reference of every round
+    if reference != model:
+        ref.update({"strategy": "model", "model_path": reference})
+    return raw
+
+
+def _same(a: str, b: str) -> bool:
+    """Same local model directory (two names that do not exist on disk: the same string)."""
     pa, pb = Path(a), Path(b)
     if not pa.exists() or not pb.exists():
         return a == b

@@ -1,12 +1,14 @@
 """Score a round's policy on the held-out prompts: greedy answers, the recipe's pointwise judges.
 
     overrides = eval_overrides(plan)          # k=1, temperature 0, only the eval judges
-    scores = eval_scores(RunDir(run).stage("label").data, plan.eval_judges)
-    summary = summarize_eval(scores, baseline, judge_types, pass_score=1.0)
+    scores = eval_scores(RunDir(run).stage("label").data, heldout_ids, judge_types)
+    summary = summarize_eval(scores, baseline, pass_score=1.0)
 
-Per judge: the mean score; for programmatic checks, the pass rate (score >= pass_score, a
-missing score fails); and the win rate against pi_0 on the same prompts (win 1, tie 0.5,
-loss 0; prompts where either answer has no score are left out and counted).
+One row per held-out prompt and judge, also for a prompt that got no answer (the sample
+stage dropped it, e.g. too long) or no score: those count as missing. Per judge: the mean
+score over the scored ones; for programmatic checks, the pass rate over all held-out prompts
+(score >= pass_score, a missing score fails); and the win rate against pi_0 on the prompts
+both answered with a score (win 1, tie 0.5, loss 0; the others are left out and counted).
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ def eval_overrides(plan: Plan) -> list[str]:
     return overrides
 
 
-def eval_scores(judgments: Path, judges: list[str]) -> pl.DataFrame:
-    """One row per (prompt, judge): the greedy answer's score (null when the judge gave none)."""
-    frame = pl.read_parquet(judgments).filter(pl.col("judge_id").is_in(judges))
-    return frame.select("prompt_id", "judge_id", "judge_type", "score").sort("prompt_id", "judge_id")
+def eval_scores(judgments: Path, prompt_ids: list[str], judge_types: dict[str, str]) -> pl.DataFrame:
+    """One row per (held-out prompt, judge): the greedy answer's score, null when there is none."""
+    grid = pl.DataFrame({"prompt_id": prompt_ids}).join(
+        pl.DataFrame({"judge_id": list(judge_types), "judge_type": list(judge_types.values())}), how="cross")
+    scored = (pl.read_parquet(judgments).filter(pl.col("judge_id").is_in(list(judge_types)))
+              .select("prompt_id", "judge_id", "score"))
+    return grid.join(scored, on=["prompt_id", "judge_id"], how="left").sort("prompt_id", "judge_id")
 
 
 def summarize_eval(scores: pl.DataFrame, baseline: pl.DataFrame | None, pass_score: float) -> dict:

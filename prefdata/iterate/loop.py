@@ -26,7 +26,6 @@ resumes from its last checkpoint or restarts, and a merge is written to a temp d
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
@@ -35,10 +34,11 @@ import polars as pl
 import yaml
 from rich.console import Console
 
+import prefdata.trainer
 from prefdata import faults
 from prefdata.config import stable_hash
-from prefdata.fingerprint import path_fingerprint
-from prefdata.iterate.config import IterateRecipe, Plan, load_plan
+from prefdata.fingerprint import code_fingerprint, engine_versions, path_fingerprint
+from prefdata.iterate.config import IterateRecipe, Plan, load_plan, round_train_config
 from prefdata.iterate.evaluate import eval_overrides, eval_scores, summarize_eval
 from prefdata.iterate.schedule import round_seed, schedule
 from prefdata.logs import engine_output, terminal_console
@@ -46,6 +46,9 @@ from prefdata.report import funnel_line
 from prefdata.rundir import RunDir, locked
 from prefdata.runner import build
 from prefdata.tables import write_parquet, write_text_atomic
+
+
+TRAIN_ENGINES = ("torch", "transformers", "trl", "peft", "accelerate")  # a new version retrains a round
 
 
 class IterateDir:
@@ -84,16 +87,21 @@ def _iterate(plan: Plan, layout: IterateDir, console: Console) -> dict:
     console.print(f"[bold]prefdata iterate[/] {plan.path} -> {layout.root}: {plan.rounds} round(s), prompts "
                   f"{recipe.iterate.prompts}, reference {recipe.iterate.reference}, init {recipe.iterate.init}")
     quiet = Console(quiet=True)  # each build and training has its own logs; the loop prints one line per step
-    pool = _prompts(plan, layout.pool, [], quiet)
-    heldout, blocks = schedule(pool, recipe.iterate, recipe.seed)
-    if recipe.iterate.eval.prompts is not None:
+    pool, overlap = _prompts(plan, layout.pool, [], quiet), 0
+    if recipe.iterate.eval.prompts is not None:  # held out means never sampled for training
         heldout = _prompts(plan, layout.eval_pool, [f"prompts.path={recipe.iterate.eval.prompts}"], quiet)
+        kept = pool.filter(~pl.col("prompt_id").is_in(heldout["prompt_id"].implode()))
+        pool, overlap = kept, pool.height - kept.height
+        _, blocks = schedule(pool, recipe.iterate, recipe.seed)
+    else:
+        heldout, blocks = schedule(pool, recipe.iterate, recipe.seed)
     _write_if_changed(heldout, layout.heldout)
-    console.print(f"prompts: {pool.height} in the pool; {heldout.height} held out; "
-                  f"{', '.join(str(b.height) for b in blocks.values())} per round")
+    console.print(f"prompts: {pool.height} in the pool{f' ({overlap} also held out: removed)' if overlap else ''}; "
+                  f"{heldout.height} held out; {', '.join(str(b.height) for b in blocks.values())} per round")
 
     models = {0: plan.policy0}
-    evals = {0: _evaluate(plan, layout, 0, plan.policy0, console, quiet)}
+    with faults.scope("round0"):
+        evals = {0: _evaluate(plan, layout, 0, plan.policy0, console, quiet)}
     for t in range(1, plan.rounds + 1):
         with faults.scope(f"round{t}"):
             models[t] = _round(plan, layout, t, models, blocks[t], console, quiet)
@@ -143,19 +151,14 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
     from prefdata.trainer.config import validate_train_config
 
     rdir = layout.round(t)
-    raw = copy.deepcopy(plan.train)
-    lora = (raw.get("peft") or {}).get("mode", "full") != "full"
+    lora = (plan.train.get("peft") or {}).get("mode", "full") != "full"
     train_dir = rdir / ("adapter" if lora else "model")
-    raw.setdefault("model", {})["path"] = init
-    raw.setdefault("data", {}).update({"dir": str(dataset), "seed": seed})
-    raw.setdefault("dpo", {}).update({"output_dir": str(train_dir), "seed": seed})
-    ref = raw.setdefault("reference", {})
-    ref.pop("model_path", None)  # the loop decides the reference of every round
-    if reference != init:  # adapter_disabled and precomputed use the start model: another reference is a copy
-        ref.update({"strategy": "model", "model_path": reference})
+    raw = round_train_config(plan.train, model=init, reference=reference, dataset=dataset, output=train_dir, seed=seed)
     cfg = validate_train_config(raw, f"{plan.path} (train, round {t})")
     key = stable_hash({"train": cfg.model_dump(mode="json"), "data": dataset_key,
-                       "init": path_fingerprint(init), "reference": path_fingerprint(reference)})
+                       "init": path_fingerprint(init), "reference": path_fingerprint(reference),
+                       "code": code_fingerprint(sorted(Path(prefdata.trainer.__file__).parent.glob("*.py"))),
+                       "engines": engine_versions(TRAIN_ENGINES)})
     marker = rdir / "train.json"
     if marker.is_file() and json.loads(marker.read_text())["key"] == key and (layout.model(t) / "config.json").is_file():
         return json.loads(marker.read_text())["summary"]
@@ -172,12 +175,19 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
 
 
 def _run_training(cfg, train_dir: Path, started: Path, key: str) -> None:
+    """Train into `train_dir`: resume this key's own checkpoints, else start from an empty dir.
+
+    `started` holds the key of the training the dir belongs to. A dir of another key (a changed
+    config or a new start model) is removed *before* `started` names the new key, so a kill at
+    any point never leaves the old run's DONE or checkpoints under the new key."""
     from prefdata.trainer.dpo import train
     from prefdata.trainer.rundir import checkpoints, is_complete
 
-    resume = (started.is_file() and started.read_text() == key
-              and any(is_complete(c) for c in checkpoints(train_dir)))
-    write_text_atomic(started, key)
+    ours = started.is_file() and started.read_text() == key
+    if not ours:
+        shutil.rmtree(train_dir, ignore_errors=True)
+        write_text_atomic(started, key)
+    resume = ours and any(is_complete(c) for c in checkpoints(train_dir))
     overwrite = not resume and train_dir.exists() and any(train_dir.iterdir())
     if overwrite and not (train_dir / "train_config.yaml").is_file():
         shutil.rmtree(train_dir)  # a half-made dir from before the trainer wrote anything
@@ -213,12 +223,15 @@ def _evaluate(plan: Plan, layout: IterateDir, t: int, model: str, console: Conso
     """Greedy answers of `model` on the held-out prompts, scored by the eval judges: rounds/<t>/eval.json."""
     rdir = layout.round(t)
     run = rdir / "eval"
-    with faults.scope(f"round{t}-eval"), console.status(f"round {t}: evaluating on the held-out prompts"):
+    with faults.scope("eval"), console.status(f"round {t}: evaluating on the held-out prompts"):
         build(plan.path, run, [*plan.overrides, *eval_overrides(plan), f"sample.models.0.model={model}"],
               until_stage="label", external={"prompts": layout.heldout}, console=quiet, recipe_model=IterateRecipe)
-    scores = eval_scores(RunDir(run).stage("label").data, plan.eval_judges)
-    baseline = None if t == 0 else eval_scores(RunDir(layout.round(0) / "eval").stage("label").data,
-                                                plan.eval_judges)
+    prompt_ids = pl.read_parquet(layout.heldout, columns=["prompt_id"])["prompt_id"].to_list()
+    types = {j.id: j.type for j in plan.recipe.label.judges
+             if j.id in plan.eval_judges}
+    scores = eval_scores(RunDir(run).stage("label").data, prompt_ids, types)
+    baseline = None if t == 0 else eval_scores(RunDir(layout.round(0) / "eval").stage("label").data, prompt_ids,
+                                                types)
     result = {"round": t, "model": model, "judges": summarize_eval(scores, baseline, plan.recipe.iterate.eval.pass_score)}
     text = json.dumps(result, indent=2)
     if not (rdir / "eval.json").is_file() or (rdir / "eval.json").read_text() != text:

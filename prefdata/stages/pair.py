@@ -20,7 +20,9 @@ Strategies, per prompt (per prompt and annotator with `annotators: per_annotator
 With several labels per candidate (annotators), `aggregate` averages them (mean score or
 mean rank) before pairing; `per_annotator` pairs within each annotator's labels. Either way
 `agreement` = share of the annotators who labelled both candidates and prefer the chosen one.
-`swap_consistency` = mean of `Judgment.swap_consistent` over both candidates' labels.
+`swap_consistency` = mean of `Judgment.swap_consistent` over both candidates' labels (a
+candidate's flag: every verdict on it held in both orders), from the label judge when it is
+pairwise, else from every pairwise judge.
 
 Accounting unit: the prompt. rows_in = prompts with candidates or a prompt record,
 rows_kept = prompts that produced >= 1 pair, and each other prompt is one reject:
@@ -158,7 +160,7 @@ def _assemble(raw: pl.DataFrame, prompts: pl.DataFrame, candidates: pl.DataFrame
                  "rejected_num_tokens": "rejected_tokens"})
         .collect()
     )
-    pairs = pairs.join(swap_consistency(judgments, pairs), on="pair_id", how="left", maintain_order="left")
+    pairs = pairs.join(swap_consistency(judgments, pairs, label), on="pair_id", how="left", maintain_order="left")
     pairs = pairs.join(annotator_agreement(judgments, label, use_rank, pairs), on="pair_id", how="left",
                        maintain_order="left")
     schema = polars_schema(PairRecord)

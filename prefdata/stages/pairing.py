@@ -186,9 +186,14 @@ def prompt_rejects(prompts: pl.DataFrame, candidates: pl.DataFrame, status: pl.D
     return rejects, accounting
 
 
-def swap_consistency(judgments: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-    """pair_id, swap_consistency: mean of both candidates' share of swap-consistent verdicts."""
+def swap_consistency(judgments: pl.DataFrame, pairs: pl.DataFrame, label: str) -> pl.DataFrame:
+    """pair_id, swap_consistency: mean of both candidates' share of swap-consistent verdicts.
+
+    The verdicts are the label judge's when it is pairwise, else every pairwise judge's (an
+    aggregate of them); another pairwise judge in the recipe never decides a pair's value."""
     rows = judgments.filter(pl.col("swap_consistent").is_not_null())
+    if (rows["judge_id"] == label).any():
+        rows = rows.filter(pl.col("judge_id") == label)
     if rows.height == 0:
         return pairs.select("pair_id", pl.lit(None, dtype=pl.Float64).alias("swap_consistency"))
     per_candidate = rows.group_by("candidate_id").agg(pl.col("swap_consistent").cast(pl.Float64).mean().alias("sc"))

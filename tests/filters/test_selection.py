@@ -60,7 +60,7 @@ def test_margin_quantile_keeps_exactly_the_top_share_by_margin(make_pairs, rows,
 
 def test_margin_quantile_records_the_normalized_margin_and_the_cut(make_pairs):
     pairs = make_pairs([{"chosen_score": 10, "rejected_score": s} for s in (9, 6, 2, 0)])
-    result = run(MarginQuantileFilterConfig(keep=0.5, score_range=(0, 10)), pairs)
+    result = run(MarginQuantileFilterConfig(keep=0.5), pairs)  # observed range: 0..10
     assert result.kept["pair_id"].to_list() == ["pair2", "pair3"]
     values = json.loads(result.rejects["values"][0])
     assert values == {"normalized_margin": pytest.approx(0.1), "cut_normalized_margin": pytest.approx(0.8)}
@@ -98,6 +98,13 @@ def test_rip_uses_tokens_when_every_pair_has_them_and_keeps_the_deciding_values(
     assert result.rejects["row_id"].to_list() == ["pair0"]  # 2 tokens < median 5.5 (by characters it would be pair1)
     assert json.loads(result.rejects["values"][0]) == {"rejected_length": 2.0}
     assert result.stats["rip_short_rejected_cutoff"] == 5.5
+
+
+def test_rip_in_tokens_needs_token_counts(make_pairs):
+    from prefdata.errors import DataError
+
+    with pytest.raises(DataError, match="not every pair has rejected_tokens"):
+        build_filter(RipFilterConfig(rejected_length_quantile=0.5, length_unit="tokens")).apply(make_pairs([{}]))
 
 
 def test_selection_configs_are_checked_at_load_with_every_problem():

@@ -24,3 +24,15 @@ def test_a_reward_model_has_a_mean_and_win_rate_but_no_pass_rate():
     out = summarize_eval(_scores([0.3, -1.2], "rm", "reward_model"), _scores([0.1, -1.0], "rm", "reward_model"),
                          pass_score=1.0)["rm"]
     assert "pass_rate" not in out and out["win_rate_vs_initial"] == 0.5 and out["mean"] == pytest.approx(-0.45)
+
+
+def test_a_held_out_prompt_without_an_answer_counts_as_missing_and_failed(tmp_path):
+    from prefdata.iterate.evaluate import eval_scores
+
+    judgments = tmp_path / "j.parquet"
+    pl.DataFrame({"prompt_id": ["p0", "p1", "p0"], "judge_id": ["exact", "exact", "other"],
+                  "score": [1.0, 1.0, 0.3]}).write_parquet(judgments)
+    scores = eval_scores(judgments, ["p0", "p1", "p2"], {"exact": "programmatic"})  # p2: dropped before labelling
+    assert scores["score"].to_list() == [1.0, 1.0, None]
+    out = summarize_eval(scores, None, pass_score=1.0)["exact"]
+    assert out["prompts"] == 3 and out["missing"] == 1 and out["pass_rate"] == pytest.approx(2 / 3)
