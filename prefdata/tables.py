@@ -170,6 +170,13 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
+def write_text_if_changed(path: Path, text: str) -> Path:
+    """write_text_atomic, skipped when the file already holds `text` (its mtime stays: reruns touch nothing)."""
+    if not path.is_file() or path.read_text() != text:
+        write_text_atomic(path, text)
+    return path
+
+
 def with_all_columns(df: pl.DataFrame, model: type[BaseModel]) -> pl.DataFrame:
     """Optional record columns a producer left out become typed nulls, so stages can rely on them."""
     schema = polars_schema(model)

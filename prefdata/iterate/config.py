@@ -18,13 +18,14 @@ eval judges, a LoRA round that would not be merged, ...) is reported at once.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from prefdata.config import ConfigPath, StrictModel, apply_overrides, load_config, read_yaml
+from prefdata.config import ConfigPath, StrictModel, load_config, read_yaml
 from prefdata.errors import ConfigError
 from prefdata.recipe import RecipeBase, recipe_model
 from prefdata.stages import STAGES
@@ -90,6 +91,11 @@ class Plan:
     def rounds(self) -> int:
         return self.recipe.iterate.rounds
 
+    @property
+    def lora(self) -> bool:
+        """Rounds train an adapter (then merged into a full model)."""
+        return (self.train.get("peft") or {}).get("mode", "full") in ("lora", "qlora")
+
 
 def load_plan(path: str | Path, overrides: list[str] = (), rounds: int | None = None) -> Plan:
     """Load and check an iterate recipe; `rounds` (--rounds) overrides iterate.rounds."""
@@ -108,7 +114,8 @@ def load_plan(path: str | Path, overrides: list[str] = (), rounds: int | None = 
     elif policy0 and not (Path(policy0) / "config.json").is_file():
         problems.append(f"sample.models.0.model: {policy0} is not a local model directory (no config.json); "
                         "iterate trains it and samples from the result, so download it first")
-    model, peft, reference = (_section(train, name, problems) for name in ("model", "peft", "reference"))
+    sections = {name: _section(train, name, problems) for name in ("model", "data", "peft", "reference", "dpo")}
+    model, peft, reference = (sections[name] or {} for name in ("model", "peft", "reference"))
     train_model = model.get("path")
     if policy0 and train_model and not _same(str(train_model), policy0):
         problems.append(f"train: model.path {train_model} is not the sampled model sample.models.0.model {policy0}; "
@@ -131,25 +138,25 @@ def load_plan(path: str | Path, overrides: list[str] = (), rounds: int | None = 
         problems.append("train: reference.strategy: adapter cannot follow the rounds' models; use model (the "
                         "default for full) or precomputed")
     eval_judges = _eval_judges(recipe, problems)
-    if policy0:
+    if policy0 and None not in sections.values():  # a section of the wrong type cannot be filled in
         problems += _train_problems(train, policy0, path)
     if problems:
         raise ConfigError(str(path), problems)
     return Plan(recipe, path, list(overrides), train, policy0, eval_judges)
 
 
-def _section(train: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
-    """A section of the raw train config as a mapping (a wrong type is reported, not raised)."""
+def _section(train: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any] | None:
+    """A section of the raw train config as a mapping; None (and a problem) when it is not one."""
     value = train.get(name) or {}
     if not isinstance(value, dict):
         problems.append(f"train: {name}: expected a mapping of keys, got {type(value).__name__} {value!r}")
-        return {}
+        return None
     return value
 
 
 def _train_raw(recipe: IterateBase, path: Path) -> dict[str, Any]:
     if isinstance(recipe.train, dict):
-        return apply_overrides(recipe.train, [])
+        return copy.deepcopy(recipe.train)
     train_path = Path(recipe.train)  # ConfigPath made it absolute when it lies beside the recipe
     if not train_path.is_file():
         raise ConfigError(str(path), [f"train: {recipe.train}: no such train config file (paths are relative to "
@@ -161,8 +168,6 @@ def _train_problems(train: dict[str, Any], policy0: str, path: Path) -> list[str
     """The train config as round 1 will run it (model = pi_0), checked now rather than after a round."""
     from prefdata.trainer.config import validate_train_config
 
-    if any(not isinstance(train.get(s) or {}, dict) for s in ("model", "data", "dpo", "reference")):
-        return []  # reported by _section; the sections cannot be filled in
     raw = round_train_config(train, model=policy0, reference=policy0, dataset=path.parent, output=path.parent / "round",
                              seed=0)
     try:
@@ -178,7 +183,7 @@ def round_train_config(train: dict[str, Any], *, model: str, reference: str, dat
 
     A reference other than the start model needs a copy of its own (strategy model):
     adapter_disabled and precomputed would use the start model."""
-    raw = apply_overrides(train, [])  # a deep copy
+    raw = copy.deepcopy(train)
     raw.setdefault("model", {})["path"] = model
     raw.setdefault("data", {}).update({"dir": str(dataset), "seed": seed})
     raw.setdefault("dpo", {}).update({"output_dir": str(output), "seed": seed})

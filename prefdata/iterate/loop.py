@@ -20,7 +20,8 @@ Every step is content-addressed and restartable, so a killed loop rerun with the
 continues where it stopped: builds reuse their finished stages (the sample stage's key holds
 the fingerprint of the model it samples from, so a new pi_{t-1} is never served stale
 candidates), training is skipped when train.json holds the same key (inputs: the train config,
-the exported dataset's key, the start and reference models' fingerprints) and otherwise
+the exported dataset's key, the start and reference models' fingerprints, the trainer's code
+and the torch / transformers / trl / peft / accelerate versions) and otherwise
 resumes from its last checkpoint or restarts, and a merge is written to a temp dir and renamed.
 """
 
@@ -40,12 +41,13 @@ from prefdata.config import stable_hash
 from prefdata.fingerprint import code_fingerprint, engine_versions, path_fingerprint
 from prefdata.iterate.config import IterateRecipe, Plan, load_plan, round_train_config
 from prefdata.iterate.evaluate import eval_overrides, eval_scores, summarize_eval
+from prefdata.iterate.report import fmt_number, write_report
 from prefdata.iterate.schedule import round_seed, schedule
 from prefdata.logs import engine_output, terminal_console
 from prefdata.report import funnel_line
 from prefdata.rundir import RunDir, locked
 from prefdata.runner import build
-from prefdata.tables import write_parquet, write_text_atomic
+from prefdata.tables import write_parquet, write_text_atomic, write_text_if_changed
 
 
 TRAIN_ENGINES = ("torch", "transformers", "trl", "peft", "accelerate")  # a new version retrains a round
@@ -79,8 +81,6 @@ def iterate(recipe_path: str | Path, out: str | Path, overrides: list[str] = (),
 
 
 def _iterate(plan: Plan, layout: IterateDir, console: Console) -> dict:
-    from prefdata.iterate.report import write_report
-
     recipe = plan.recipe
     write_text_atomic(layout.resolved, f"# resolved from {plan.path} with overrides {plan.overrides}\n"
                       + yaml.safe_dump({**recipe.model_dump(mode="json"), "train": plan.train}, sort_keys=False))
@@ -140,8 +140,8 @@ def _round(plan: Plan, layout: IterateDir, t: int, models: dict[int, str], promp
     with console.status(f"round {t}: training (logs: {layout.model(t) / 'logs'})"):
         summary = _train(plan, layout, t, init, reference, seed, RunDir(run).dataset, export.key + export.output_hash)
     alarms = summary["alarms"] or "none"
-    console.print(f"round {t}: trained {summary['pairs']} pairs, final loss {_fmt(summary['final_loss'])}, "
-                  f"reward accuracy {_fmt(summary['reward_accuracy'])}, alarms {alarms}")
+    console.print(f"round {t}: trained {summary['pairs']} pairs, final loss {fmt_number(summary['final_loss'])}, "
+                  f"reward accuracy {fmt_number(summary['reward_accuracy'])}, alarms {alarms}")
     return str(layout.model(t))
 
 
@@ -151,8 +151,7 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
     from prefdata.trainer.config import validate_train_config
 
     rdir = layout.round(t)
-    lora = (plan.train.get("peft") or {}).get("mode", "full") != "full"
-    train_dir = rdir / ("adapter" if lora else "model")
+    train_dir = rdir / ("adapter" if plan.lora else "model")
     raw = round_train_config(plan.train, model=init, reference=reference, dataset=dataset, output=train_dir, seed=seed)
     cfg = validate_train_config(raw, f"{plan.path} (train, round {t})")
     key = stable_hash({"train": cfg.model_dump(mode="json"), "data": dataset_key,
@@ -160,14 +159,15 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
                        "code": code_fingerprint(sorted(Path(prefdata.trainer.__file__).parent.glob("*.py"))),
                        "engines": engine_versions(TRAIN_ENGINES)})
     marker = rdir / "train.json"
-    if marker.is_file() and json.loads(marker.read_text())["key"] == key and (layout.model(t) / "config.json").is_file():
-        return json.loads(marker.read_text())["summary"]
+    done = json.loads(marker.read_text()) if marker.is_file() else {}
+    if done.get("key") == key and (layout.model(t) / "config.json").is_file():
+        return done["summary"]
     marker.unlink(missing_ok=True)
     started = rdir / "train.started"
     trained = started.is_file() and started.read_text() == key and (train_dir / "DONE").is_file()
     if not trained:
         _run_training(cfg, train_dir, started, key)
-    if lora:
+    if plan.lora:
         _merge(train_dir, init, layout.model(t))
     summary = _train_summary(train_dir)
     write_text_atomic(marker, json.dumps({"key": key, "summary": summary}, indent=2))
@@ -233,9 +233,7 @@ def _evaluate(plan: Plan, layout: IterateDir, t: int, model: str, console: Conso
     baseline = None if t == 0 else eval_scores(RunDir(layout.round(0) / "eval").stage("label").data, prompt_ids,
                                                 types)
     result = {"round": t, "model": model, "judges": summarize_eval(scores, baseline, plan.recipe.iterate.eval.pass_score)}
-    text = json.dumps(result, indent=2)
-    if not (rdir / "eval.json").is_file() or (rdir / "eval.json").read_text() != text:
-        write_text_atomic(rdir / "eval.json", text)
+    write_text_if_changed(rdir / "eval.json", json.dumps(result, indent=2))
     console.print(f"round {t}: eval {_eval_line(result)}")
     return result
 
@@ -243,7 +241,7 @@ def _evaluate(plan: Plan, layout: IterateDir, t: int, model: str, console: Conso
 def _eval_line(result: dict) -> str:
     parts = []
     for judge, r in result["judges"].items():
-        line = f"{judge} mean {_fmt(r['mean'])}"
+        line = f"{judge} mean {fmt_number(r['mean'])}"
         if "pass_rate" in r:
             line += f", pass {r['pass_rate']:.1%}"
         if r.get("win_rate_vs_initial") is not None:
@@ -257,5 +255,3 @@ def _name(model: str, layout: IterateDir) -> str:
     return str(path.relative_to(layout.root)) if path.is_relative_to(layout.root) else str(model)
 
 
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.3f}"

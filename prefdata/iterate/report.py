@@ -62,11 +62,11 @@ def markdown(report: dict) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for entry in report["rounds"]:
         train = entry.get("train", {})
-        row = [str(entry["round"]), str(train.get("pairs", "-")), _f(train.get("final_loss")),
-               _f(train.get("reward_accuracy"))]
+        row = [str(entry["round"]), str(train.get("pairs", "-")), fmt_number(train.get("final_loss")),
+               fmt_number(train.get("reward_accuracy"))]
         for j in judges:
             r = entry["eval"].get(j, {})
-            row += [_f(r.get("mean")), _pct(r.get("pass_rate")), _pct(r.get("win_rate_vs_initial"))]
+            row += [fmt_number(r.get("mean")), _pct(r.get("pass_rate")), _pct(r.get("win_rate_vs_initial"))]
         lines.append("| " + " | ".join(row) + " |")
     for entry in report["rounds"][1:]:
         alarms = ", ".join(entry["train"]["alarms"]) or "none"
@@ -100,7 +100,7 @@ def plot_rounds(report: dict, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _f(value) -> str:
+def fmt_number(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 

@@ -79,3 +79,9 @@ def test_a_lora_round_without_a_merge_and_other_problems_are_reported_together(r
 def test_train_config_problems_surface_before_any_round(recipe):
     message = _problems(recipe(train={"dpo": {"loss_type": "sigmoidd"}}))
     assert "train: dpo.loss_type" in message
+
+
+def test_train_sections_of_the_wrong_type_are_named_not_raised(recipe):
+    message = _problems(recipe(train={"data": "runs/x", "peft": "lora"}))
+    assert "train: data: expected a mapping of keys, got str 'runs/x'" in message
+    assert "train: peft: expected a mapping of keys, got str 'lora'" in message
