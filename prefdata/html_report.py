@@ -39,7 +39,7 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
 
 
 def _collect(path: Path) -> tuple[str, list[dict], pl.DataFrame, pl.DataFrame, list[Path]]:
-    from prefdata.report import run_funnel
+    from prefdata.report import dataset_funnel, run_funnel
 
     if (path / "iterate.resolved.yaml").is_file():
         return _collect_rounds(path)
@@ -56,9 +56,7 @@ def _collect(path: Path) -> tuple[str, list[dict], pl.DataFrame, pl.DataFrame, l
         splits = read_dataset_dir(path)
         pairs = pl.concat([df.with_columns(pl.lit(s).alias("split")) for s, df in splits.items()], how="diagonal")
         stats = json.loads((path / "stats.json").read_text()) if (path / "stats.json").is_file() else {}
-        funnel = stats.get("funnel") or ([{"name": "import", "unit": "rows", "rows_in": stats["input_rows"],
-                                           "rows_kept": stats["kept"], "dropped": stats.get("rejected_by_reason", {})}]
-                                         if "input_rows" in stats else [])
+        funnel = dataset_funnel(stats)
         rejects = pl.read_parquet(path / "rejects.parquet") if (path / "rejects.parquet").is_file() else pl.DataFrame()
         return "dataset directory", funnel, pairs, rejects, sorted((path / "plots").glob("*.png"))
     raise DataError(f"{path}: neither a build run directory (no stages/) nor a dataset directory (no train.parquet). "

@@ -222,14 +222,23 @@ def summarize(path: str | Path) -> dict[str, Any]:
         splits = read_dataset_dir(path)
         stats = json.loads((path / "stats.json").read_text()) if (path / "stats.json").is_file() else {}
         every = pl.concat(list(splits.values()), how="vertical")
-        funnel = stats.get("funnel") or (
-            [{"name": "import", "unit": "rows", "rows_in": stats["input_rows"], "rows_kept": stats["kept"],
-              "dropped": stats.get("rejected_by_reason", {})}] if "input_rows" in stats else [])
         return {"kind": "dataset", "path": str(path), "source": stats.get("source"), "format": stats.get("format"),
-                "splits": {k: v.height for k, v in splits.items()}, "funnel": funnel, "pairs": describe_pairs(every)}
+                "splits": {k: v.height for k, v in splits.items()}, "funnel": dataset_funnel(stats),
+                "pairs": describe_pairs(every)}
     raise DataError(f"{path}: neither a build run directory (no stages/) nor a dataset directory (no "
                     "train.parquet). Pass the --out directory of `prefdata build`, `prefdata import` or "
                     "`prefdata filter`.")
+
+
+def dataset_funnel(stats: dict) -> list[dict]:
+    """The funnel of a dataset directory from its stats.json: the filter steps that made it, else
+    the import (rows in, kept, dropped by reason), else nothing known."""
+    if stats.get("funnel"):
+        return stats["funnel"]
+    if "input_rows" not in stats:
+        return []
+    return [{"name": "import", "unit": "rows", "rows_in": stats["input_rows"], "rows_kept": stats["kept"],
+             "dropped": stats.get("rejected_by_reason", {})}]
 
 
 def funnel_table(funnel: list[dict]) -> str:
