@@ -197,6 +197,7 @@ class ProgrammaticJudge(Judge):
     def __init__(self, config: ProgrammaticJudgeConfig):
         super().__init__(config)
         self.judge_type = "programmatic" if config.mode == "pointwise" else "programmatic_pairwise"
+        self._stats: dict[str, Any] = {}
         if config.name is not None:
             fn, params_model = BUILTINS[config.name]
             self._params = params_model.model_validate(config.params).model_dump()
@@ -221,7 +222,7 @@ class ProgrammaticJudge(Judge):
         return rows
 
     def stats(self) -> dict[str, Any]:
-        return dict(getattr(self, "_stats", {}))
+        return dict(self._stats)
 
     def _pairwise(self, items: list[JudgeItem]) -> list[dict[str, Any]]:
         pairs = candidate_pairs(items, self.config.max_pairs_per_prompt)
