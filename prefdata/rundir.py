@@ -52,7 +52,10 @@ class StageDir:
         """Artifact, rejects, stats, then DONE last: DONE means every other file is complete."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.done.unlink(missing_ok=True)  # a crash below must not leave an old DONE behind
-        write_parquet(data, self.data)
+        if isinstance(data, Path):
+            data.replace(self.data)  # streamed out by the stage into its own directory: same filesystem
+        else:
+            write_parquet(data, self.data)
         write_parquet(rejects, self.rejects)
         manifest.output_hash = content_digest(self.data)
         write_text_atomic(self.stats, json.dumps({"key": manifest.key, "manifest": manifest.model_dump()}, indent=2))

@@ -70,8 +70,9 @@ class Artifacts:
     def hashes(self, names) -> dict[str, str]:
         return {a: self.files[a][1] for a in names}
 
-    def read(self, names) -> dict[str, pl.DataFrame]:
-        return {a: pl.read_parquet(self.files[a][0]) for a in names}
+    def read(self, names, lazy: bool = False) -> dict[str, pl.DataFrame | pl.LazyFrame]:
+        read = pl.scan_parquet if lazy else pl.read_parquet
+        return {a: read(self.files[a][0]) for a in names}
 
 
 def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifacts, force: bool,
@@ -97,7 +98,7 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
                        console=console)
     t0 = time.perf_counter()
     with engine_output(log, echo=verbose):
-        out = stage.run(artifacts.read(wanted), ctx)
+        out = stage.run(artifacts.read(wanted, lazy=stage.lazy_inputs), ctx)
     seconds = time.perf_counter() - t0
     _check_accounting(name, out)
     manifest = sdir.write(out.data, out.rejects, StageManifest(

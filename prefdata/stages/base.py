@@ -45,7 +45,7 @@ class StageContext:
 
 @dataclass
 class StageOutput:
-    data: pl.DataFrame
+    data: pl.DataFrame | Path  # a Path: a finished parquet file the stage streamed out itself (moved into place)
     rejects: pl.DataFrame
     rows_in: int  # units the stage accounts for (prompts for sample, pairs for filter)
     rows_kept: int | None = None  # defaults to data.height
@@ -53,7 +53,8 @@ class StageOutput:
 
     def __post_init__(self):
         if self.rows_kept is None:
-            self.rows_kept = self.data.height
+            self.rows_kept = pl.scan_parquet(self.data).select(pl.len()).collect().item() \
+                if isinstance(self.data, Path) else self.data.height
 
 
 class Stage(ABC):
@@ -66,6 +67,7 @@ class Stage(ABC):
     required: ClassVar[bool] = False  # a recipe must have this section
     optional: ClassVar[bool] = False  # may be left out between its neighbours (filter)
     engines: ClassVar[tuple[str, ...]] = ()  # packages whose versions enter the key
+    lazy_inputs: ClassVar[bool] = False  # run() gets LazyFrames (scans), for stages that bound their memory
 
     def __init__(self, config: BaseModel):
         self.config = config
@@ -98,7 +100,7 @@ class Stage(ABC):
         return out
 
     @abstractmethod
-    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput: ...
+    def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext) -> StageOutput: ...
 
 
 def _named_paths(value: Any) -> list[str]:

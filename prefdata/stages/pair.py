@@ -34,6 +34,7 @@ are counted in the stats and listed in `<stage dir>/candidate_rejects.parquet`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -66,32 +67,64 @@ class PairConfig(StrictModel):
     )
     max_pairs_per_prompt: int | None = Field(None, ge=1, description="Cap for all_pairs/ranking (widest margins).")
     seed: int | None = Field(None, description="Seed for best_vs_random_lower; default: the recipe seed.")
+    partition_prompts: int = Field(
+        100_000, ge=1, description="More prompts than this are paired in partitions of this many (same result).")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="ray: pair the partitions as Ray Data tasks on the recipe's `ray:` cluster.")
 
 
 class PairStage(Stage):
     name, config_model = "pair", PairConfig
     inputs, output, unit = ("prompts", "candidates", "judgments"), "pairs", "prompts"
+    lazy_inputs = True
     config: PairConfig
 
-    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
+    def code_files(self) -> list[Path]:
+        from prefdata.stages import pairing
+
+        return [*super().code_files(), Path(pairing.__file__)]
+
+    def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext) -> StageOutput:
         seed = self.config.seed if self.config.seed is not None else ctx.seed
-        pairs, rejects, candidate_drops, stats = build_pairs(
-            inputs["prompts"], inputs["candidates"], inputs["judgments"], self.config, seed)
+        prompts, candidates, judgments = (inputs[name].lazy() for name in self.inputs)
+        n_prompts = prompts.select(pl.len()).collect().item()
+        if self.config.executor == "ray" or n_prompts > self.config.partition_prompts:
+            from prefdata.partition.pairs import pair_partitioned
+
+            pairs, rejects, candidate_drops, stats = pair_partitioned(
+                prompts, candidates, judgments, self.config, seed, ctx.stage_dir,
+                partition_prompts=self.config.partition_prompts, executor=self.config.executor,
+                progress=_progress(ctx, "pair"))
+        else:
+            pairs, rejects, candidate_drops, stats = build_pairs(
+                prompts.collect(), candidates.collect(), judgments.collect(), self.config, seed)
         if candidate_drops.height:
             write_parquet(candidate_drops, ctx.stage_dir / "candidate_rejects.parquet")
         return StageOutput(data=pairs, rejects=rejects, rows_in=stats["prompts_in"],
                            rows_kept=stats["prompts_paired"], stats=stats)
 
 
+def _progress(ctx: StageContext, what: str):
+    """Partitions done, on the build's console."""
+    def report(done: int, total: int) -> None:
+        if ctx.console is not None:
+            ctx.console.print(f"{'':>8}  {what}: partition {done}/{total}")
+    return report
+
+
 def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.DataFrame,
-                config: PairConfig, seed: int = 0):
-    """(pairs frame, prompt rejects, candidate rejects, stats) - the whole stage, no I/O."""
-    _check_types(judgments)
-    label = resolve_label_source(judgments, config.label_source)
-    use_rank = _use_rank(judgments, label, config)
+                config: PairConfig, seed: int = 0, plan: tuple[str, bool] | None = None):
+    """(pairs frame, prompt rejects, candidate rejects, stats) - the whole stage, no I/O.
+
+    `plan` = (label source, use ranks), decided once over all the labels (`pair_plan`) when
+    this runs on one partition of them.
+    """
+    check_types(judgments)
+    label, use_rank = plan or pair_plan(judgments, config)
     per_annotator = config.annotators == "per_annotator"
     values, status = candidate_values(candidates, judgments, label, use_rank, per_annotator)
-    candidate_drops = pl.concat([candidate_rejects(status), orphan_judgments(judgments, candidates)])
+    candidate_drops = (pl.concat([candidate_rejects(status), orphan_judgments(judgments, candidates)])
+                       .sort(["reason", "row_id"]))
     raw = generate_pairs(values, config.strategy, config.min_margin, seed, config.max_pairs_per_prompt)
     # Joins do not keep row order: sort, so that the same inputs give byte-identical pairs
     # (and the same artifact hash for the stages after this one, and the same training order).
@@ -105,32 +138,43 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
         "candidates_missing_score": int((candidate_drops["reason"] == "missing_score").sum()),
         "candidates_invalid_score": int((candidate_drops["reason"] == "invalid_score").sum()),
         "orphan_judgments": int((candidate_drops["reason"] == "orphan_judgment").sum()),
-        "margin": _describe(pairs["margin"]),
+        "margin": describe(pairs["margin"]),
     }
     return pairs, rejects, candidate_drops, stats
 
 
-def _check_types(judgments: pl.DataFrame) -> None:
+def pair_plan(judgments: pl.DataFrame | pl.LazyFrame, config: PairConfig) -> tuple[str, bool]:
+    """(label source, pair on ranks): decided over all the labels, from a few small aggregates."""
+    judgments = judgments.lazy()
+    judges = judgments.select("judge_id", "judge_type").unique(maintain_order=True).collect()
+    label = resolve_label_source(judges, config.label_source)
+    return label, _use_rank(judgments, label, config)
+
+
+def check_types(judgments: pl.DataFrame | pl.LazyFrame) -> None:
+    judgments = judgments.lazy()
+    schema = judgments.collect_schema()
     for column, ok in (("score", lambda d: d.is_numeric() or d == pl.Null),
                        ("rank", lambda d: d.is_integer() or d == pl.Null)):
-        if column in judgments.columns and not ok(judgments[column].dtype):
-            example = judgments[column].drop_nulls().head(1).to_list()
+        if column in schema and not ok(schema[column]):
+            example = judgments.select(pl.col(column).drop_nulls().head(1)).collect()[column].to_list()
             raise DataError(
-                f"judgments column {column!r} has type {judgments[column].dtype} (e.g. {example}), expected "
+                f"judgments column {column!r} has type {schema[column]} (e.g. {example}), expected "
                 f"{'a float' if column == 'score' else 'an integer'}; fix the labels that produced it "
                 "(an importer or judge writing text scores)")
 
 
-def _use_rank(judgments: pl.DataFrame, label: str, config: PairConfig) -> bool:
+def _use_rank(judgments: pl.LazyFrame, label: str, config: PairConfig) -> bool:
+    counts = (judgments.filter(pl.col("judge_id") == label)
+              .select(pl.len().alias("n"), pl.col("score").null_count().alias("no_score"),
+                      pl.col("rank").null_count().alias("no_rank")).collect().row(0, named=True))
     if config.value != "auto":
         use_rank = config.value == "rank"
     elif config.strategy == "ranking":
         use_rank = True
     else:
-        rows = judgments.filter(pl.col("judge_id") == label)
-        use_rank = rows["score"].null_count() == rows.height and rows["rank"].null_count() < rows.height
-    rows = judgments.filter(pl.col("judge_id") == label)
-    if use_rank and rows.height and rows["rank"].null_count() == rows.height:
+        use_rank = counts["no_score"] == counts["n"] and counts["no_rank"] < counts["n"]
+    if use_rank and counts["n"] and counts["no_rank"] == counts["n"]:
         raise DataError(f"pair: judge {label!r} has no ranks (Judgment.rank) but strategy {config.strategy!r} / "
                         f"value {config.value!r} needs them; use a score-based strategy or set value: score")
     return use_rank
@@ -167,7 +211,7 @@ def _assemble(raw: pl.DataFrame, prompts: pl.DataFrame, candidates: pl.DataFrame
     return pairs.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
-def _describe(series: pl.Series) -> dict[str, float | None]:
+def describe(series: pl.Series) -> dict[str, float | None]:
     if series.len() == 0:
         return {"mean": None, "median": None, "min": None, "max": None}
     return {"mean": float(series.mean()), "median": float(series.median()),

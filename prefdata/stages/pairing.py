@@ -54,10 +54,13 @@ def candidate_values(candidates: pl.DataFrame, judgments: pl.DataFrame, label: s
     per_candidate = rows.group_by("candidate_id").agg(
         finite.sum().alias("n_finite"),
         (pl.col("v").is_not_null() & ~pl.col("v").is_finite()).sum().alias("n_nonfinite"),
-        pl.col("v").filter(finite).mean().alias("value"),
+        # Sorted, then averaged per list: the same float whatever the row order and frame size
+        # (a group-by mean sums in an order that depends on both), so partitions pair identically.
+        pl.col("v").filter(finite).sort().alias("_values"),
         pl.col("v").filter(pl.col("v").is_not_null() & ~pl.col("v").is_finite()).first().cast(pl.String)
         .alias("bad_score"),
     )
+    per_candidate = per_candidate.with_columns(pl.col("_values").list.mean().alias("value")).drop("_values")
     cands = candidates.lazy().select("prompt_id", "candidate_id",
                                      pl.col("text").str.len_chars().alias("length"))
     status = (
@@ -120,8 +123,8 @@ def generate_pairs(values: pl.DataFrame, strategy: str, min_margin: float, seed:
         elif strategy == "length_matched":  # closest length first, then the larger margin, then the id
             keys = [(pl.col("length") - pl.col("chosen_length")).abs(), pl.col("value"), pl.col("candidate_id")]
         else:  # nearest mean - 2 std of all the prompt's scores, then the lower score, then the id
-            spot = values.lazy().group_by(group).agg(
-                (pl.col("value").mean() - 2 * pl.col("value").std(ddof=0)).alias("_spot"))
+            spot = values.lazy().group_by(group).agg(pl.col("value").sort().alias("_v")).select(
+                *group, (pl.col("_v").list.mean() - 2 * pl.col("_v").list.std(ddof=0)).alias("_spot"))
             lower = lower.join(spot, on=group)
             keys = [(pl.col("value") - pl.col("_spot")).abs(), pl.col("value"), pl.col("candidate_id")]
         raw = (lower.sort([*group, *keys]).group_by(group, maintain_order=True).first()

@@ -1,0 +1,57 @@
+"""Run one function over partitions: in this process, or as Ray Data tasks (`executor: ray`).
+
+    from prefdata.partition.executor import map_partitions
+    results = map_partitions(pair_partition, [{"index": 0, ...}, {"index": 1, ...}], "ray")
+
+The function takes one JSON-able dict and returns one; it reads and writes files, so with
+Ray every node must see the run directory (a shared filesystem, as for the ray backend's
+outputs). Results come back in the order of `items`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Literal
+
+Executor = Literal["local", "ray"]
+
+
+def map_partitions(fn: Callable[[dict], dict], items: list[dict], executor: Executor = "local",
+                   progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """fn(item) for every item; `progress(done, total)` after each (local) or at the end (ray)."""
+    if executor == "ray":
+        results = _on_ray(fn, items)
+        if progress:
+            progress(len(items), len(items))
+        return results
+    results = []
+    for item in items:
+        results.append(fn(item))
+        if progress:
+            progress(len(results), len(items))
+    return results
+
+
+class _Task:
+    """A Ray Data row function: one partition per row, arguments and result as JSON."""
+
+    def __init__(self, fn: Callable[[dict], dict]):
+        self.fn = fn
+
+    def __call__(self, row: dict) -> dict:
+        return {"index": row["index"], "result": json.dumps(self.fn(json.loads(row["item"])))}
+
+
+def _on_ray(fn: Callable[[dict], dict], items: list[dict]) -> list[dict]:
+    if not items:
+        return []
+    import ray
+
+    from prefdata.cluster import connect
+
+    connect()
+    rows = [{"index": i, "item": json.dumps(item)} for i, item in enumerate(items)]
+    # One block per partition, so each partition is its own task and spreads over the cluster.
+    done = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn)).take_all()
+    by_index: dict[int, Any] = {int(r["index"]): json.loads(r["result"]) for r in done}
+    return [by_index[i] for i in range(len(items))]

@@ -1,0 +1,100 @@
+"""The pair stage over partitions of prompts: memory bounded by the partition, not the input.
+
+    from prefdata.partition.pairs import pair_partitioned
+    out_file, rejects, candidate_drops, stats = pair_partitioned(
+        prompts, candidates, judgments, config, seed, stage_dir, partition_prompts=100_000)
+
+1. Decide once over all the labels: the label source and whether to pair on ranks.
+2. Cut the prompt ids into ranges of `partition_prompts`, ordered by `prompt_id + ":"`:
+   candidate ids start with their prompt id and a colon, so partitions in this order give
+   pair ids in sorted order, and the artifact is their concatenation (no global sort;
+   `concat_parts` checks the boundaries and sorts only if some ids break the rule).
+3. Stream each input into per-partition files (polars streaming sinks); a judgment goes
+   with its candidate.
+4. Pair each partition with the in-memory stage's own `build_pairs`, here or as Ray Data
+   tasks; sum the counts; margin statistics come from the margin column of the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from prefdata.partition.executor import Executor, map_partitions
+from prefdata.partition.files import concat_parts, drop_scratch, fresh_scratch
+
+INPUTS = ("prompts", "candidates", "judgments")
+SUMMED = ("prompts_in", "prompts_paired", "pairs", "candidates", "candidates_missing_score",
+          "candidates_invalid_score", "orphan_judgments")
+
+
+def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl.LazyFrame, config,
+                     seed: int, stage_dir: Path, *, partition_prompts: int, executor: Executor = "local",
+                     progress=None) -> tuple[Path, pl.DataFrame, pl.DataFrame, dict]:
+    """(pairs file in stage_dir, prompt rejects, candidate rejects, stats), as `build_pairs` gives."""
+    from prefdata.stages.pair import check_types, describe, pair_plan
+
+    check_types(judgments)
+    label, use_rank = pair_plan(judgments, config)
+    scratch = fresh_scratch(stage_dir)
+    n_parts = _split_inputs(prompts, candidates, judgments, partition_prompts, scratch)
+    items = [{"index": i, "scratch": str(scratch), "config": config.model_dump(mode="json"), "seed": seed,
+              "label": label, "use_rank": use_rank} for i in range(n_parts)]
+    results = map_partitions(pair_partition, items, executor, progress)
+    out = concat_parts([scratch / f"pairs-{i}.parquet" for i in range(n_parts)], Path(stage_dir) / ".pairs.parquet",
+                       sort_key="pair_id")
+    rejects = pl.concat([pl.read_parquet(scratch / f"rejects-{i}.parquet") for i in range(n_parts)])
+    drops = pl.concat([pl.read_parquet(scratch / f"candidate-rejects-{i}.parquet") for i in range(n_parts)])
+    stats = {**results[0]["stats"], **{k: sum(r["stats"][k] for r in results) for k in SUMMED},
+             "margin": describe(pl.scan_parquet(out).select("margin").collect()["margin"]),
+             "partitions": n_parts}
+    drop_scratch(stage_dir)
+    return out, rejects.sort("row_id", nulls_last=True), drops.sort(["reason", "row_id"]), stats
+
+
+def _split_inputs(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl.LazyFrame, size: int,
+                  scratch: Path) -> int:
+    ids = pl.concat([prompts.select("prompt_id"), candidates.select("prompt_id")]).unique().collect()
+    keyed = ids.with_columns((pl.col("prompt_id") + ":").alias("_key")).sort("_key")
+    part = keyed.select("prompt_id", (pl.int_range(pl.len()) // size).cast(pl.Int32).alias("part"))
+    n_parts = max(1, -(-part.height // size))
+    parts = part.lazy()
+    cand_parts = candidates.select("candidate_id", "prompt_id").join(parts, on="prompt_id", how="left") \
+        .select("candidate_id", pl.col("part").alias("_cpart"))
+    routed = {
+        "prompts": prompts.join(parts, on="prompt_id", how="left", maintain_order="left"),
+        "candidates": candidates.join(parts, on="prompt_id", how="left", maintain_order="left"),
+        # A judgment goes with its candidate; one of an unknown candidate (counted, never used) with its prompt.
+        "judgments": judgments.join(cand_parts, on="candidate_id", how="left", maintain_order="left")
+        .join(parts, on="prompt_id", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("_cpart", "part", pl.lit(0, dtype=pl.Int32)).alias("part")).drop("_cpart"),
+    }
+    schemas = {}
+    for name, frame in routed.items():
+        frame.with_columns(pl.col("part").fill_null(0)).sink_parquet(
+            pl.PartitionBy(scratch / name, key="part", include_key=False))
+        schemas[name] = {k: v for k, v in frame.collect_schema().items() if k != "part"}
+    for i in range(n_parts):  # a partition some input has no rows for gets an empty file of the right schema
+        for name, schema in schemas.items():
+            folder = scratch / name / f"part={i}"
+            if not folder.is_dir():
+                folder.mkdir(parents=True)
+                pl.DataFrame(schema=schema).write_parquet(folder / "empty.parquet")
+    return n_parts
+
+
+def pair_partition(item: dict) -> dict:
+    """Pair one partition (a task: runs in this process or on a Ray worker)."""
+    from prefdata.stages.pair import PairConfig, build_pairs
+    from prefdata.tables import write_parquet
+
+    scratch, i = Path(item["scratch"]), item["index"]
+    frames = {name: pl.read_parquet(sorted((scratch / name / f"part={i}").glob("*.parquet"))) for name in INPUTS}
+    pairs, rejects, drops, stats = build_pairs(frames["prompts"], frames["candidates"], frames["judgments"],
+                                               PairConfig(**item["config"]), item["seed"],
+                                               plan=(item["label"], item["use_rank"]))
+    write_parquet(pairs, scratch / f"pairs-{i}.parquet")
+    write_parquet(rejects, scratch / f"rejects-{i}.parquet")
+    write_parquet(drops, scratch / f"candidate-rejects-{i}.parquet")
+    return {"stats": stats}
