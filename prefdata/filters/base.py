@@ -35,6 +35,10 @@ class Rule:
     values: list[str] = field(default_factory=list)
 
 
+class FilterBalanceError(AssertionError):
+    """A filter step lost or invented rows: a bug in that step, never a user error."""
+
+
 @dataclass
 class FilterResult:
     kept: pl.DataFrame
@@ -59,20 +63,27 @@ class Filter(ABC):
     @abstractmethod
     def apply(self, pairs: pl.DataFrame) -> FilterResult: ...
 
+    def narrow_columns(self) -> list[pl.Expr] | None:
+        """None: each pair is decided on its own, so the filter runs partition by partition.
+        Else the decision depends on all the pairs (quantiles, observed scales) but reads only
+        these columns: the partitioned stage runs `apply` once on them, over every pair."""
+        return None
+
 
 def split_by_reasons(df: pl.DataFrame, rules: list[Rule], *, helper_columns: list[str] = ()) -> FilterResult:
-    """Kept rows and rejects; a null rule result counts as false (keep).
+    """Kept rows and rejects (in row order); a null rule result counts as false (keep).
 
     `helper_columns` are computed columns the rules read (and the rejects record); they are
-    removed from the kept frame so every filter returns the input's columns.
+    removed from the kept frame so every filter returns the input's columns. Rejects in row
+    order make a filter over consecutive slices of the pairs give the same ledger as over all.
     """
     if df.height == 0 or not rules:
         return FilterResult(df.drop(helper_columns, strict=False), empty_rejects(), {})
     decide = pl.lit(None, dtype=pl.String)
     for rule in reversed(rules):  # the first rule wins: build the when-chain from the back
         decide = pl.when(rule.when.fill_null(False)).then(pl.lit(rule.reason)).otherwise(decide)
-    tagged = df.with_columns(decide.alias("_reason"))
-    kept = tagged.filter(pl.col("_reason").is_null()).drop(["_reason", *helper_columns], strict=False)
+    tagged = df.with_columns(decide.alias("_reason"), pl.int_range(pl.len()).alias("_row"))
+    kept = tagged.filter(pl.col("_reason").is_null()).drop(["_reason", "_row", *helper_columns], strict=False)
     parts, dropped = [], {}
     for rule in rules:
         rows = tagged.filter(pl.col("_reason") == rule.reason)
@@ -80,9 +91,9 @@ def split_by_reasons(df: pl.DataFrame, rules: list[Rule], *, helper_columns: lis
             dropped[rule.reason] = rows.height
             parts.append(
                 rejects_from(rows, stage=STAGE, reason=rule.reason, message=rule.message,
-                             id_column=ID_COLUMN, value_columns=rule.values)
+                             id_column=ID_COLUMN, value_columns=rule.values).with_columns(rows["_row"])
             )
-    rejects = pl.concat(parts) if parts else empty_rejects()
+    rejects = pl.concat(parts).sort("_row").drop("_row") if parts else empty_rejects()
     return FilterResult(kept, rejects, {"dropped": dropped})
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import polars as pl
 from pydantic import Field
 
@@ -41,12 +42,17 @@ class DedupFilter(Filter):
     config: DedupFilterConfig
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
-        c = self.config
         prompts = (
             pairs.lazy().select("prompt_id", prompt_text().alias("_text"))
             .unique("prompt_id", keep="first", maintain_order=True)
             .collect()
         )
+        decided, stats = self.decide(prompts)
+        return self.apply_decided(pairs, decided, stats)
+
+    def decide(self, prompts: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+        """(prompt_id, _dup_reason, duplicate_of) for unique prompts (prompt_id, _text) in input order."""
+        c = self.config
         decided = prompts.select("prompt_id").with_columns(
             pl.lit(None, dtype=pl.String).alias("_dup_reason"), pl.lit(None, dtype=pl.String).alias("duplicate_of"))
         if c.exact:
@@ -67,21 +73,30 @@ class DedupFilter(Filter):
             near_checked = len(texts)
             dup_local = near_duplicate_of(texts, threshold=c.threshold, num_perm=c.num_perm,
                                           ngram=c.ngram, seed=c.seed)
-            hit = dup_local >= 0
-            rows = survivors.to_numpy()[hit]
-            of = prompts["prompt_id"].gather(survivors.to_numpy()[dup_local[hit]])
-            reason, dup_of = decided["_dup_reason"], decided["duplicate_of"]
-            if rows.size:
-                reason, dup_of = reason.scatter(rows, "near_duplicate_prompt"), dup_of.scatter(rows, of)
-            decided = decided.with_columns(reason.alias("_dup_reason"), dup_of.alias("duplicate_of"))
+            decided = mark_near(decided, survivors.to_numpy(), dup_local)
+        return decided, {"unique_prompts": prompts.height, "near_checked_prompts": near_checked}
+
+    def apply_decided(self, pairs: pl.DataFrame, decided: pl.DataFrame, stats: dict) -> FilterResult:
+        """Drop the pairs of the prompts `decide` marked (prompts it did not list are kept)."""
         work = pairs.join(decided, on="prompt_id", how="left", maintain_order="left")
         rules = [
             Rule("duplicate_prompt", pl.col("_dup_reason") == "duplicate_prompt",
                  "dedup filter: prompt text equals an earlier prompt (after normalization)", ["duplicate_of"]),
             Rule("near_duplicate_prompt", pl.col("_dup_reason") == "near_duplicate_prompt",
-                 f"dedup filter: prompt is a near-duplicate (Jaccard >= {c.threshold}) of an earlier prompt",
+                 f"dedup filter: prompt is a near-duplicate (Jaccard >= {self.config.threshold}) of an earlier prompt",
                  ["duplicate_of"]),
         ]
         result = split_by_reasons(work, rules, helper_columns=["_dup_reason", "duplicate_of"])
-        result.stats.update({"unique_prompts": prompts.height, "near_checked_prompts": near_checked})
+        result.stats.update(stats)
         return result
+
+
+def mark_near(decided: pl.DataFrame, rows: np.ndarray, dup_local: np.ndarray) -> pl.DataFrame:
+    """Mark decided[rows[i]] a near duplicate of decided[rows[dup_local[i]]] where dup_local[i] >= 0."""
+    hit = dup_local >= 0
+    if not hit.any():
+        return decided
+    target = rows[hit]
+    of = decided["prompt_id"].gather(rows[dup_local[hit]])
+    return decided.with_columns(decided["_dup_reason"].scatter(target, "near_duplicate_prompt"),
+                                decided["duplicate_of"].scatter(target, of))

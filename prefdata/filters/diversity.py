@@ -118,22 +118,34 @@ class DiversityFilter(Filter):
         c = self.config
         prompts = pairs.select("prompt_id", last_user_text().alias("_text")).unique(
             "prompt_id", keep="first", maintain_order=True)
-        n = prompts.height
-        vectors = embed(prompts["_text"].to_list(), c.model, c.batch_size) if n else np.zeros((0, 1), np.float32)
+        vectors = embed(prompts["_text"].to_list(), c.model, c.batch_size) if prompts.height \
+            else np.zeros((0, 1), np.float32)
+        decided = self.decide(prompts["prompt_id"], vectors, pairs.group_by("prompt_id").len())
+        return self.apply_decided(pairs, decided, {"embedded_prompts": prompts.height})
+
+    def decide(self, ids: pl.Series, vectors: np.ndarray, pair_counts: pl.DataFrame) -> pl.DataFrame:
+        """(prompt_id, _div_reason, duplicate_of, cosine) for unique prompts in input order, with their
+        embeddings; pair_counts (prompt_id, len) sizes the budget."""
+        c = self.config
+        n = len(ids)
         if c.max_cosine is not None and n:
             dup_of, cosine = semantic_duplicate_of(vectors, c.max_cosine)
         else:
             dup_of, cosine = np.full(n, -1), np.zeros(n, dtype=np.float32)
-        ids = prompts["prompt_id"].to_list()
+        ids = ids.to_list()
         reason = ["semantic_duplicate" if d >= 0 else None for d in dup_of]
         if c.budget is not None:
-            reason = self._over_budget(pairs, ids, vectors, reason)
-        decided = pl.DataFrame({
+            counts = dict(zip(pair_counts["prompt_id"].to_list(), pair_counts["len"].to_list()))
+            reason = self._over_budget(counts, ids, vectors, reason)
+        return pl.DataFrame({
             "prompt_id": pl.Series(ids, dtype=pl.String),
             "_div_reason": pl.Series(reason, dtype=pl.String),
             "duplicate_of": pl.Series([ids[d] if d >= 0 else None for d in dup_of], dtype=pl.String),
             "cosine": pl.Series(cosine, dtype=pl.Float64),
         })
+
+    def apply_decided(self, pairs: pl.DataFrame, decided: pl.DataFrame, stats: dict) -> FilterResult:
+        c = self.config
         work = pairs.join(decided, on="prompt_id", how="left", maintain_order="left")
         rules = [
             Rule("semantic_duplicate", pl.col("_div_reason") == "semantic_duplicate",
@@ -143,14 +155,12 @@ class DiversityFilter(Filter):
                  f"diversity filter: not among the {c.budget} pairs chosen for coverage (k-center greedy)", []),
         ]
         result = split_by_reasons(work, rules, helper_columns=["_div_reason", "duplicate_of", "cosine"])
-        result.stats["embedded_prompts"] = n
+        result.stats.update(stats)
         return result
 
-    def _over_budget(self, pairs: pl.DataFrame, ids: list[str], vectors: np.ndarray,
+    def _over_budget(self, counts: dict[str, int], ids: list[str], vectors: np.ndarray,
                      reason: list[str | None]) -> list[str | None]:
         alive = np.array([i for i, r in enumerate(reason) if r is None], dtype=np.int64)
-        per_prompt = pairs.group_by("prompt_id").len()
-        counts = dict(zip(per_prompt["prompt_id"].to_list(), per_prompt["len"].to_list()))
         taken, keep = 0, set()
         for local in k_center_greedy(vectors[alive]) if alive.size else []:
             row = int(alive[local])

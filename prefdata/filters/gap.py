@@ -62,6 +62,13 @@ class GapFilter(Filter):
     name, Config = "gap", GapFilterConfig
     config: GapFilterConfig
 
+    def narrow_columns(self) -> list[pl.Expr] | None:
+        c = self.config
+        if c.min_quantile is None and (c.min_normalized_margin is None or c.score_range is not None):
+            return None
+        return [pl.col(n) for n in ("pair_id", "margin", "chosen_score", "rejected_score", "swap_consistency",
+                                    "agreement")]
+
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         c = self.config
         check_numeric(pairs, ["margin", "chosen_score", "rejected_score"])

@@ -38,14 +38,24 @@ def length_expr(side: str, unit: str = "auto", columns: list[str] = ()) -> pl.Ex
     return pl.coalesce(pl.col(f"{side}_tokens").cast(pl.Float64), chars)
 
 
-def length_gap_stats(pairs: pl.DataFrame) -> dict[str, float | None]:
-    """Chosen-minus-rejected length gap in characters: mean, median, share with chosen longer."""
-    if pairs.height == 0:
+def length_gap(pairs: pl.DataFrame | pl.LazyFrame) -> pl.Series:
+    """Chosen-minus-rejected length in characters per pair (from a scan, only this column is held)."""
+    return (pairs.lazy().select((pl.col("chosen").str.len_chars().cast(pl.Int64)
+                                 - pl.col("rejected").str.len_chars().cast(pl.Int64)).alias("gap"))
+            .collect()["gap"])
+
+
+def gap_summary(gap: pl.Series) -> dict[str, float | None]:
+    """Mean, median and share with chosen longer, of length_gap values."""
+    if gap.len() == 0:
         return {"mean": None, "median": None, "chosen_longer_share": None}
-    gap = pairs.select((pl.col("chosen").str.len_chars().cast(pl.Int64)
-                        - pl.col("rejected").str.len_chars().cast(pl.Int64)).alias("gap"))["gap"]
     return {"mean": float(gap.mean()), "median": float(gap.median()),
             "chosen_longer_share": float((gap > 0).mean())}
+
+
+def length_gap_stats(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, float | None]:
+    """Chosen-minus-rejected length gap in characters: mean, median, share with chosen longer."""
+    return gap_summary(length_gap(pairs))
 
 
 class LengthFilter(Filter):

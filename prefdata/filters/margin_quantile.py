@@ -36,6 +36,9 @@ class MarginQuantileFilter(Filter):
     name, Config = "margin_quantile", MarginQuantileFilterConfig
     config: MarginQuantileFilterConfig
 
+    def narrow_columns(self) -> list[pl.Expr]:
+        return [pl.col(n) for n in ("pair_id", "margin", "chosen_score", "rejected_score")]
+
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         check_numeric(pairs, ["margin", "chosen_score", "rejected_score"])
         finite = pl.col("margin").is_not_null() & pl.col("margin").is_finite()

@@ -134,3 +134,24 @@ def _earliest_similar(digests: np.ndarray, bands: int, rows: int, threshold: flo
         ok = check[similarity >= threshold]
         best[ok] = np.minimum(best[ok], candidate[ok])
     return np.where(best < m, best, -1)
+
+
+def minhash_digests(texts: pl.Series, *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3,
+                    seed: int = 0) -> np.ndarray:
+    """(len(texts), bands x rows) uint32 MinHash digests: a row's digest depends on its text only,
+    so digests made partition by partition stack into the digests of the whole."""
+    bands, rows = optimal_bands(threshold, num_perm)
+    if len(texts) == 0:
+        return np.zeros((0, bands * rows), dtype=np.uint32)
+    flat, offsets = shingle_hashes(texts, ngram, seed)
+    return np.asarray(_digests(flat, offsets, bands * rows, seed).to_rows(), dtype=np.uint32)
+
+
+def near_duplicate_of_digests(digests: np.ndarray, *, threshold: float = 0.8, num_perm: int = 128,
+                              verify_slack: float = 0.1) -> np.ndarray:
+    """`near_duplicate_of` from stacked `minhash_digests` (may be a memory map): banding goes one
+    band at a time over the rows, so only one band's keys are held at once."""
+    bands, rows = optimal_bands(threshold, num_perm)
+    if digests.shape[0] < 2:
+        return np.full(digests.shape[0], -1, dtype=np.int64)
+    return _earliest_similar(digests, bands, rows, threshold - verify_slack)

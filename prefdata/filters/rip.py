@@ -51,6 +51,10 @@ class RipFilter(Filter):
     name, Config = "rip", RipFilterConfig
     config: RipFilterConfig
 
+    def narrow_columns(self) -> list[pl.Expr]:
+        return [pl.col("pair_id"), pl.col("margin"), pl.col("rejected_score"), pl.col("rejected_tokens"),
+                pl.col("rejected").str.len_chars().alias("rejected_chars")]
+
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         c = self.config
         check_numeric(pairs, ["margin", "rejected_score"])
@@ -79,7 +83,9 @@ class RipFilter(Filter):
                             "often have none); use length_unit: chars (or auto)")
         if self.config.length_unit == "tokens" or (self.config.length_unit == "auto" and tokens and pairs.height):
             return pl.col("rejected_tokens").cast(pl.Float64)
-        return pl.col("rejected").str.len_chars().cast(pl.Float64)  # PairRecord: responses are strings
+        # PairRecord: responses are strings; `rejected_chars` stands in for them in a narrow frame
+        chars = pl.col("rejected_chars") if "rejected_chars" in pairs.columns else pl.col("rejected").str.len_chars()
+        return chars.cast(pl.Float64)
 
 
 def _quantile(series: pl.Series, q: float) -> float | None:

@@ -55,3 +55,11 @@ def _on_ray(fn: Callable[[dict], dict], items: list[dict]) -> list[dict]:
     done = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn)).take_all()
     by_index: dict[int, Any] = {int(r["index"]): json.loads(r["result"]) for r in done}
     return [by_index[i] for i in range(len(items))]
+
+
+def console_progress(console, what: str) -> Callable[[int, int], None]:
+    """A progress callback that prints about ten lines per run: `pair: partition 30/100`."""
+    def report(done: int, total: int) -> None:
+        if console is not None and (done == total or done % max(1, total // 10) == 0):
+            console.print(f"{'':>8}  {what}: partition {done}/{total}")
+    return report

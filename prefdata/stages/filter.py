@@ -18,6 +18,7 @@ carry the funnel (pairs after each step, drops by reason) for the report and the
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import polars as pl
 from pydantic import Field
@@ -25,6 +26,7 @@ from rich.console import Console
 
 from prefdata.config import StrictModel
 from prefdata.filters import FilterStepConfig, build_filter
+from prefdata.filters.base import FilterBalanceError
 from prefdata.filters.length import length_gap_stats
 from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.tables import empty_rejects, reasons
@@ -41,20 +43,33 @@ class FilterConfig(StrictModel):
         default_factory=_default_steps,
         description="Filter steps in order (type: gap|quality|length|dedup|diversity|decontam).",
     )
-
-
-class FilterBalanceError(AssertionError):
-    """A filter step lost or invented rows: a bug in that step, never a user error."""
+    partition_pairs: int = Field(
+        100_000, ge=1, description="More pairs than this are filtered in slices of this many (same result).")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="ray: run the slices as Ray Data tasks on the recipe's `ray:` cluster.")
 
 
 class FilterStage(Stage):
     name, config_model = "filter", FilterConfig
     inputs, output, unit, optional = ("pairs",), "pairs", "pairs", True
+    lazy_inputs = True
     config: FilterConfig
 
-    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext | None = None) -> StageOutput:
-        pairs = inputs["pairs"]
-        return run_filters(pairs, self.config, quiet=ctx is None)
+    def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext | None = None) -> StageOutput:
+        pairs = inputs["pairs"].lazy()
+        c = self.config
+        if ctx is not None and (c.executor == "ray" or pairs.select(pl.len()).collect().item() > c.partition_pairs):
+            from prefdata.partition.executor import console_progress
+            from prefdata.partition.filters import filter_partitioned
+
+            console = ctx.console or Console(stderr=True)
+            out, rejects, stats, rows_in = filter_partitioned(
+                pairs, c, ctx.stage_dir, partition_pairs=c.partition_pairs, executor=c.executor,
+                progress=console_progress(console, "filter"),
+                log=console.log)
+            stats["dropped"] = reasons(rejects)
+            return StageOutput(data=out, rejects=rejects, rows_in=rows_in, stats=stats)
+        return run_filters(pairs.collect(), c, quiet=ctx is None)
 
 
 def run_filters(pairs: pl.DataFrame, config: FilterConfig, *, quiet: bool = False) -> StageOutput:

