@@ -13,12 +13,17 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Literal
 
+from prefdata.faults import crash_point
+
 Executor = Literal["local", "ray"]
 
 
 def map_partitions(fn: Callable[[dict], dict], items: list[dict], executor: Executor = "local",
-                   progress: Callable[[int, int], None] | None = None) -> list[dict]:
-    """fn(item) for every item; `progress(done, total)` after each (local) or at the end (ray)."""
+                   progress: Callable[[int, int], None] | None = None, name: str = "partitions") -> list[dict]:
+    """fn(item) for every item; `progress(done, total)` after each (local) or at the end (ray).
+
+    Crash point `<name>:<done>` after each item (local) for the kill -9 tests.
+    """
     if executor == "ray":
         results = _on_ray(fn, items)
         if progress:
@@ -27,6 +32,7 @@ def map_partitions(fn: Callable[[dict], dict], items: list[dict], executor: Exec
     results = []
     for item in items:
         results.append(fn(item))
+        crash_point(f"{name}:{len(results)}")
         if progress:
             progress(len(results), len(items))
     return results

@@ -18,6 +18,16 @@ import polars as pl
 from prefdata.tables import atomic_path
 
 
+# Scratch files are written once and read once: lz4 writes about twice as fast as zstd
+# (the artifact's own compression), for files about 1.6x larger.
+SCRATCH_COMPRESSION = "lz4"
+
+
+def write_scratch(df: pl.DataFrame, path: Path) -> Path:
+    df.write_parquet(path, compression=SCRATCH_COMPRESSION)
+    return path
+
+
 def fresh_scratch(stage_dir: Path) -> Path:
     scratch = Path(stage_dir) / "partitions"
     shutil.rmtree(scratch, ignore_errors=True)

@@ -33,8 +33,8 @@ from prefdata.filters import build_filter
 from prefdata.filters.base import FilterBalanceError, last_user_text, normalized_text, prompt_text
 from prefdata.filters.length import gap_summary, length_gap
 from prefdata.partition.executor import Executor, map_partitions
-from prefdata.partition.files import concat_parts, drop_scratch, fresh_scratch
-from prefdata.tables import empty_rejects, reasons, write_parquet
+from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
+from prefdata.tables import empty_rejects, reasons
 
 PROMPT_LEVEL = ("dedup", "diversity")
 
@@ -46,15 +46,24 @@ def step_kind(step) -> str:
     return "row" if build_filter(step).narrow_columns() is None else "narrow"
 
 
-def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, partition_pairs: int,
-                       executor: Executor = "local", progress=None, log=None):
-    """(kept pairs file in stage_dir, rejects, stats with the funnel, input pairs), as `run_filters` gives."""
+def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: Path | None = None,
+                       partition_pairs: int, executor: Executor = "local", progress=None, log=None):
+    """(kept pairs file in stage_dir, rejects, stats with the funnel, input pairs), as `run_filters` gives.
+
+    `source`: the parquet file `pairs` scans, read slice by slice in place; without it the
+    slices are copied into the scratch directory first.
+    """
     scratch = fresh_scratch(stage_dir)
     total = pairs.select(pl.len()).collect().item()
     n_parts = max(1, -(-total // partition_pairs))
-    for i in range(n_parts):
-        pairs.slice(i * partition_pairs, partition_pairs).sink_parquet(scratch / f"in-{i}.parquet")
-    sources = [str(scratch / f"in-{i}.parquet") for i in range(n_parts)]
+    slices = [(i * partition_pairs, partition_pairs) for i in range(n_parts)]
+    if source is not None:
+        sources = [{"file": str(source), "offset": offset, "length": length} for offset, length in slices]
+    else:
+        sources = []
+        for i, (offset, length) in enumerate(slices):
+            pairs.slice(offset, length).sink_parquet(scratch / f"in-{i}.parquet", compression=SCRATCH_COMPRESSION)
+            sources.append({"file": str(scratch / f"in-{i}.parquet")})
     steps = [s.model_dump(mode="json") for s in config.steps]
     kinds = [step_kind(s) for s in config.steps]
     funnel: list[dict] = []
@@ -66,9 +75,9 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, partitio
         collect = ({"step": stop, "config": steps[stop], "kind": kinds[stop], "parts": n_parts}
                    if stop < len(steps) else None)
         items = [{"index": i, "scratch": str(scratch), "source": sources[i], "apply": pending,
-                  "steps": [(j, steps[j]) for j in range(start, stop)], "collect": collect}
-                 for i in range(n_parts)]
-        results = map_partitions(filter_partition, items, executor, progress)
+                  "steps": [(j, steps[j]) for j in range(start, stop)], "collect": collect,
+                  "gap_in": start == 0, "gap_out": stop == len(steps)} for i in range(n_parts)]
+        results = map_partitions(filter_partition, items, executor, progress, name=f"filter:pass{start}")
         sources = [r["source"] for r in results]
         for j in ([pending["step"]] if pending else []) + list(range(start, stop)):
             if j not in step_rejects:  # a narrow step's rejects came from its global decision
@@ -83,10 +92,16 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, partitio
             break
         pending = _decide(stop, config.steps[stop], kinds[stop], scratch, n_parts, step_rejects)
         start = stop + 1
-    out = concat_parts([Path(s) for s in sources], Path(stage_dir) / ".pairs.parquet")
+    out = Path(stage_dir) / ".pairs.parquet"
+    if all("offset" not in s for s in sources):
+        concat_parts([Path(s["file"]) for s in sources], out)
+    else:  # no step changed a slice: the input is the output
+        pl.scan_parquet(source).sink_parquet(out)
     rejects = pl.concat([step_rejects[j] for j in range(len(steps))]) if steps else empty_rejects()
-    stats = {"funnel": funnel, "length_gap_before": gap_summary(length_gap(pairs)),
-             "length_gap_after": gap_summary(length_gap(pl.scan_parquet(out))), "partitions": n_parts}
+    gaps = {side: pl.concat([pl.read_parquet(scratch / f"gap-{side}-p{i}.parquet")["gap"] for i in range(n_parts)])
+            for side in ("in", "out")}
+    stats = {"funnel": funnel, "length_gap_before": gap_summary(gaps["in"]),
+             "length_gap_after": gap_summary(gaps["out"]), "partitions": n_parts}
     drop_scratch(stage_dir)
     return out, rejects, stats, total
 
@@ -125,7 +140,11 @@ def filter_partition(item: dict) -> dict:
 
     adapter = TypeAdapter(FilterStepConfig)
     scratch, i = Path(item["scratch"]), item["index"]
-    df = pl.read_parquet(item["source"])
+    source = item["source"]
+    df = (pl.scan_parquet(source["file"]).slice(source["offset"], source["length"]).collect() if "offset" in source
+          else pl.read_parquet(source["file"]))
+    if item["gap_in"]:
+        write_scratch(length_gap(df).to_frame(), scratch / f"gap-in-p{i}.parquet")
     out: dict = {"steps": {}}
     pending = item["apply"]
     if pending:
@@ -137,20 +156,22 @@ def filter_partition(item: dict) -> dict:
             raise FilterBalanceError(f"filter step {j + 1} ({step['type']}) kept {result.kept.height} + dropped "
                                      f"{result.rejects.height} != {df.height} input pairs")
         if step["type"] == "length":
-            write_parquet(length_gap(df).to_frame(), scratch / f"gap-before-s{j}-p{i}.parquet")
-            write_parquet(length_gap(result.kept).to_frame(), scratch / f"gap-after-s{j}-p{i}.parquet")
-        write_parquet(result.rejects, scratch / f"rejects-s{j}-p{i}.parquet")
+            write_scratch(length_gap(df).to_frame(), scratch / f"gap-before-s{j}-p{i}.parquet")
+            write_scratch(length_gap(result.kept).to_frame(), scratch / f"gap-after-s{j}-p{i}.parquet")
+        write_scratch(result.rejects, scratch / f"rejects-s{j}-p{i}.parquet")
         out["steps"][str(j)] = {"rows_in": df.height, "rows_kept": result.kept.height,
                                 "stats": _plain(result.stats), "seconds": time.perf_counter() - started}
         df = result.kept
     if pending or item["steps"]:
         target = scratch / f"pass-{item['collect']['step'] if item['collect'] else 'final'}-p{i}.parquet"
-        write_parquet(df, target)
-        if Path(item["source"]).name.startswith("pass-"):
-            Path(item["source"]).unlink()  # read in full above: one copy of the pairs on disk at a time
-        out["source"] = str(target)
+        write_scratch(df, target)
+        if Path(source["file"]).name.startswith(("pass-", "in-")):
+            Path(source["file"]).unlink()  # read in full above: one copy of the pairs on disk at a time
+        out["source"] = {"file": str(target)}
     else:
-        out["source"] = item["source"]
+        out["source"] = source
+    if item["gap_out"]:
+        write_scratch(length_gap(df).to_frame(), scratch / f"gap-out-p{i}.parquet")
     if item["collect"]:
         _collect(df, item["collect"], adapter.validate_python(item["collect"]["config"]), scratch, i)
     return out
@@ -165,7 +186,7 @@ def _apply_decision(df: pl.DataFrame, pending: dict, config, scratch: Path, i: i
         result = build_filter(config).apply_decided(df, pl.read_parquet(pending["file"]), {})
         if result.kept.height + result.rejects.height != df.height:
             raise FilterBalanceError(f"filter step {j + 1}: applying its decision lost or invented rows")
-        write_parquet(result.rejects, scratch / f"rejects-s{j}-p{i}.parquet")
+        write_scratch(result.rejects, scratch / f"rejects-s{j}-p{i}.parquet")
         kept, stats = result.kept, _plain(result.stats)
     out["steps"][str(j)] = {"rows_in": df.height, "rows_kept": kept.height, "stats": stats,
                             "seconds": time.perf_counter() - started}
@@ -176,7 +197,7 @@ def _collect(df: pl.DataFrame, spec: dict, config, scratch: Path, i: int) -> Non
     """What the next global step decides on, from this slice."""
     j = spec["step"]
     if spec["kind"] == "narrow":
-        write_parquet(df.select(build_filter(config).narrow_columns()), scratch / f"narrow-s{j}-p{i}.parquet")
+        write_scratch(df.select(build_filter(config).narrow_columns()), scratch / f"narrow-s{j}-p{i}.parquet")
         return
     text = prompt_text() if config.type == "dedup" else last_user_text()
     prompts = (df.select("prompt_id", text.alias("_text")).with_row_index("_row")
@@ -187,7 +208,7 @@ def _collect(df: pl.DataFrame, spec: dict, config, scratch: Path, i: int) -> Non
         prompts = prompts.with_columns(normalized_text(pl.col("_text")).alias("_norm"))
         prompts = prompts.with_columns((pl.col("_norm").hash(0) % buckets).alias("_bucket"))
         for b in range(buckets):
-            write_parquet(prompts.filter(pl.col("_bucket") == b).drop("_text", "_bucket"),
+            write_scratch(prompts.filter(pl.col("_bucket") == b).drop("_text", "_bucket"),
                           scratch / f"exact-s{j}-b{b}-p{i}.parquet")
         if config.near:
             from prefdata.filters.minhash import minhash_digests
@@ -201,8 +222,8 @@ def _collect(df: pl.DataFrame, spec: dict, config, scratch: Path, i: int) -> Non
         vectors = (embed(prompts["_text"].to_list(), config.model, config.batch_size) if prompts.height
                    else np.zeros((0, 1), np.float32))
         np.save(scratch / f"vectors-s{j}-p{i}.npy", vectors)
-        write_parquet(df.group_by("prompt_id").len(), scratch / f"counts-s{j}-p{i}.parquet")
-    write_parquet(prompts.select("prompt_id", "_part", "_row"), scratch / f"prompts-s{j}-p{i}.parquet")
+        write_scratch(df.group_by("prompt_id").len(), scratch / f"counts-s{j}-p{i}.parquet")
+    write_scratch(prompts.select("prompt_id", "_part", "_row"), scratch / f"prompts-s{j}-p{i}.parquet")
 
 
 def _decide(j: int, config, kind: str, scratch: Path, n_parts: int, step_rejects: dict) -> dict:
@@ -213,15 +234,15 @@ def _decide(j: int, config, kind: str, scratch: Path, n_parts: int, step_rejects
     if kind == "narrow":
         narrow = pl.concat([pl.read_parquet(scratch / f"narrow-s{j}-p{i}.parquet") for i in range(n_parts)])
         result = flt.apply(narrow)
-        write_parquet(result.kept.select("pair_id"), file)
+        write_scratch(result.kept.select("pair_id"), file)
         step_rejects[j] = result.rejects
         stats = _plain(result.stats)
     elif config.type == "dedup":
         decided, stats = _dedup(config, scratch, j, n_parts)
-        write_parquet(decided, file)
+        write_scratch(decided, file)
     else:
         decided, stats = _diversity(flt, scratch, j, n_parts)
-        write_parquet(decided, file)
+        write_scratch(decided, file)
     return {"step": j, "kind": kind, "config": config.model_dump(mode="json"), "file": str(file), "stats": stats,
             "seconds": time.perf_counter() - started}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from prefdata.partition.executor import Executor, map_partitions
-from prefdata.partition.files import concat_parts, drop_scratch, fresh_scratch
+from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
 
 INPUTS = ("prompts", "candidates", "judgments")
 SUMMED = ("prompts_in", "prompts_paired", "pairs", "candidates", "candidates_missing_score",
@@ -41,7 +41,7 @@ def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments:
     n_parts = _split_inputs(prompts, candidates, judgments, partition_prompts, scratch)
     items = [{"index": i, "scratch": str(scratch), "config": config.model_dump(mode="json"), "seed": seed,
               "label": label, "use_rank": use_rank} for i in range(n_parts)]
-    results = map_partitions(pair_partition, items, executor, progress)
+    results = map_partitions(pair_partition, items, executor, progress, name="pair:partitions")
     out = concat_parts([scratch / f"pairs-{i}.parquet" for i in range(n_parts)], Path(stage_dir) / ".pairs.parquet",
                        sort_key="pair_id")
     rejects = pl.concat([pl.read_parquet(scratch / f"rejects-{i}.parquet") for i in range(n_parts)])
@@ -73,7 +73,7 @@ def _split_inputs(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl
     schemas = {}
     for name, frame in routed.items():
         frame.with_columns(pl.col("part").fill_null(0)).sink_parquet(
-            pl.PartitionBy(scratch / name, key="part", include_key=False))
+            pl.PartitionBy(scratch / name, key="part", include_key=False), compression=SCRATCH_COMPRESSION)
         schemas[name] = {k: v for k, v in frame.collect_schema().items() if k != "part"}
     for i in range(n_parts):  # a partition some input has no rows for gets an empty file of the right schema
         for name, schema in schemas.items():
@@ -87,14 +87,13 @@ def _split_inputs(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl
 def pair_partition(item: dict) -> dict:
     """Pair one partition (a task: runs in this process or on a Ray worker)."""
     from prefdata.stages.pair_logic import PairConfig, build_pairs
-    from prefdata.tables import write_parquet
 
     scratch, i = Path(item["scratch"]), item["index"]
     frames = {name: pl.read_parquet(sorted((scratch / name / f"part={i}").glob("*.parquet"))) for name in INPUTS}
     pairs, rejects, drops, stats = build_pairs(frames["prompts"], frames["candidates"], frames["judgments"],
                                                PairConfig(**item["config"]), item["seed"],
                                                plan=(item["label"], item["use_rank"]))
-    write_parquet(pairs, scratch / f"pairs-{i}.parquet")
-    write_parquet(rejects, scratch / f"rejects-{i}.parquet")
-    write_parquet(drops, scratch / f"candidate-rejects-{i}.parquet")
+    write_scratch(pairs, scratch / f"pairs-{i}.parquet")
+    write_scratch(rejects, scratch / f"rejects-{i}.parquet")
+    write_scratch(drops, scratch / f"candidate-rejects-{i}.parquet")
     return {"stats": stats}

@@ -41,6 +41,7 @@ class StageContext:
     recipe: Any = None  # the whole Recipe, for stages that need another stage's config
     extra: dict[str, Path] = field(default_factory=dict)  # files the stage declared in extra_inputs()
     console: Any = None  # where progress bars go (rich Console); None: rich's default
+    input_files: dict[str, Path] = field(default_factory=dict)  # the input artifacts' files, by name
 
 
 @dataclass

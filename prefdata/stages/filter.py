@@ -64,7 +64,8 @@ class FilterStage(Stage):
 
             console = ctx.console or Console(stderr=True)
             out, rejects, stats, rows_in = filter_partitioned(
-                pairs, c, ctx.stage_dir, partition_pairs=c.partition_pairs, executor=c.executor,
+                pairs, c, ctx.stage_dir, source=ctx.input_files.get("pairs"), partition_pairs=c.partition_pairs,
+                executor=c.executor,
                 progress=console_progress(console, "filter"),
                 log=console.log)
             stats["dropped"] = reasons(rejects)

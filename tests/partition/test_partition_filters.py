@@ -36,11 +36,16 @@ def pairs():
     return data.sample(fraction=1.0, shuffle=True, seed=1)  # not in prompt order: duplicates come first or later
 
 
-def run_filter(tmp_path, pairs, steps, **config):
+def run_filter(tmp_path, pairs, steps, in_place=True, **config):
+    """The stage as the runner runs it: a scan of the pairs artifact, and its file (read slice by
+    slice in place); `in_place=False`: a scan only (slices copied to scratch first)."""
     stage_dir = tmp_path / "stage"
     stage_dir.mkdir(parents=True, exist_ok=True)
+    artifact = tmp_path / "pairs.parquet"
+    pairs.write_parquet(artifact, row_group_size=16)  # slices start inside row groups
     out = FilterStage(FilterConfig.model_validate({"steps": steps, **config})).run(
-        {"pairs": pairs.lazy()}, StageContext(run_dir=tmp_path, stage_dir=stage_dir))
+        {"pairs": pl.scan_parquet(artifact)},
+        StageContext(run_dir=tmp_path, stage_dir=stage_dir, input_files={"pairs": artifact} if in_place else {}))
     data = out.data if isinstance(out.data, pl.DataFrame) else pl.read_parquet(out.data)
     return out, data
 
@@ -83,6 +88,8 @@ def test_decontam_and_a_first_global_step(tmp_path, pairs):
     parts, parts_data = run_filter(tmp_path / "parts", pairs, steps, partition_pairs=50)
     assert whole.stats["funnel"][1]["dropped"].get("contaminated", 0) > 0
     assert_same(whole, whole_data, parts, parts_data)
+    parts, parts_data = run_filter(tmp_path / "copied", pairs, steps, in_place=False, partition_pairs=50)
+    assert_same(whole, whole_data, parts, parts_data)
 
 
 def test_diversity_embeds_per_slice_and_selects_globally(tmp_path, pairs, embedder):
@@ -104,4 +111,12 @@ def test_slices_run_as_ray_data_tasks_with_the_same_result(tmp_path, pairs, ray_
     steps = [*ROW_AND_NARROW[:3], {"type": "dedup"}]
     whole, whole_data = run_filter(tmp_path / "whole", pairs, steps)
     parts, parts_data = run_filter(tmp_path / "ray", pairs, steps, partition_pairs=80, executor="ray")
+    assert_same(whole, whole_data, parts, parts_data)
+
+
+@pytest.mark.parametrize("steps", [[], [{"type": "gap", "min_margin": 100.0}, {"type": "dedup"}],
+                                   [{"type": "dedup"}, {"type": "margin_quantile", "keep": 0.5}]])
+def test_no_steps_everything_dropped_and_two_global_steps_in_a_row(tmp_path, pairs, steps):
+    whole, whole_data = run_filter(tmp_path / "whole", pairs, steps)
+    parts, parts_data = run_filter(tmp_path / "parts", pairs, steps, partition_pairs=100)
     assert_same(whole, whole_data, parts, parts_data)

@@ -1,0 +1,73 @@
+"""Synthetic prompts, candidates and reward-model labels at any size, written in chunks.
+
+    from synthetic_labels import make_data
+    make_data(2_500_000, 4, Path("/tmp/data"))   # prompts/candidates/judgments.parquet, 10M candidates
+
+Realistic lengths (prompts 10-80 words, responses 20-300 words), 2% missing scores, scores
+rounded to 0.1 (ties), 5% planted duplicate prompts (an earlier prompt, shouted), 3% of
+candidates cut at max tokens. Chunks of `chunk_prompts` prompts are generated one at a
+time and streamed into one file per table, so memory stays at one chunk.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+TABLES = ("prompts", "candidates", "judgments")
+
+
+def make_data(n_prompts: int, k: int, out: Path, seed: int = 0, chunk_prompts: int = 250_000) -> None:
+    from prefdata.records import Candidate, Judgment, PromptRecord
+    from prefdata.tables import polars_schema
+
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{i}" for i in range(30000)])
+
+    def pool(n, lo, hi):
+        lengths = rng.integers(lo, hi, n)
+        words = vocab[rng.integers(0, len(vocab), lengths.sum())]
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        return pl.Series([" ".join(words[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+
+    prompt_pool, answer_pool = pool(20000, 10, 80), pool(40000, 10, 150)
+    models = {"prompts": PromptRecord, "candidates": Candidate, "judgments": Judgment}
+    chunks = out / "chunks"
+    for c, start in enumerate(range(0, n_prompts, chunk_prompts)):
+        n_chunk = min(chunk_prompts, n_prompts - start)
+        ids = pl.Series([f"p{i}" for i in range(start, start + n_chunk)])
+        text = prompt_pool.gather(rng.integers(0, len(prompt_pool), n_chunk)) + " #" + ids
+        dup = rng.random(n_chunk) < 0.05  # planted duplicates: an earlier prompt, shouted
+        src = (rng.random(n_chunk) * np.arange(n_chunk)).astype(np.int64)
+        text = pl.Series(np.where(dup, text.gather(src).str.to_uppercase().to_numpy() + "!", text.to_numpy()))
+        prompts = pl.DataFrame({"prompt_id": ids, "content": text}).select(
+            "prompt_id", pl.concat_list(pl.struct(pl.lit("user").alias("role"), "content")).alias("prompt"),
+            pl.lit("bench").alias("source"))
+        n = n_chunk * k
+        cand_ids = pl.Series([f"p{start + i // k}:0:{i % k}" for i in range(n)])
+        answers = (answer_pool.gather(rng.integers(0, len(answer_pool), n)) + " "
+                   + answer_pool.gather(rng.integers(0, len(answer_pool), n)))
+        candidates = pl.DataFrame({
+            "candidate_id": cand_ids, "prompt_id": ids.gather(np.arange(n) // k), "text": answers,
+            "num_tokens": answers.str.count_matches(" ") + 1,
+            "finish_reason": np.where(rng.random(n) < 0.03, "length", "stop"),
+            "model": "bench", "backend": "imported", "sample_index": np.arange(n) % k,
+        })
+        scores = np.round(rng.normal(0, 1, n), 1)  # rounded: ties happen
+        judgments = pl.DataFrame({
+            "judgment_id": cand_ids + ":rm", "prompt_id": candidates["prompt_id"], "candidate_id": cand_ids,
+            "judge_id": "rm", "judge_type": "reward_model",
+            "score": pl.Series(np.where(rng.random(n) < 0.02, np.nan, scores)).fill_nan(None),
+        })
+        for name, df in (("prompts", prompts), ("candidates", candidates), ("judgments", judgments)):
+            schema = polars_schema(models[name])
+            df = df.with_columns([pl.lit(None, dtype=t).alias(col) for col, t in schema.items() if col not in df.columns])
+            (chunks / name).mkdir(parents=True, exist_ok=True)
+            df.select([pl.col(col).cast(t) for col, t in schema.items()]).write_parquet(
+                chunks / name / f"{c:05d}.parquet")
+    for name in TABLES:  # one file per table, as a build's artifacts are
+        pl.scan_parquet(sorted((chunks / name).glob("*.parquet"))).sink_parquet(out / f"{name}.parquet")
+    shutil.rmtree(chunks)
