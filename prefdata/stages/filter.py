@@ -8,6 +8,8 @@
         - {type: dedup}
         - {type: diversity, max_cosine: 0.95}
         - {type: decontam, eval_files: [evals/mt_bench.jsonl]}
+      partition_pairs: 100000    # more pairs than this: filtered in slices (same result, bounded memory)
+      executor: local            # | ray: the slices as Ray Data tasks (prefdata/partition/)
 
 Also runs on an imported dataset: `prefdata filter DATASET_DIR --config filters.yaml --out DIR`.
 The unit is the pair: rows_in = input pairs, rows_kept = pairs left after the last step.

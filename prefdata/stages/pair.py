@@ -5,6 +5,8 @@
       min_margin: 0.0                # a pair needs chosen_score - rejected_score > min_margin
       label_source: null             # judge id; default: the aggregate judge, else the only judge
       annotators: aggregate          # | per_annotator (several human labels per candidate)
+      partition_prompts: 100000      # more prompts than this: paired in partitions (same result, bounded memory)
+      executor: local                # | ray: the partitions as Ray Data tasks (prefdata/partition/)
 
 Strategies, per prompt (per prompt and annotator with `annotators: per_annotator`):
 - best_vs_worst: the top-scored vs the lowest-scored candidate.

@@ -54,13 +54,22 @@ def candidate_values(candidates: pl.DataFrame, judgments: pl.DataFrame, label: s
     per_candidate = rows.group_by("candidate_id").agg(
         finite.sum().alias("n_finite"),
         (pl.col("v").is_not_null() & ~pl.col("v").is_finite()).sum().alias("n_nonfinite"),
-        # Sorted, then averaged per list: the same float whatever the row order and frame size
-        # (a group-by mean sums in an order that depends on both), so partitions pair identically.
-        pl.col("v").filter(finite).sort().alias("_values"),
+        pl.col("v").filter(finite).first().alias("value"),
         pl.col("v").filter(pl.col("v").is_not_null() & ~pl.col("v").is_finite()).first().cast(pl.String)
         .alias("bad_score"),
     )
-    per_candidate = per_candidate.with_columns(pl.col("_values").list.mean().alias("value")).drop("_values")
+    # Several labels (annotators): their mean, summed in sorted order - the same float whatever the
+    # row order and frame size (a group-by mean's summation order depends on both), so a partition
+    # of the labels pairs exactly as the whole does. One label (the usual case) is its own mean.
+    per_candidate = per_candidate.collect()
+    multi = per_candidate.filter(pl.col("n_finite") > 1).select("candidate_id")
+    if multi.height:
+        several = (rows.filter(finite).join(multi.lazy(), on="candidate_id", how="semi")
+                   .group_by("candidate_id").agg(pl.col("v").sort().alias("_values"))
+                   .select("candidate_id", pl.col("_values").list.mean().alias("_mean")).collect())
+        per_candidate = (per_candidate.join(several, on="candidate_id", how="left")
+                         .with_columns(pl.coalesce("_mean", "value").alias("value")).drop("_mean"))
+    per_candidate = per_candidate.lazy()
     cands = candidates.lazy().select("prompt_id", "candidate_id",
                                      pl.col("text").str.len_chars().alias("length"))
     status = (
@@ -123,6 +132,7 @@ def generate_pairs(values: pl.DataFrame, strategy: str, min_margin: float, seed:
         elif strategy == "length_matched":  # closest length first, then the larger margin, then the id
             keys = [(pl.col("length") - pl.col("chosen_length")).abs(), pl.col("value"), pl.col("candidate_id")]
         else:  # nearest mean - 2 std of all the prompt's scores, then the lower score, then the id
+            # mean and std of the sorted list: the same floats in a partition as in the whole
             spot = values.lazy().group_by(group).agg(pl.col("value").sort().alias("_v")).select(
                 *group, (pl.col("_v").list.mean() - 2 * pl.col("_v").list.std(ddof=0)).alias("_spot"))
             lower = lower.join(spot, on=group)
