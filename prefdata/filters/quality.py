@@ -110,12 +110,12 @@ def _measure(work: pl.DataFrame, c: QualityFilterConfig) -> pl.DataFrame:
     """
     threshold = c.max_repeated_trigram_share if c.max_repeated_trigram_share is not None else 1.0
     lower = {side: pl.col(side).str.to_lowercase() for side in SIDES}
-    work = work.lazy().with_columns(
+    work = _by_row_chunks(work, lambda lf: lf.with_columns(
         last_user_text().alias("_user"),
         *((lower[s].str.count_matches(" ", literal=True) + 1).alias(f"_n_words_{s}") for s in SIDES),
         *(_words(lower[s]).list.n_unique().alias(f"_n_unique_{s}") for s in SIDES),
         _similar_length(pl.col("chosen"), pl.col("rejected")).alias("_similar_length"),
-    ).collect()
+    ))
     for side in SIDES:
         n, u = pl.col(f"_n_words_{side}"), pl.col(f"_n_unique_{side}")
         maybe = (n >= c.repetition_min_words) & ((u - 2) <= (1 - threshold) * (n - 2))
@@ -147,13 +147,26 @@ def _on_subset(work: pl.DataFrame, mask: pl.Expr, columns: dict[str, pl.Expr], d
     columns of `work` are never copied.
     """
     index = work.select(pl.arg_where(mask.fill_null(False)).alias("i"))["i"]
-    sub = work[index].select(**columns) if index.len() else None
+    sub = _by_row_chunks(work[index], lambda lf: lf.select(**columns)) if index.len() else None
     filled = []
     for name, expr in columns.items():
         dtype = sub[name].dtype if sub is not None else {bool: pl.Boolean, float: pl.Float64}[type(default)]
         full = pl.select(pl.repeat(default, work.height, dtype=dtype).alias(name)).to_series()
         filled.append(full.scatter(index, sub[name]) if sub is not None else full)
     return work.with_columns(filled)
+
+
+def _by_row_chunks(df: pl.DataFrame, query) -> pl.DataFrame:
+    """query(LazyFrame) on one row chunk per polars thread, collected together.
+
+    Polars runs a list kernel (split words, n_unique, trigram hashes) on one thread per
+    expression; chunks of rows run side by side, about twice as fast on 2 cores.
+    """
+    chunks = min(pl.thread_pool_size(), max(1, df.height // 10_000))
+    if chunks < 2:
+        return query(df.lazy()).collect()
+    size = -(-df.height // chunks)
+    return pl.concat(pl.collect_all([query(df.lazy().slice(i * size, size)) for i in range(chunks)]))
 
 
 def _similar_length(a: pl.Expr, b: pl.Expr) -> pl.Expr:
