@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from synthetic_labels import make_data
+from synthetic_labels import floor_query, make_data
 
 
 def run_prefdata(data: Path, work: Path, partition_prompts: int, partition_pairs: int) -> dict:
@@ -64,24 +64,8 @@ def _quiet():
 
 
 def run_floor(data: Path, work: Path) -> dict:
-    """Best vs worst per prompt (ties broken by candidate id), margin > 0, prompt text, exact dedup."""
-    prompts, candidates, judgments = (pl.scan_parquet(data / f"{n}.parquet")
-                                      for n in ("prompts", "candidates", "judgments"))
     t0 = time.perf_counter()
-    scored = (candidates.select("candidate_id", "prompt_id", "text")
-              .join(judgments.select("candidate_id", "score"), on="candidate_id")
-              .filter(pl.col("score").is_not_null() & pl.col("score").is_finite()))
-    best = scored.sort(["score", "candidate_id"], descending=[True, False]).group_by("prompt_id").first()
-    worst = scored.sort(["score", "candidate_id"], descending=[True, False]).group_by("prompt_id").last()
-    (best.join(worst, on="prompt_id", suffix="_r")
-     .filter(pl.col("score") > pl.col("score_r"))
-     .join(prompts.select("prompt_id", "prompt"), on="prompt_id")
-     .with_columns(pl.col("prompt").list.last().struct.field("content").str.to_lowercase()
-                   .str.replace_all(r"[^\p{L}\p{N}\s]+", " ").str.replace_all(r"\s+", " ")
-                   .str.strip_chars().alias("norm"))
-     .sort("prompt_id")
-     .unique("norm", keep="first", maintain_order=True)
-     .sink_parquet(work / "floor.parquet", engine="streaming"))
+    floor_query(data).sink_parquet(work / "floor.parquet", engine="streaming")
     kept = pl.scan_parquet(work / "floor.parquet").select(pl.len()).collect().item()
     return {"seconds": time.perf_counter() - t0, "kept": kept}
 

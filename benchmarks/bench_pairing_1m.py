@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from synthetic_labels import make_data
+from synthetic_labels import floor_query, make_data
 
 
 def run_prefdata(data: Path) -> dict:
@@ -52,25 +52,8 @@ def run_prefdata(data: Path) -> dict:
 
 
 def run_floor(data: Path) -> dict:
-    """The least work that gives the same pairs: join, sort, first/last, margin > 0, exact dedup."""
-    prompts, candidates, judgments = (pl.scan_parquet(data / f"{n}.parquet")
-                                      for n in ("prompts", "candidates", "judgments"))
     t0 = time.perf_counter()
-    scored = (candidates.select("candidate_id", "prompt_id", "text")
-              .join(judgments.select("candidate_id", "score"), on="candidate_id")
-              .filter(pl.col("score").is_not_null() & pl.col("score").is_finite())
-              .sort(["prompt_id", "score", "candidate_id"], descending=[False, True, False]))
-    best = scored.group_by("prompt_id").first()
-    worst = scored.group_by("prompt_id").last()
-    pairs = (best.join(worst, on="prompt_id", suffix="_r")
-             .filter(pl.col("score") > pl.col("score_r"))
-             .join(prompts.select("prompt_id", "prompt"), on="prompt_id")
-             .with_columns(pl.col("prompt").list.last().struct.field("content").str.to_lowercase()
-                           .str.replace_all(r"[^\p{L}\p{N}\s]+", " ").str.replace_all(r"\s+", " ")
-                           .str.strip_chars().alias("norm"))
-             .sort("prompt_id")
-             .unique("norm", keep="first", maintain_order=True)
-             .collect())
+    pairs = floor_query(data).collect()
     return {"seconds": time.perf_counter() - t0, "kept": pairs.height}
 
 

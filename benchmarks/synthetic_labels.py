@@ -71,3 +71,22 @@ def make_data(n_prompts: int, k: int, out: Path, seed: int = 0, chunk_prompts: i
     for name in TABLES:  # one file per table, as a build's artifacts are
         pl.scan_parquet(sorted((chunks / name).glob("*.parquet"))).sink_parquet(out / f"{name}.parquet")
     shutil.rmtree(chunks)
+
+
+def floor_query(data: Path) -> pl.LazyFrame:
+    """Best vs worst per prompt (ties broken by candidate id), margin > 0, prompt text, exact dedup."""
+    prompts, candidates, judgments = (pl.scan_parquet(data / f"{n}.parquet") for n in TABLES)
+    scored = (candidates.select("candidate_id", "prompt_id", "text")
+              .join(judgments.select("candidate_id", "score"), on="candidate_id")
+              .filter(pl.col("score").is_not_null() & pl.col("score").is_finite())
+              .sort(["prompt_id", "score", "candidate_id"], descending=[False, True, False]))
+    best = scored.group_by("prompt_id").first()
+    worst = scored.group_by("prompt_id").last()
+    return (best.join(worst, on="prompt_id", suffix="_r")
+            .filter(pl.col("score") > pl.col("score_r"))
+            .join(prompts.select("prompt_id", "prompt"), on="prompt_id")
+            .with_columns(pl.col("prompt").list.last().struct.field("content").str.to_lowercase()
+                          .str.replace_all(r"[^\p{L}\p{N}\s]+", " ").str.replace_all(r"\s+", " ")
+                          .str.strip_chars().alias("norm"))
+            .sort("prompt_id")
+            .unique("norm", keep="first", maintain_order=True))
