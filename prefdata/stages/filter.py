@@ -20,6 +20,7 @@ carry the funnel (pairs after each step, drops by reason) for the report and the
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -56,6 +57,16 @@ class FilterStage(Stage):
     inputs, output, unit, optional = ("pairs",), "pairs", "pairs", True
     lazy_inputs = True
     config: FilterConfig
+
+    def code_files(self) -> list[Path]:
+        """This module, every filter block and the partitioned runner: an edited filter re-filters."""
+        import prefdata.filters as filters
+        import prefdata.partition.executor as executor
+        import prefdata.partition.files as files
+        import prefdata.partition.filters as partitioned
+
+        blocks = sorted(Path(filters.__file__).parent.glob("*.py"))
+        return [*super().code_files(), *blocks, *(Path(m.__file__) for m in (partitioned, executor, files))]
 
     def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext | None = None) -> StageOutput:
         pairs = inputs["pairs"].lazy()

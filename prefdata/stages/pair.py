@@ -52,12 +52,13 @@ class PairStage(Stage):
     config: PairConfig
 
     def code_files(self) -> list[Path]:
+        import prefdata.partition.executor as executor
         import prefdata.partition.files as files
         import prefdata.partition.pairs as partitioned
         import prefdata.stages.pair_logic as logic
         import prefdata.stages.pairing as blocks
 
-        return [*super().code_files(), *(Path(m.__file__) for m in (logic, blocks, partitioned, files))]
+        return [*super().code_files(), *(Path(m.__file__) for m in (logic, blocks, partitioned, files, executor))]
 
     def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext) -> StageOutput:
         seed = self.config.seed if self.config.seed is not None else ctx.seed

@@ -85,3 +85,13 @@ def test_editing_an_eval_file_changes_the_filter_stage_fingerprint(tmp_path):
     evals.write_text('{"prompt": "name three primary colours please"}\n')
     after = FilterStage(config).fingerprint()
     assert before != after and before["config"] == after["config"]
+
+
+def test_an_edited_filter_block_or_partition_module_changes_the_stage_key():
+    """The filter stage's key covers its filter blocks and the partitioned runner, not only
+    stages/filter.py; the pair stage's covers its logic and partition modules."""
+    from prefdata.stages.pair import PairConfig, PairStage
+
+    code = FilterStage(FilterConfig()).fingerprint()["code"]
+    assert {"gap.py", "quality.py", "dedup.py", "minhash.py", "filters.py", "files.py"} <= set(code)
+    assert {"pair_logic.py", "pairing.py", "pairs.py"} <= set(PairStage(PairConfig()).fingerprint()["code"])
