@@ -32,7 +32,7 @@ from prefdata.argilla.client import ArgillaClient
 from prefdata.argilla.settings import ArgillaConfig, dataset_spec, response_field, spec_differences
 from prefdata.errors import DataError, PrefdataError
 from prefdata.rundir import RunDir
-from prefdata.stages.pairing import resolve_label_source
+from prefdata.pairing.blocks import resolve_label_source
 
 CANDIDATE_IDS = "candidate_ids"  # extra record metadata: response_i -> candidate_id
 DELETE_LIMIT = 100  # the server deletes at most 100 records per request

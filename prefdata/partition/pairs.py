@@ -33,7 +33,7 @@ def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments:
                      seed: int, stage_dir: Path, *, partition_prompts: int, executor: Executor = "local",
                      progress=None) -> tuple[Path, pl.DataFrame, pl.DataFrame, dict]:
     """(pairs file in stage_dir, prompt rejects, candidate rejects, stats), as `build_pairs` gives."""
-    from prefdata.stages.pair_logic import check_types, describe, pair_plan
+    from prefdata.pairing.build import check_types, describe, pair_plan
 
     check_types(judgments)
     label, use_rank = pair_plan(judgments, config)
@@ -86,7 +86,7 @@ def _split_inputs(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl
 
 def pair_partition(item: dict) -> dict:
     """Pair one partition (a task: runs in this process or on a Ray worker)."""
-    from prefdata.stages.pair_logic import PairConfig, build_pairs
+    from prefdata.pairing.build import PairConfig, build_pairs
 
     scratch, i = Path(item["scratch"]), item["index"]
     frames = {name: pl.read_parquet(sorted((scratch / name / f"part={i}").glob("*.parquet"))) for name in INPUTS}

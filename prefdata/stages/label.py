@@ -215,7 +215,7 @@ def on_ray(judge_config):
 def human_labels(path: Path, candidates: pl.DataFrame) -> StageOutput:
     """The pulled human labels; those of candidates no longer in the run (a re-sample since the
     pull) are `orphan_judgment` rejects. Accounting unit here: judgment rows of the file."""
-    from prefdata.stages.pairing import orphan_judgments
+    from prefdata.pairing.blocks import orphan_judgments
 
     human = read_record_file(path, Judgment, what="human judgments ")
     known = human.join(candidates.select("candidate_id").unique(), on="candidate_id", how="semi")

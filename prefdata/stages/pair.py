@@ -41,7 +41,7 @@ from pathlib import Path
 import polars as pl
 
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.stages.pair_logic import PairConfig, build_pairs
+from prefdata.pairing.build import PairConfig, build_pairs
 from prefdata.tables import write_parquet
 
 
@@ -55,8 +55,8 @@ class PairStage(Stage):
         import prefdata.partition.executor as executor
         import prefdata.partition.files as files
         import prefdata.partition.pairs as partitioned
-        import prefdata.stages.pair_logic as logic
-        import prefdata.stages.pairing as blocks
+        import prefdata.pairing.blocks as blocks
+        import prefdata.pairing.build as logic
 
         return [*super().code_files(), *(Path(m.__file__) for m in (logic, blocks, partitioned, files, executor))]
 

@@ -94,4 +94,4 @@ def test_an_edited_filter_block_or_partition_module_changes_the_stage_key():
 
     code = FilterStage(FilterConfig()).fingerprint()["code"]
     assert {"gap.py", "quality.py", "dedup.py", "minhash.py", "filters.py", "files.py"} <= set(code)
-    assert {"pair_logic.py", "pairing.py", "pairs.py"} <= set(PairStage(PairConfig()).fingerprint()["code"])
+    assert {"build.py", "blocks.py", "pairs.py"} <= set(PairStage(PairConfig()).fingerprint()["code"])

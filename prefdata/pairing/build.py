@@ -1,10 +1,10 @@
 """The pair stage as a function of frames: prompts, candidates and labels in; pairs, rejects, stats out.
 
-    from prefdata.stages.pair_logic import PairConfig, build_pairs
+    from prefdata.pairing.build import PairConfig, build_pairs
     pairs, rejects, candidate_rejects, stats = build_pairs(prompts, candidates, judgments, PairConfig())
 
 No I/O: the stage (prefdata/stages/pair.py) runs it on all the data, or partition by
-partition (prefdata/partition/pairs.py); the rules are in pair.py's docstring.
+partition (prefdata/partition/pairs.py); the rules are in that stage's docstring.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import Field
 from prefdata.config import StrictModel
 from prefdata.errors import DataError
 from prefdata.records import PairRecord
-from prefdata.stages.pairing import (
+from prefdata.pairing.blocks import (
     annotator_agreement, candidate_rejects, candidate_values, generate_pairs, orphan_judgments, prompt_rejects,
     resolve_label_source, swap_consistency,
 )
