@@ -39,6 +39,13 @@ class FilterBalanceError(AssertionError):
     """A filter step lost or invented rows: a bug in that step, never a user error."""
 
 
+def check_balance(result: "FilterResult", rows_in: int, step: int, step_type: str) -> None:
+    """Kept + dropped must be the step's input (`step` counts from 1)."""
+    if result.kept.height + result.rejects.height != rows_in:
+        raise FilterBalanceError(f"filter step {step} ({step_type}) kept {result.kept.height} + dropped "
+                                 f"{result.rejects.height} != {rows_in} input pairs")
+
+
 @dataclass
 class FilterResult:
     kept: pl.DataFrame
@@ -116,6 +123,12 @@ def prompt_text(prompt: pl.Expr = pl.col("prompt")) -> pl.Expr:
     return prompt.list.eval(
         pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
     ).list.join("\n")
+
+
+def unique_prompts(pairs: pl.DataFrame, text: pl.Expr, *keep: str) -> pl.DataFrame:
+    """prompt_id, `_text` (and the `keep` columns) of each prompt's first pair, in input order."""
+    return (pairs.lazy().select("prompt_id", text.alias("_text"), *keep)
+            .unique("prompt_id", keep="first", maintain_order=True).collect())
 
 
 def last_user_text(prompt: pl.Expr = pl.col("prompt")) -> pl.Expr:

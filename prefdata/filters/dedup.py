@@ -22,7 +22,9 @@ import polars as pl
 from pydantic import Field
 
 from prefdata.config import StrictModel
-from prefdata.filters.base import Filter, FilterResult, Rule, normalized_text, prompt_text, split_by_reasons
+from prefdata.filters.base import (
+    Filter, FilterResult, Rule, normalized_text, prompt_text, split_by_reasons, unique_prompts,
+)
 
 
 class DedupFilterConfig(StrictModel):
@@ -42,13 +44,12 @@ class DedupFilter(Filter):
     config: DedupFilterConfig
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
-        prompts = (
-            pairs.lazy().select("prompt_id", prompt_text().alias("_text"))
-            .unique("prompt_id", keep="first", maintain_order=True)
-            .collect()
-        )
-        decided, stats = self.decide(prompts)
+        decided, stats = self.decide(self.prompts(pairs))
         return self.apply_decided(pairs, decided, stats)
+
+    def prompts(self, pairs: pl.DataFrame, *keep: str) -> pl.DataFrame:
+        """The unique prompts `decide` compares: their user turns."""
+        return unique_prompts(pairs, prompt_text(), *keep)
 
     def decide(self, prompts: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
         """(prompt_id, _dup_reason, duplicate_of) for unique prompts (prompt_id, _text) in input order."""

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from prefdata.config import StrictModel
 from prefdata.errors import PrefdataError
-from prefdata.filters.base import Filter, FilterResult, Rule, last_user_text, split_by_reasons
+from prefdata.filters.base import Filter, FilterResult, Rule, last_user_text, split_by_reasons, unique_prompts
 
 
 class DiversityFilterConfig(StrictModel):
@@ -116,12 +116,15 @@ class DiversityFilter(Filter):
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         c = self.config
-        prompts = pairs.select("prompt_id", last_user_text().alias("_text")).unique(
-            "prompt_id", keep="first", maintain_order=True)
+        prompts = self.prompts(pairs)
         vectors = embed(prompts["_text"].to_list(), c.model, c.batch_size) if prompts.height \
             else np.zeros((0, 1), np.float32)
         decided = self.decide(prompts["prompt_id"], vectors, pairs.group_by("prompt_id").len())
         return self.apply_decided(pairs, decided, {"embedded_prompts": prompts.height})
+
+    def prompts(self, pairs: pl.DataFrame, *keep: str) -> pl.DataFrame:
+        """The unique prompts `decide` embeds: their last user turn."""
+        return unique_prompts(pairs, last_user_text(), *keep)
 
     def decide(self, ids: pl.Series, vectors: np.ndarray, pair_counts: pl.DataFrame) -> pl.DataFrame:
         """(prompt_id, _div_reason, duplicate_of, cosine) for unique prompts in input order, with their

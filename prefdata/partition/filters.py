@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from prefdata.filters import build_filter
-from prefdata.filters.base import FilterBalanceError, last_user_text, normalized_text, prompt_text
+from prefdata.filters.base import check_balance, normalized_text
 from prefdata.filters.length import gap_summary, length_gap
 from prefdata.partition.executor import Executor, map_partitions
 from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
@@ -152,9 +152,7 @@ def filter_partition(item: dict) -> dict:
     for j, step in item["steps"]:
         started = time.perf_counter()
         result = build_filter(adapter.validate_python(step)).apply(df)
-        if result.kept.height + result.rejects.height != df.height:
-            raise FilterBalanceError(f"filter step {j + 1} ({step['type']}) kept {result.kept.height} + dropped "
-                                     f"{result.rejects.height} != {df.height} input pairs")
+        check_balance(result, df.height, j + 1, step["type"])
         if step["type"] == "length":
             write_scratch(length_gap(df).to_frame(), scratch / f"gap-before-s{j}-p{i}.parquet")
             write_scratch(length_gap(result.kept).to_frame(), scratch / f"gap-after-s{j}-p{i}.parquet")
@@ -184,8 +182,7 @@ def _apply_decision(df: pl.DataFrame, pending: dict, config, scratch: Path, i: i
         kept, stats = df.filter(pl.col("pair_id").is_in(keep.implode())), {}  # stats: the decision's own
     else:
         result = build_filter(config).apply_decided(df, pl.read_parquet(pending["file"]), {})
-        if result.kept.height + result.rejects.height != df.height:
-            raise FilterBalanceError(f"filter step {j + 1}: applying its decision lost or invented rows")
+        check_balance(result, df.height, j + 1, config.type)
         write_scratch(result.rejects, scratch / f"rejects-s{j}-p{i}.parquet")
         kept, stats = result.kept, _plain(result.stats)
     out["steps"][str(j)] = {"rows_in": df.height, "rows_kept": kept.height, "stats": stats,
@@ -199,9 +196,7 @@ def _collect(df: pl.DataFrame, spec: dict, config, scratch: Path, i: int) -> Non
     if spec["kind"] == "narrow":
         write_scratch(df.select(build_filter(config).narrow_columns()), scratch / f"narrow-s{j}-p{i}.parquet")
         return
-    text = prompt_text() if config.type == "dedup" else last_user_text()
-    prompts = (df.select("prompt_id", text.alias("_text")).with_row_index("_row")
-               .unique("prompt_id", keep="first", maintain_order=True)
+    prompts = (build_filter(config).prompts(df.with_row_index("_row"), "_row")
                .with_columns(pl.lit(i, dtype=pl.Int64).alias("_part")))
     if config.type == "dedup":
         buckets = spec["parts"]

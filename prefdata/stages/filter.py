@@ -29,7 +29,7 @@ from rich.console import Console
 
 from prefdata.config import StrictModel
 from prefdata.filters import FilterStepConfig, build_filter
-from prefdata.filters.base import FilterBalanceError
+from prefdata.filters.base import check_balance
 from prefdata.filters.length import length_gap_stats
 from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.tables import empty_rejects, reasons
@@ -93,10 +93,7 @@ def run_filters(pairs: pl.DataFrame, config: FilterConfig, *, quiet: bool = Fals
     for index, step in enumerate(config.steps, 1):
         started = time.perf_counter()
         result = build_filter(step).apply(current)
-        if result.kept.height + result.rejects.height != current.height:
-            raise FilterBalanceError(
-                f"filter step {index} ({step.type}) kept {result.kept.height} + dropped "
-                f"{result.rejects.height} != {current.height} input pairs")
+        check_balance(result, current.height, index, step.type)
         funnel.append({
             "step": index, "type": step.type, "rows_in": current.height, "rows_kept": result.kept.height,
             "dropped": reasons(result.rejects), "seconds": round(time.perf_counter() - started, 3),
