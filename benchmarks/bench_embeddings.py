@@ -38,7 +38,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from prefdata.filters.diversity import embed, load_embedder, semantic_duplicate_of
+    from prefdata.embeddings import embed, load_embedder
+    from prefdata.filters.diversity import semantic_duplicate_of
 
     prompts = load_prompts(args.n)
     t0 = time.perf_counter()

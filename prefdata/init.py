@@ -24,6 +24,7 @@ TEMPLATES = {
     "llm-judge": "sample, rate with an LLM judge, pair, filter, export",
     "human": "sample, rank in Argilla, pull, pair, filter, export",
     "iterate": "on-policy iterative DPO with a reward model (prefdata iterate)",
+    "verifiable": "add IFEval instructions to the prompts, sample, check, pair, filter, export",
 }
 NEEDS_JUDGE = ("reward-model", "llm-judge", "iterate")
 

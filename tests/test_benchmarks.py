@@ -1,5 +1,6 @@
 """Benchmarks run in CI at a tiny size, so they cannot rot before someone runs them at full size:
-the GPU benchmark on CPU, the 10M pairing benchmark partitioned at a few thousand candidates."""
+the GPU benchmark on CPU, the 10M pairing benchmark partitioned at a few thousand candidates,
+the real-model benchmark's every arm on the tiny model."""
 
 from __future__ import annotations
 
@@ -36,3 +37,23 @@ def test_pairing_10m_benchmark_runs_partitioned_at_a_tiny_size(tmp_path):
     assert (prefdata["pair_partitions"], prefdata["filter_partitions"]) == (3, 3)
     assert 0 < prefdata["kept"] < prefdata["pairs"] <= 600 and 0 < floor["kept"] <= prefdata["pairs"]
     assert "ratio prefdata / floor wall time" in proc.stdout
+
+
+@pytest.mark.slow
+def test_real_model_benchmark_runs_every_arm_at_a_tiny_size(tmp_path, tiny_model_dir):
+    out = tmp_path / "real"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_real.py"), "--size", "tiny", "--model",
+                           str(tiny_model_dir), "--out", str(out)], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert list(summary) == ["base", "ultrafeedback", "max_min", "prefdata", "margin_quantile", "iterative",
+                             "offline"]
+    for arm, entry in summary.items():
+        assert 0.0 <= entry["strict_prompt"] <= 1.0 and entry["num_tokens"] > 0
+        if arm not in ("base", "ultrafeedback"):
+            low, high = entry["strict_prompt_vs_ultrafeedback"]["ci95"]
+            assert low <= entry["strict_prompt_vs_ultrafeedback"]["diff"] <= high
+    assert summary["offline"]["pairs"] == summary["iterative"]["pairs"]  # one offline round at equal pairs
+    assert "| prefdata |" in (out / "summary.md").read_text()
+    reading = (out / "seed0" / "guard_reading.md").read_text()
+    assert "## without the guard" in reading and "## with the guard" in reading

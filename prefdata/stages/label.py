@@ -155,10 +155,15 @@ class LabelStage(Stage):
         return found
 
     def code_files(self) -> list[Path]:
-        """This module, plus the source of every `module:function` check (an edited check re-labels)."""
+        """This module, each judge type's code, plus the source of every `module:function` check: an
+        edited judge or check re-labels."""
         import importlib.util
 
+        from prefdata.judges.base import Judge
+
         files = super().code_files()
+        for judge_class in sorted({Judge._by_config[type(j)] for j in self.config.judges}, key=lambda c: c.name):
+            files += judge_class.code_files()
         for judge in self.config.judges:
             module = (getattr(judge, "function", None) or "").partition(":")[0]
             spec = importlib.util.find_spec(module) if module else None

@@ -5,6 +5,15 @@
       prompt_column: prompt             # a string or a list of {role, content} messages
       system_prompt: You are helpful.   # prepended when the row has no system turn
       limit: 50
+      add_instructions: {n: 2}          # append 2 verifiable instructions (IFEval's) to each prompt
+
+`add_instructions` makes instruction-following prompts as Tulu 3 does: n compatible
+instructions (IFEval's conflict table; seeded by the recipe seed and the prompt) are
+appended to the last user turn and recorded as the prompt's reference, an instruction spec
+(prefdata/instructions.py) that the `ifeval` judge checks. Prompts that already carry a
+spec, such as IFEval's own files (`instruction_id_list` and `kwargs` columns), are read
+with `reference_kind: instructions`; a row whose spec is not valid becomes a
+`bad_instruction_spec` reject naming the row and the field.
 
 Bad rows become rejects with the file, line and field (`missing_prompt`, `bad_messages`,
 `bad_json`...); identical prompts are dropped as `duplicate_prompt`. A relative `path` is
@@ -18,9 +27,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
-from prefdata.config import ConfigPath, StrictModel
+from prefdata.config import ConfigPath, StrictModel, stable_hash
 from prefdata.errors import PrefdataError
 from prefdata.fingerprint import content_digest
 from prefdata.io.ids import prompt_id  # the one prompt id every stage and importer uses
@@ -31,6 +40,30 @@ from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.tables import Rejects, frame
 
 Format = Literal["auto", "jsonl", "json", "parquet", "datasets", "hub"]
+
+
+def _default_instructions() -> list[str]:
+    from prefdata.instructions import DEFAULT_INSTRUCTIONS
+
+    return list(DEFAULT_INSTRUCTIONS)
+
+
+class AddInstructionsConfig(StrictModel):
+    n: int = Field(1, ge=1, le=5, description="Verifiable instructions appended to each prompt.")
+    ids: list[str] = Field(default_factory=_default_instructions, description="IFEval instruction ids to draw "
+                           "from (default: prefdata.instructions.DEFAULT_INSTRUCTIONS).")
+
+    @model_validator(mode="after")
+    def _usable(self):
+        from prefdata.instructions import id_problems, max_compatible
+
+        problems = id_problems(self.ids)
+        if problems:
+            raise ValueError("; ".join(problems))
+        if max_compatible(self.ids) < self.n:
+            raise ValueError(f"n={self.n}, but at most {max_compatible(self.ids)} of these instructions go "
+                             "together without conflicting (IFEval's conflict table); lower n or list more ids")
+        return self
 
 
 class PromptsConfig(StrictModel):
@@ -48,6 +81,18 @@ class PromptsConfig(StrictModel):
     id_column: str | None = Field(None, description="Column with the source's own prompt id (kept in metadata).")
     system_prompt: str | None = Field(None, description="System prompt for rows without one.")
     limit: int | None = Field(None, ge=1, description="Keep at most this many prompts (first ones, after dedup).")
+    reference_kind: Literal["text", "instructions"] = Field(
+        "text", description="instructions: the reference is an instruction spec (JSON with instruction_id_list "
+        "and kwargs), read from reference_column or else IFEval's own columns of those names, and checked.")
+    add_instructions: AddInstructionsConfig | None = Field(
+        None, description="Append verifiable instructions to each prompt and record them as its reference.")
+
+    @model_validator(mode="after")
+    def _one_reference(self):
+        if self.add_instructions is not None and (self.reference_column or self.reference_kind == "instructions"):
+            raise ValueError("add_instructions writes each prompt's reference; remove reference_column / "
+                             "reference_kind, or add_instructions")
+        return self
 
 
 def resolve_format(config: PromptsConfig) -> str:
@@ -136,13 +181,39 @@ def _messages_of(row: dict, config: PromptsConfig) -> list[dict[str, str]]:
     return messages
 
 
-def _record(row: Any, line: int, config: PromptsConfig) -> PromptRecord:
+def _reference(row: dict, config: PromptsConfig) -> Any:
+    if config.reference_kind == "text":
+        return row.get(config.reference_column) if config.reference_column else None
+    from prefdata.instructions import SpecError, parse_spec
+
+    column = config.reference_column
+    value = row.get(column) if column else {"instruction_id_list": row.get("instruction_id_list"),
+                                            "kwargs": row.get("kwargs")}
+    try:
+        return parse_spec(value).to_json()
+    except SpecError as e:
+        where = column or e.field
+        raise RowProblem("bad_instruction_spec", where, f"{where!r} is not a valid instruction spec: {e}") from None
+
+
+def _with_instructions(messages: list[dict], config: AddInstructionsConfig, seed: int) -> tuple[list[dict], str]:
+    """The messages with instructions appended to the last user turn, and the spec (the reference)."""
+    from prefdata.instructions import add_instructions
+
+    spec, text = add_instructions(messages[-1]["content"], config.n, config.ids,
+                                  seed=int(stable_hash([seed, prompt_id(messages)]), 16))
+    return [*messages[:-1], {**messages[-1], "content": text}], spec.to_json()
+
+
+def _record(row: Any, line: int, config: PromptsConfig, seed: int = 0) -> PromptRecord:
     if isinstance(row, RowProblem):
         raise row
     if not isinstance(row, dict):
         raise RowProblem("bad_row", None, f"expected an object, got {type(row).__name__}")
     messages = _messages_of(row, config)
-    reference = row.get(config.reference_column) if config.reference_column else None
+    reference = _reference(row, config)
+    if config.add_instructions is not None and messages and messages[-1]["role"] == "user":
+        messages, reference = _with_instructions(messages, config.add_instructions, seed)
     meta = {"id": str(row[config.id_column])} if config.id_column and row.get(config.id_column) is not None else None
     try:
         return PromptRecord(
@@ -155,6 +226,14 @@ def _record(row: Any, line: int, config: PromptsConfig) -> PromptRecord:
         raise RowProblem("bad_messages", config.messages_column or config.prompt_column, problem) from None
 
 
+
+
+def _instruction_counts(records: list[PromptRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        for iid in json.loads(record.reference)["instruction_id_list"] if record.reference else []:
+            counts[iid] = counts.get(iid, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 class PromptsStage(Stage):
@@ -177,7 +256,7 @@ class PromptsStage(Stage):
                 break
             rows_in += 1
             try:
-                record = _record(row, line, config)
+                record = _record(row, line, config, ctx.seed)
             except RowProblem as p:
                 rejects.add(p.reason, f"{config.path}, row {line}: {p}", row=line, field=p.field)
                 continue
@@ -190,4 +269,6 @@ class PromptsStage(Stage):
             first_row.setdefault(record.prompt_id, line)
             kept.append(record)
         stats = {"format": resolve_format(config), "rows_read": rows_in, "prompts": len(kept)}
+        if config.add_instructions is not None or config.reference_kind == "instructions":
+            stats["instructions"] = _instruction_counts(kept)
         return StageOutput(data=frame(kept, PromptRecord), rejects=rejects.frame(), rows_in=rows_in, stats=stats)

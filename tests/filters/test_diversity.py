@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from prefdata.filters import build_filter
-from prefdata.filters.diversity import DiversityFilterConfig, embed, k_center_greedy, semantic_duplicate_of
+from prefdata.embeddings import embed
+from prefdata.filters.diversity import DiversityFilterConfig, k_center_greedy, semantic_duplicate_of
 
 PROMPTS = [
     "How do I make a cup of green tea?",

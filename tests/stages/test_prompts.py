@@ -125,10 +125,56 @@ def test_undecodable_bytes_and_gzip_are_read_like_the_importers_do(tmp_path):
     gz = tmp_path / "p.jsonl.gz"
     with gzip.open(gz, "wt") as f:
         f.write('{"prompt": "one"}\n{"prompt": "two"}\nnot json\n')
-    out = PromptsStage(PromptsConfig(path=str(gz))).run({}, None)
+    out = PromptsStage(PromptsConfig(path=str(gz))).run({}, StageContext(run_dir=tmp_path, stage_dir=tmp_path))
     assert out.data.height == 2 and out.rejects["reason"].to_list() == ["bad_json"] and out.rejects["row"][0] == 3
 
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes(b'{"prompt": "caf\xe9"}\n')
     with pytest.raises(PrefdataError, match="latin.jsonl"):
-        PromptsStage(PromptsConfig(path=str(latin))).run({}, None)
+        PromptsStage(PromptsConfig(path=str(latin))).run({}, StageContext(run_dir=tmp_path, stage_dir=tmp_path))
+
+
+def test_added_instructions_are_seeded_recorded_as_the_reference_and_counted(tmp_path):
+    pytest.importorskip("if_verifiable", reason="needs IFEval's checkers: pip install 'prefdata[ifeval]'")
+    from prefdata.instructions import parse_spec, question_of
+
+    src = write_jsonl(tmp_path / "p.jsonl", [{"prompt": f"Where do mice hide, case {i}?"} for i in range(20)])
+    config = dict(path=str(src), add_instructions={"n": 2, "ids": ["punctuation:no_comma", "startend:quotation",
+                                                                   "detectable_content:postscript"]})
+    out = run(tmp_path, **config)
+    again = run(tmp_path, **config)
+    assert out.data.to_dicts() == again.data.to_dicts()  # seeded by the recipe seed and the prompt
+    for row in out.data.to_dicts():
+        spec = parse_spec(row["reference"])
+        assert len(spec.ids) == 2 and set(spec.ids) <= set(config["add_instructions"]["ids"])
+        text = row["prompt"][-1]["content"]
+        assert question_of(text, spec).startswith("Where do mice hide") and text != question_of(text, spec)
+    assert sum(out.stats["instructions"].values()) == 40
+
+
+def test_instruction_specs_are_read_from_ifeval_columns_and_bad_ones_rejected_with_row_and_field(tmp_path):
+    pytest.importorskip("if_verifiable", reason="needs IFEval's checkers: pip install 'prefdata[ifeval]'")
+    src = write_jsonl(tmp_path / "ifeval.jsonl", [
+        {"prompt": "Write a haiku. No commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
+        {"prompt": "Say hi.", "instruction_id_list": ["nope:unknown"], "kwargs": [{}]},
+        {"prompt": "Say bye.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}, {}]},
+        {"prompt": "Say nothing."},
+    ])
+    out = run(tmp_path, path=str(src), reference_kind="instructions")
+    assert out.data.height == 1 and json.loads(out.data["reference"][0])["instruction_id_list"] == [
+        "punctuation:no_comma"]
+    rejects = {r["row"]: r for r in out.rejects.to_dicts()}
+    assert {row: (r["reason"], r["field"]) for row, r in rejects.items()} == {
+        2: ("bad_instruction_spec", "instruction_id_list"), 3: ("bad_instruction_spec", "kwargs"),
+        4: ("bad_instruction_spec", "instruction_id_list")}
+    assert str(src) in rejects[2]["message"] and "unknown instruction id 'nope:unknown'" in rejects[2]["message"]
+
+
+def test_add_instructions_refuses_a_reference_column_at_load(tmp_path):
+    pytest.importorskip("if_verifiable", reason="needs IFEval's checkers: pip install 'prefdata[ifeval]'")
+    from prefdata.config import validate
+    from prefdata.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="add_instructions writes each prompt's reference"):
+        validate(PromptsConfig, {"path": "p.jsonl", "reference_column": "answer", "add_instructions": {"n": 1}},
+                 "recipe.yaml")
