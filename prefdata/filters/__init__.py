@@ -5,8 +5,9 @@
 
 `FILTERS` names every filter class once; `FilterStepConfig`, the tagged union the `filter`
 stage's `steps` list holds (`type:` picks the block), is built from it. A new filter is a
-module with a `Filter` subclass (`name`, `Config`, a docstring, `apply`) plus one line in
-`FILTERS`. Heavy dependencies (sentence-transformers, rensa) load only when a step that
+module with a `Filter` subclass (`name`, `Config`, a docstring, `apply`, `scope`) plus one
+line in `FILTERS`; or, outside the package, `type: my_module:MyFilter` in the recipe or a
+`prefdata.filters` entry point (prefdata/plugins.py). Heavy dependencies (sentence-transformers, rensa) load only when a step that
 needs them runs.
 """
 
@@ -21,21 +22,26 @@ from prefdata.filters.length import LengthFilter, LengthFilterConfig
 from prefdata.filters.margin_quantile import MarginQuantileFilter, MarginQuantileFilterConfig
 from prefdata.filters.quality import QualityFilter, QualityFilterConfig
 from prefdata.filters.rip import RipFilter, RipFilterConfig
-from prefdata.registry import catalog, config_union, lookup
+from prefdata.plugins import PluginConfig, plugin_union, registered
+from prefdata.registry import catalog, lookup, summary
 
 FILTERS: list[type[Filter]] = [GapFilter, MarginQuantileFilter, RipFilter, QualityFilter, LengthFilter, DedupFilter,
                                DiversityFilter, DecontamFilter]
-FilterStepConfig = config_union(FILTERS)
+# `type:` a name in FILTERS, or a filter of the user's own (`module:Class`, an entry point)
+FilterStepConfig = plugin_union(FILTERS, "filter", Filter)
 
 
 def build_filter(config) -> Filter:
-    """The filter block for one step's config (its `type` names the class in `FILTERS`)."""
+    """The filter block for one step's config (its `type` names the class in `FILTERS`, or the plugin)."""
+    if isinstance(config, PluginConfig):
+        return config.block_class(config.block_config)
     return lookup(FILTERS, config.type, "filter")(config)
 
 
 def filter_catalog() -> list[tuple[str, str]]:
-    """(type, what it does) per filter, from the classes' docstrings."""
-    return catalog(FILTERS)
+    """(type, what it does) per filter, from the classes' docstrings; installed plugins last."""
+    plugins = [(name, f"{summary(ep.load())} ({ep.value})") for name, ep in sorted(registered("filter").items())]
+    return catalog(FILTERS) + plugins
 
 
 __all__ = ["FILTERS", "DecontamFilterConfig", "DedupFilterConfig", "DiversityFilterConfig", "Filter",

@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar
 import polars as pl
 from pydantic import AfterValidator, BaseModel
 
+from prefdata.filters.phases import Scope, StepScratch
 from prefdata.tables import empty_rejects, rejects_from
 
 STAGE = "filter"
@@ -58,7 +59,10 @@ class Filter(ABC):
 
     A subclass sets `name` (the `type:` in recipes), `Config` (a StrictModel with
     `type: Literal[name]`), a docstring whose first line says what it drops, and `apply`;
-    one line in `prefdata.filters.FILTERS` registers it.
+    one line in `prefdata.filters.FILTERS` registers it (or, from the user's own module,
+    `type: my_module:MyFilter` in the recipe). `scope` says what a decision needs, and so
+    how the stage runs it over slices of the pairs (prefdata/filters/phases.py); a filter
+    that declares nothing gets all pairs at once.
     """
 
     name: ClassVar[str]
@@ -70,11 +74,54 @@ class Filter(ABC):
     @abstractmethod
     def apply(self, pairs: pl.DataFrame) -> FilterResult: ...
 
+    def scope(self) -> Scope:
+        """pair | columns | prompt | all: what one decision needs (prefdata/filters/phases.py)."""
+        return "all"
+
     def narrow_columns(self) -> list[pl.Expr] | None:
-        """None: each pair is decided on its own, so the filter runs partition by partition.
-        Else the decision depends on all the pairs (quantiles, observed scales) but reads only
-        these columns: the partitioned stage runs `apply` once on them, over every pair."""
+        """Scope `columns`: the columns of all pairs the decision reads (quantiles, observed
+        scales); the partitioned stage runs `apply` once on them, over every pair."""
         return None
+
+    def merge_stats(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Scope `pair`: the step's statistics from its slices'. Counts under `dropped` add up; any
+        other value must be the same in every slice (a filter whose values differ declares its rule)."""
+        merged: dict[str, Any] = {}
+        for part in parts:
+            for key, value in part.items():
+                if key == "dropped":
+                    totals = merged.setdefault("dropped", {})
+                    for reason, n in value.items():
+                        totals[reason] = totals.get(reason, 0) + n
+                elif key in merged and merged[key] != value:
+                    raise FilterContractError(
+                        f"filter {self.name!r}: statistic {key!r} differs between slices ({merged[key]!r} vs "
+                        f"{value!r}); override merge_stats to say how slices combine, or compute it in summarize")
+                else:
+                    merged.setdefault(key, value)
+        return merged
+
+    def values(self, pairs: pl.DataFrame) -> pl.DataFrame | None:
+        """Per-pair values to summarize over all pairs before and after this step (`summarize`)."""
+        return None
+
+    def summarize(self, before: pl.DataFrame, after: pl.DataFrame) -> dict[str, Any]:
+        """Statistics over all pairs from `values` of the step's input and of what it kept."""
+        return {}
+
+    # scope `prompt`: collect per slice -> decide_slices once -> apply_decided per slice
+    def collect(self, pairs: pl.DataFrame, part: int, n_parts: int, scratch: StepScratch) -> None:
+        raise NotImplementedError(f"filter {self.name!r} has scope prompt but no collect()")
+
+    def decide_slices(self, scratch: StepScratch, n_parts: int) -> tuple[pl.DataFrame, dict[str, Any]]:
+        raise NotImplementedError(f"filter {self.name!r} has scope prompt but no decide_slices()")
+
+    def apply_decided(self, pairs: pl.DataFrame, decided: pl.DataFrame, stats: dict[str, Any]) -> FilterResult:
+        raise NotImplementedError(f"filter {self.name!r} has scope prompt but no apply_decided()")
+
+
+class FilterContractError(RuntimeError):
+    """A filter's declared scope or statistics do not hold up: a bug in that filter."""
 
 
 def split_by_reasons(df: pl.DataFrame, rules: list[Rule], *, helper_columns: list[str] = ()) -> FilterResult:

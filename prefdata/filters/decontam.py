@@ -26,6 +26,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from prefdata.config import StrictModel, config_path
 from prefdata.errors import DataError
 from prefdata.filters.base import Filter, FilterResult, Rule, normalized_text, prompt_text, split_by_reasons
+from prefdata.filters.phases import Scope
 from prefdata.io.rows import SourceRow, read_rows, read_text
 
 _FIELDS = ("prompt", "instruction", "question", "input", "text")
@@ -99,6 +100,9 @@ class DecontamFilter(Filter):
 
     name, Config = "decontam", DecontamFilterConfig
     config: DecontamFilterConfig
+
+    def scope(self) -> Scope:
+        return "pair"
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         c = self.config

@@ -25,6 +25,7 @@ from prefdata.config import StrictModel
 from prefdata.filters.base import (
     Filter, FilterResult, Rule, normalized_text, prompt_text, split_by_reasons, unique_prompts,
 )
+from prefdata.filters.phases import Scope, StepScratch, collect_prompts, first_seen
 
 
 class DedupFilterConfig(StrictModel):
@@ -43,9 +44,56 @@ class DedupFilter(Filter):
     name, Config = "dedup", DedupFilterConfig
     config: DedupFilterConfig
 
+    def scope(self) -> Scope:
+        return "prompt"
+
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         decided, stats = self.decide(self.prompts(pairs))
         return self.apply_decided(pairs, decided, stats)
+
+    def collect(self, pairs: pl.DataFrame, part: int, n_parts: int, scratch: StepScratch) -> None:
+        """A slice's unique prompts: normalized texts into one bucket file each (bucket = text hash
+        modulo the slices, so exact duplicates meet in one bucket), and their MinHash digests."""
+        prompts = collect_prompts(self.prompts(pairs.with_row_index("_row"), "_row"), part, scratch)
+        prompts = prompts.with_columns(normalized_text(pl.col("_text")).alias("_norm"))
+        prompts = prompts.with_columns((pl.col("_norm").hash(0) % n_parts).alias("_bucket"))
+        for b in range(n_parts):
+            scratch.write(prompts.filter(pl.col("_bucket") == b).drop("_text", "_bucket"), f"exact-b{b}", part)
+        if self.config.near:
+            from prefdata.filters.minhash import minhash_digests
+
+            c = self.config
+            scratch.save_array(minhash_digests(prompts["_text"], threshold=c.threshold, num_perm=c.num_perm,
+                                               ngram=c.ngram, seed=c.seed), "digests", part)
+
+    def decide_slices(self, scratch: StepScratch, n_parts: int) -> tuple[pl.DataFrame, dict]:
+        """Exact duplicates bucket by bucket, then MinHash near duplicates over the stacked digests
+        (memory-mapped, banded one band at a time): the dropped prompts only."""
+        c = self.config
+        unique = first_seen(scratch, n_parts)
+        decided = pl.DataFrame(schema={"prompt_id": pl.String, "_dup_reason": pl.String, "duplicate_of": pl.String})
+        if c.exact:
+            first = pl.col("prompt_id").first().over("_norm")
+            for b in range(n_parts):
+                bucket = scratch.read(f"exact-b{b}", n_parts).sort("_part", "_row")
+                bucket = bucket.unique("prompt_id", keep="first", maintain_order=True)
+                bucket = bucket.with_columns(first.alias("duplicate_of")).filter(
+                    pl.col("prompt_id") != pl.col("duplicate_of"))
+                decided = pl.concat([decided, bucket.select(
+                    "prompt_id", pl.lit("duplicate_prompt").alias("_dup_reason"), "duplicate_of")])
+        near_checked = 0
+        if c.near:
+            from prefdata.filters.minhash import near_duplicate_of_digests
+
+            survivors = unique.join(decided.select("prompt_id"), on="prompt_id", how="anti", maintain_order="left")
+            near_checked = survivors.height
+            digests = scratch.stack("digests", n_parts, survivors["_stacked"].to_numpy())
+            dup_local = near_duplicate_of_digests(digests, threshold=c.threshold, num_perm=c.num_perm)
+            near = survivors.select("prompt_id").with_columns(
+                pl.lit(None, dtype=pl.String).alias("_dup_reason"), pl.lit(None, dtype=pl.String).alias("duplicate_of"))
+            near = mark_near(near, np.arange(near.height), dup_local)
+            decided = pl.concat([decided, near.filter(pl.col("_dup_reason").is_not_null())])
+        return decided, {"unique_prompts": unique.height, "near_checked_prompts": near_checked}
 
     def prompts(self, pairs: pl.DataFrame, *keep: str) -> pl.DataFrame:
         """The unique prompts `decide` compares: their user turns."""

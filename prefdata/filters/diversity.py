@@ -24,6 +24,7 @@ from pydantic import Field
 from prefdata.config import StrictModel
 from prefdata.embeddings import embed
 from prefdata.filters.base import Filter, FilterResult, Rule, last_user_text, split_by_reasons, unique_prompts
+from prefdata.filters.phases import Scope, StepScratch, collect_prompts, first_seen
 
 
 class DiversityFilterConfig(StrictModel):
@@ -93,6 +94,26 @@ class DiversityFilter(Filter):
             else np.zeros((0, 1), np.float32)
         decided = self.decide(prompts["prompt_id"], vectors, pairs.group_by("prompt_id").len())
         return self.apply_decided(pairs, decided, {"embedded_prompts": prompts.height})
+
+    def scope(self) -> Scope:
+        return "prompt"
+
+    def collect(self, pairs: pl.DataFrame, part: int, n_parts: int, scratch: StepScratch) -> None:
+        """A slice's unique prompts, embedded, and its pairs per prompt (the budget counts pairs)."""
+        c = self.config
+        prompts = collect_prompts(self.prompts(pairs.with_row_index("_row"), "_row"), part, scratch)
+        vectors = (embed(prompts["_text"].to_list(), c.model, c.batch_size) if prompts.height
+                   else np.zeros((0, 1), np.float32))
+        scratch.save_array(vectors, "vectors", part)
+        scratch.write(pairs.group_by("prompt_id").len(), "counts", part)
+
+    def decide_slices(self, scratch: StepScratch, n_parts: int) -> tuple[pl.DataFrame, dict]:
+        """Semantic duplicates and the budget on the stacked embeddings of the unique prompts."""
+        unique = first_seen(scratch, n_parts)
+        vectors = np.asarray(scratch.stack("vectors", n_parts, unique["_stacked"].to_numpy()))
+        counts = scratch.read("counts", n_parts).group_by("prompt_id").agg(pl.col("len").sum())
+        decided = self.decide(unique["prompt_id"], vectors, counts)
+        return decided.filter(pl.col("_div_reason").is_not_null()), {"embedded_prompts": unique.height}
 
     def prompts(self, pairs: pl.DataFrame, *keep: str) -> pl.DataFrame:
         """The unique prompts `decide` embeds: their last user turn."""

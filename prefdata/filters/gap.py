@@ -25,6 +25,7 @@ from prefdata.config import StrictModel
 from prefdata.filters.base import (
     Filter, FilterResult, Rule, ScoreRange, check_numeric, score_scale, split_by_reasons,
 )
+from prefdata.filters.phases import Scope
 
 class GapFilterConfig(StrictModel):
     type: Literal["gap"] = "gap"
@@ -62,10 +63,14 @@ class GapFilter(Filter):
     name, Config = "gap", GapFilterConfig
     config: GapFilterConfig
 
-    def narrow_columns(self) -> list[pl.Expr] | None:
+    def scope(self) -> Scope:
+        """columns when a threshold depends on all pairs (a quantile, the observed score scale)."""
         c = self.config
         if c.min_quantile is None and (c.min_normalized_margin is None or c.score_range is not None):
-            return None
+            return "pair"
+        return "columns"
+
+    def narrow_columns(self) -> list[pl.Expr] | None:
         return [pl.col(n) for n in ("pair_id", "margin", "chosen_score", "rejected_score", "swap_consistency",
                                     "agreement")]
 

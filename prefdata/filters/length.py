@@ -21,6 +21,7 @@ from pydantic import Field
 
 from prefdata.config import StrictModel
 from prefdata.filters.base import Filter, FilterResult, Rule, split_by_reasons
+from prefdata.filters.phases import Scope
 
 
 class LengthFilterConfig(StrictModel):
@@ -64,6 +65,16 @@ class LengthFilter(Filter):
     name, Config = "length", LengthFilterConfig
     config: LengthFilterConfig
 
+    def scope(self) -> Scope:
+        return "pair"
+
+    def values(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        return length_gap(pairs).to_frame()
+
+    def summarize(self, before: pl.DataFrame, after: pl.DataFrame) -> dict:
+        """The length gap over all pairs, before and after (in slices: from every slice's gaps)."""
+        return {"length_gap_before": gap_summary(before["gap"]), "length_gap_after": gap_summary(after["gap"])}
+
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         c = self.config
         chosen = length_expr("chosen", c.unit, pairs.columns)
@@ -77,6 +88,5 @@ class LengthFilter(Filter):
                               f"length filter: rejected is more than {c.max_ratio}x as long as chosen",
                               ["length_ratio"]))
         result = split_by_reasons(work, rules, helper_columns=["length_ratio"])
-        result.stats["length_gap_before"] = length_gap_stats(pairs)
-        result.stats["length_gap_after"] = length_gap_stats(result.kept)
+        result.stats.update(self.summarize(self.values(pairs), self.values(result.kept)))
         return result

@@ -24,6 +24,7 @@ from prefdata.config import StrictModel
 from prefdata.filters.base import (
     Filter, FilterResult, Rule, check_numeric, score_scale, split_by_reasons,
 )
+from prefdata.filters.phases import Scope
 
 
 class MarginQuantileFilterConfig(StrictModel):
@@ -35,6 +36,9 @@ class MarginQuantileFilter(Filter):
 
     name, Config = "margin_quantile", MarginQuantileFilterConfig
     config: MarginQuantileFilterConfig
+
+    def scope(self) -> Scope:
+        return "columns"  # cutoffs are quantiles over all pairs
 
     def narrow_columns(self) -> list[pl.Expr]:
         return [pl.col(n) for n in ("pair_id", "margin", "chosen_score", "rejected_score")]

@@ -25,6 +25,7 @@ from pydantic import Field
 
 from prefdata.config import StrictModel
 from prefdata.filters.base import Filter, FilterResult, Rule, last_user_text, split_by_reasons
+from prefdata.filters.phases import Scope
 
 SIDES = ("chosen", "rejected")
 
@@ -53,6 +54,9 @@ class QualityFilter(Filter):
 
     name, Config = "quality", QualityFilterConfig
     config: QualityFilterConfig
+
+    def scope(self) -> Scope:
+        return "pair"
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         c = self.config

@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from prefdata.config import StrictModel
 from prefdata.errors import DataError
 from prefdata.filters.base import Filter, FilterResult, Rule, check_numeric, split_by_reasons
+from prefdata.filters.phases import Scope
 
 
 class RipFilterConfig(StrictModel):
@@ -50,6 +51,9 @@ class RipFilter(Filter):
 
     name, Config = "rip", RipFilterConfig
     config: RipFilterConfig
+
+    def scope(self) -> Scope:
+        return "columns"  # cutoffs are quantiles over all pairs
 
     def narrow_columns(self) -> list[pl.Expr]:
         return [pl.col("pair_id"), pl.col("margin"), pl.col("rejected_score"), pl.col("rejected_tokens"),

@@ -13,7 +13,9 @@ aggregate.py     mean / majority / rank combination of several judges
 agreement.py     pairwise agreement, Cohen's kappa, Krippendorff's alpha on derived pairs
 The `label` stage (prefdata/stages/label.py) runs them. `JUDGES` names every judge class
 once; the recipe's `label.judges` union and `prefdata judges` are built from it, so a new
-judge is a module with a `Judge` subclass (`name`, `Config`, docstring) plus one line here.
+judge is a module with a `Judge` subclass (`name`, `Config`, docstring) plus one line here;
+or, outside the package, `type: my_module:MyJudge` in the recipe or a `prefdata.judges`
+entry point (prefdata/plugins.py; its Config needs an `id`).
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from prefdata.judges.ifeval import IFEvalJudge
 from prefdata.judges.llm import LLMJudge
 from prefdata.judges.programmatic import ProgrammaticJudge
 from prefdata.judges.reward_model import RewardModelJudge
-from prefdata.registry import catalog, config_union
+from prefdata.plugins import plugin_union, registered
+from prefdata.registry import catalog, summary
 
 JUDGES: list[type[Judge]] = [RewardModelJudge, LLMJudge, ProgrammaticJudge, IFEvalJudge]
-JudgeConfig = config_union(JUDGES)
+# `type:` a name in JUDGES, or a judge of the user's own (`module:Class`, an entry point)
+JudgeConfig = plugin_union(JUDGES, "judge", Judge)
 
 
 def judge_catalog() -> list[tuple[str, str]]:
-    """(type, what it does) per judge, from the classes' docstrings."""
-    return catalog(JUDGES)
+    """(type, what it does) per judge, from the classes' docstrings; installed plugins last."""
+    plugins = [(name, f"{summary(ep.load())} ({ep.value})") for name, ep in sorted(registered("judge").items())]
+    return catalog(JUDGES) + plugins
 
 
 __all__ = ["JUDGES", "Judge", "JudgeConfig", "build_judge", "judge_catalog"]

@@ -17,7 +17,6 @@ as its `Config`.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from abc import ABC, abstractmethod
@@ -117,27 +116,13 @@ class Judge(ABC):
 
 
 def build_judge(config: BaseModel) -> Judge:
-    """The judge whose `Config` the config is (its class is defined with the config)."""
-    return Judge._by_config[type(config)](config)
+    """The judge whose `Config` the config is (its class is defined with the config), or the plugin's."""
+    return judge_class(config)(getattr(config, "block_config", config))
 
 
-def import_object(spec: str) -> Any:
-    """`package.module:attribute` -> the attribute; ValueError with the fix if it fails."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"{spec!r} is not 'module:function' (e.g. 'my_pkg.judges:score')")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ValueError(
-            f"cannot import module {module_name!r} for {spec!r}: {e}. Is it installed or on PYTHONPATH?"
-        ) from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {spec!r})")
-        obj = getattr(obj, part)
-    return obj
+def judge_class(config: BaseModel) -> type[Judge]:
+    """The Judge class a judge config names (a plugin config carries its class)."""
+    return getattr(config, "block_class", None) or Judge._by_config[type(config)]
 
 
 def shard_meta(judge: Judge, shard: list[JudgeItem]) -> dict[str, Any]:

@@ -33,10 +33,11 @@ import math
 import re
 from typing import Any, Callable, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from prefdata.config import StrictModel, format_errors
-from prefdata.judges.base import Judge, JudgeItem, import_object, judgment_row
+from prefdata.judges.base import Judge, JudgeItem, judgment_row
+from prefdata.plugins import import_object
 from prefdata.judges.pairwise import candidate_pairs, pairwise_rows
 from prefdata.judges.parsing import Parsed, last_number
 
@@ -167,7 +168,7 @@ class ProgrammaticJudgeConfig(StrictModel):
     max_pairs_per_prompt: int | None = Field(None, ge=1, description="pairwise: compare at most this many pairs.")
 
     @model_validator(mode="after")
-    def _one_check(self):
+    def _one_check(self, info: ValidationInfo):
         if self.mode == "pairwise" and self.function is None:
             raise ValueError("mode: pairwise needs a 'function' ('module:function' returning 'A', 'B' or 'tie'); "
                              "the built-in checks score one answer at a time")
@@ -182,7 +183,8 @@ class ProgrammaticJudgeConfig(StrictModel):
             except ValidationError as e:
                 raise ValueError(f"params of {self.name}: " + "; ".join(format_errors(e))) from None
         else:
-            fn = import_object(self.function)  # ValueError with the fix if it does not import
+            # ValueError with the fix if it does not import; a module beside the recipe imports
+            fn = import_object(self.function, (info.context or {}).get("base_dir"))
             if not callable(fn):
                 raise ValueError(f"{self.function!r} is not callable")
         return self

@@ -3,19 +3,17 @@
     from prefdata.partition.filters import filter_partitioned
     out_file, rejects, stats, rows_in = filter_partitioned(pairs_scan, config, stage_dir, partition_pairs=100_000)
 
-Steps are of three kinds:
-- per pair (quality, length, decontam, gap on absolute thresholds): run on each slice;
-- global on a few columns (gap quantiles and observed scales, margin_quantile, rip):
-  `Filter.narrow_columns()`; `apply` runs once on those columns of every surviving pair,
-  and the slices keep the pair ids it kept;
-- per prompt (dedup, diversity): each slice hands in its unique prompts; exact dedup groups
-  normalized texts bucket by bucket (bucket = hash of the text), near dedup stacks the
-  slices' MinHash digests into a memory-mapped matrix and bands it one band at a time,
-  diversity stacks the slices' embeddings and selects on that matrix. The decision (one
-  row per dropped prompt) is applied slice by slice with the filter's own rules.
+Each step runs as its filter's declared scope says (prefdata/filters/phases.py); this module
+names no filter:
+- `pair` (quality, length, decontam, gap on absolute thresholds): `apply` on each slice;
+- `columns` (gap quantiles and observed scales, margin_quantile, rip): `apply` once on
+  `narrow_columns()` of every surviving pair; the slices keep the pair ids it kept;
+- `all` (a filter that declares nothing): as `columns`, on every column, with a warning;
+- `prompt` (dedup, diversity): `collect` per slice, `decide_slices` once (one row per
+  dropped prompt), `apply_decided` slice by slice with the filter's own rules.
 
 So the work runs in passes: a pass applies the last global decision and the per-pair steps
-up to the next global step, and writes what that step decides on. Every slice's rejects
+up to the next global step, and collects what that step decides on. Every slice's rejects
 are in row order, so the concatenated ledger, the pairs and the funnel equal the in-memory
 stage's (tests/partition/test_partition_filters.py).
 """
@@ -26,24 +24,26 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from prefdata.filters import build_filter
-from prefdata.filters.base import check_balance, normalized_text
+from prefdata.filters.base import FilterContractError, check_balance
 from prefdata.filters.length import gap_summary, length_gap
+from prefdata.filters.phases import SCOPES, StepScratch
 from prefdata.partition.executor import Executor, map_partitions
 from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
 from prefdata.tables import empty_rejects, reasons
 
-PROMPT_LEVEL = ("dedup", "diversity")
-
 
 def step_kind(step) -> str:
-    """row | narrow | prompt: how the partitioned stage runs this filter step."""
-    if step.type in PROMPT_LEVEL:
-        return "prompt"
-    return "row" if build_filter(step).narrow_columns() is None else "narrow"
+    """row | narrow | prompt: how the partitioned stage runs this filter step (from its scope)."""
+    flt = build_filter(step)
+    scope = flt.scope()
+    if scope not in SCOPES:
+        raise FilterContractError(f"filter {step.type!r}: scope() returned {scope!r}; expected one of {SCOPES}")
+    if scope == "columns" and not flt.narrow_columns():
+        raise FilterContractError(f"filter {step.type!r} has scope columns but narrow_columns() names none")
+    return {"pair": "row", "columns": "narrow", "all": "narrow", "prompt": "prompt"}[scope]
 
 
 def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: Path | None = None,
@@ -66,6 +66,11 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
             sources.append({"file": str(scratch / f"in-{i}.parquet")})
     steps = [s.model_dump(mode="json") for s in config.steps]
     kinds = [step_kind(s) for s in config.steps]
+    for j, step in enumerate(config.steps):
+        if log and build_filter(step).scope() == "all":
+            log(f"filter {j + 1}/{len(steps)} {step.type}: declares no scope, so it runs once over all surviving "
+                f"pairs in memory (not slice by slice); declare scope() to bound its memory "
+                "(prefdata/filters/phases.py)")
     funnel: list[dict] = []
     step_rejects: dict[int, pl.DataFrame] = {}
     pending: dict | None = None  # the last global decision, applied by the next pass
@@ -83,7 +88,7 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
             if j not in step_rejects:  # a narrow step's rejects came from its global decision
                 step_rejects[j] = pl.concat([pl.read_parquet(scratch / f"rejects-s{j}-p{i}.parquet")
                                              for i in range(n_parts)])
-            entry = _merge_step(j, steps[j], [r["steps"][str(j)] for r in results], scratch, pending,
+            entry = _merge_step(j, config.steps[j], [r["steps"][str(j)] for r in results], scratch, pending,
                                 step_rejects[j])
             funnel.append(entry)
             if log:
@@ -106,28 +111,20 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
     return out, rejects, stats, total
 
 
-def _merge_step(j: int, step: dict, parts: list[dict], scratch: Path, pending: dict | None,
+def _merge_step(j: int, step, parts: list[dict], scratch: Path, pending: dict | None,
                 rejects: pl.DataFrame) -> dict:
     """One funnel entry from the slices' counts and statistics (and the step's global decision)."""
     decided = pending if pending and pending["step"] == j else None
-    stats: dict = {}
-    for part in parts:  # per-slice values that do not add up are the same in every slice
-        for key, value in part["stats"].items():
-            stats.setdefault(key, value)
-    dropped = [part["stats"]["dropped"] for part in parts if "dropped" in part["stats"]]
-    if dropped:
-        stats["dropped"] = {}
-        for counts in dropped:
-            for reason, n in counts.items():
-                stats["dropped"][reason] = stats["dropped"].get(reason, 0) + n
+    flt, store = build_filter(step), StepScratch(scratch, j)
+    summary: dict = {}
+    if store.path("values-before", 0).is_file():  # statistics over all pairs, from every slice's values
+        summary = flt.summarize(store.read("values-before", len(parts)), store.read("values-after", len(parts)))
+    stats = flt.merge_stats([{k: v for k, v in p["stats"].items() if k not in summary} for p in parts])
     if decided:
         stats.update(decided["stats"])
-    if step["type"] == "length":
-        for side in ("before", "after"):
-            gaps = [pl.read_parquet(scratch / f"gap-{side}-s{j}-p{i}.parquet")["gap"] for i in range(len(parts))]
-            stats[f"length_gap_{side}"] = gap_summary(pl.concat(gaps))
+    stats.update(summary)
     seconds = sum(p["seconds"] for p in parts) + (decided["seconds"] if decided else 0.0)
-    return {"step": j + 1, "type": step["type"], "rows_in": sum(p["rows_in"] for p in parts),
+    return {"step": j + 1, "type": step.type, "rows_in": sum(p["rows_in"] for p in parts),
             "rows_kept": sum(p["rows_kept"] for p in parts), "dropped": reasons(rejects),
             "seconds": round(seconds, 3), "stats": stats}
 
@@ -151,11 +148,13 @@ def filter_partition(item: dict) -> dict:
         df = _apply_decision(df, pending, adapter.validate_python(pending["config"]), scratch, i, out)
     for j, step in item["steps"]:
         started = time.perf_counter()
-        result = build_filter(adapter.validate_python(step)).apply(df)
+        flt = build_filter(adapter.validate_python(step))
+        result = flt.apply(df)
         check_balance(result, df.height, j + 1, step["type"])
-        if step["type"] == "length":
-            write_scratch(length_gap(df).to_frame(), scratch / f"gap-before-s{j}-p{i}.parquet")
-            write_scratch(length_gap(result.kept).to_frame(), scratch / f"gap-after-s{j}-p{i}.parquet")
+        before = flt.values(df)
+        if before is not None:
+            StepScratch(scratch, j).write(before, "values-before", i)
+            StepScratch(scratch, j).write(flt.values(result.kept), "values-after", i)
         write_scratch(result.rejects, scratch / f"rejects-s{j}-p{i}.parquet")
         out["steps"][str(j)] = {"rows_in": df.height, "rows_kept": result.kept.height,
                                 "stats": _plain(result.stats), "seconds": time.perf_counter() - started}
@@ -192,115 +191,30 @@ def _apply_decision(df: pl.DataFrame, pending: dict, config, scratch: Path, i: i
 
 def _collect(df: pl.DataFrame, spec: dict, config, scratch: Path, i: int) -> None:
     """What the next global step decides on, from this slice."""
-    j = spec["step"]
+    flt, store = build_filter(config), StepScratch(scratch, spec["step"])
     if spec["kind"] == "narrow":
-        write_scratch(df.select(build_filter(config).narrow_columns()), scratch / f"narrow-s{j}-p{i}.parquet")
-        return
-    prompts = (build_filter(config).prompts(df.with_row_index("_row"), "_row")
-               .with_columns(pl.lit(i, dtype=pl.Int64).alias("_part")))
-    if config.type == "dedup":
-        buckets = spec["parts"]
-        prompts = prompts.with_columns(normalized_text(pl.col("_text")).alias("_norm"))
-        prompts = prompts.with_columns((pl.col("_norm").hash(0) % buckets).alias("_bucket"))
-        for b in range(buckets):
-            write_scratch(prompts.filter(pl.col("_bucket") == b).drop("_text", "_bucket"),
-                          scratch / f"exact-s{j}-b{b}-p{i}.parquet")
-        if config.near:
-            from prefdata.filters.minhash import minhash_digests
-
-            np.save(scratch / f"digests-s{j}-p{i}.npy", minhash_digests(
-                prompts["_text"], threshold=config.threshold, num_perm=config.num_perm, ngram=config.ngram,
-                seed=config.seed))
+        store.write(df.select(flt.narrow_columns() or pl.all()), "narrow", i)
     else:
-        from prefdata.embeddings import embed
-
-        vectors = (embed(prompts["_text"].to_list(), config.model, config.batch_size) if prompts.height
-                   else np.zeros((0, 1), np.float32))
-        np.save(scratch / f"vectors-s{j}-p{i}.npy", vectors)
-        write_scratch(df.group_by("prompt_id").len(), scratch / f"counts-s{j}-p{i}.parquet")
-    write_scratch(prompts.select("prompt_id", "_part", "_row"), scratch / f"prompts-s{j}-p{i}.parquet")
+        flt.collect(df, i, spec["parts"], store)
 
 
 def _decide(j: int, config, kind: str, scratch: Path, n_parts: int, step_rejects: dict) -> dict:
     """The global decision of step j, written for the next pass to apply."""
     started = time.perf_counter()
-    flt = build_filter(config)
-    file = scratch / f"decided-s{j}.parquet"
+    flt, store = build_filter(config), StepScratch(scratch, j)
+    file = store.path("decided")
     if kind == "narrow":
-        narrow = pl.concat([pl.read_parquet(scratch / f"narrow-s{j}-p{i}.parquet") for i in range(n_parts)])
+        narrow = store.read("narrow", n_parts)
         result = flt.apply(narrow)
+        check_balance(result, narrow.height, j + 1, config.type)
         write_scratch(result.kept.select("pair_id"), file)
         step_rejects[j] = result.rejects
         stats = _plain(result.stats)
-    elif config.type == "dedup":
-        decided, stats = _dedup(config, scratch, j, n_parts)
-        write_scratch(decided, file)
     else:
-        decided, stats = _diversity(flt, scratch, j, n_parts)
+        decided, stats = flt.decide_slices(store, n_parts)
         write_scratch(decided, file)
     return {"step": j, "kind": kind, "config": config.model_dump(mode="json"), "file": str(file), "stats": stats,
             "seconds": time.perf_counter() - started}
-
-
-def _first_seen(scratch: Path, j: int, n_parts: int) -> pl.DataFrame:
-    """Unique prompts in input order (a prompt whose pairs span two slices counts once, first)."""
-    listed = pl.concat([pl.read_parquet(scratch / f"prompts-s{j}-p{i}.parquet") for i in range(n_parts)])
-    return listed.with_row_index("_stacked").unique("prompt_id", keep="first", maintain_order=True)
-
-
-def _dedup(config, scratch: Path, j: int, n_parts: int) -> tuple[pl.DataFrame, dict]:
-    """Exact duplicates bucket by bucket, then MinHash near duplicates over the stacked digests."""
-    unique = _first_seen(scratch, j, n_parts)
-    decided = pl.DataFrame(schema={"prompt_id": pl.String, "_dup_reason": pl.String, "duplicate_of": pl.String})
-    if config.exact:
-        first = pl.col("prompt_id").first().over("_norm")
-        for b in range(n_parts):
-            bucket = pl.concat([pl.read_parquet(scratch / f"exact-s{j}-b{b}-p{i}.parquet") for i in range(n_parts)])
-            bucket = bucket.sort("_part", "_row").unique("prompt_id", keep="first", maintain_order=True)
-            bucket = bucket.with_columns(first.alias("duplicate_of")).filter(pl.col("prompt_id") != pl.col("duplicate_of"))
-            decided = pl.concat([decided, bucket.select(
-                "prompt_id", pl.lit("duplicate_prompt").alias("_dup_reason"), "duplicate_of")])
-    near_checked = 0
-    if config.near:
-        from prefdata.filters.dedup import mark_near
-        from prefdata.filters.minhash import near_duplicate_of_digests
-
-        survivors = unique.join(decided.select("prompt_id"), on="prompt_id", how="anti", maintain_order="left")
-        near_checked = survivors.height
-        digests = _stack(scratch, f"digests-s{j}", n_parts, survivors["_stacked"].to_numpy())
-        dup_local = near_duplicate_of_digests(digests, threshold=config.threshold, num_perm=config.num_perm)
-        near = survivors.select("prompt_id").with_columns(
-            pl.lit(None, dtype=pl.String).alias("_dup_reason"), pl.lit(None, dtype=pl.String).alias("duplicate_of"))
-        near = mark_near(near, np.arange(near.height), dup_local)
-        decided = pl.concat([decided, near.filter(pl.col("_dup_reason").is_not_null())])
-    return decided, {"unique_prompts": unique.height, "near_checked_prompts": near_checked}
-
-
-def _diversity(flt, scratch: Path, j: int, n_parts: int) -> tuple[pl.DataFrame, dict]:
-    """Semantic duplicates and the budget on the stacked embeddings of the unique prompts."""
-    unique = _first_seen(scratch, j, n_parts)
-    vectors = np.asarray(_stack(scratch, f"vectors-s{j}", n_parts, unique["_stacked"].to_numpy()))
-    counts = (pl.concat([pl.read_parquet(scratch / f"counts-s{j}-p{i}.parquet") for i in range(n_parts)])
-              .group_by("prompt_id").agg(pl.col("len").sum()))
-    decided = flt.decide(unique["prompt_id"], vectors, counts)
-    return decided.filter(pl.col("_div_reason").is_not_null()), {"embedded_prompts": unique.height}
-
-
-def _stack(scratch: Path, name: str, n_parts: int, rows: np.ndarray) -> np.ndarray:
-    """Rows `rows` (ascending) of the partitions' stacked .npy matrices, into a memory-mapped file."""
-    arrays = [np.load(scratch / f"{name}-p{i}.npy", mmap_mode="r") for i in range(n_parts)]
-    filled = [a for a in arrays if a.shape[0]]
-    width, dtype = (filled[0].shape[1], filled[0].dtype) if filled else (1, np.float32)
-    out = np.lib.format.open_memmap(scratch / f"{name}-stacked.npy", mode="w+", dtype=dtype, shape=(len(rows), width))
-    offsets = np.concatenate([[0], np.cumsum([a.shape[0] for a in arrays])])
-    written = 0
-    for i, a in enumerate(arrays):
-        mine = rows[(rows >= offsets[i]) & (rows < offsets[i + 1])] - offsets[i]
-        if len(mine):
-            out[written:written + len(mine)] = a[mine]
-            written += len(mine)
-    out.flush()
-    return out
 
 
 def _plain(stats: dict) -> dict:

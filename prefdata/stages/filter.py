@@ -44,7 +44,8 @@ def _default_steps() -> list:
 class FilterConfig(StrictModel):
     steps: list[FilterStepConfig] = Field(
         default_factory=_default_steps,
-        description="Filter steps in order (type: gap|quality|length|dedup|diversity|decontam).",
+        description="Filter steps in order (type: gap|quality|length|dedup|diversity|decontam|..., or "
+        "module:Class for a filter of your own).",
     )
     partition_pairs: int = Field(
         100_000, ge=1, description="More pairs than this are filtered in slices of this many (same result).")
@@ -65,8 +66,12 @@ class FilterStage(Stage):
         import prefdata.partition.files as files
         import prefdata.partition.filters as partitioned
 
+        from prefdata.plugins import PluginConfig, source_file
+
         blocks = sorted(Path(filters.__file__).parent.glob("*.py"))
-        return [*super().code_files(), *blocks, *(Path(m.__file__) for m in (partitioned, executor, files))]
+        plugins = [source_file(s.block_class) for s in self.config.steps if isinstance(s, PluginConfig)]
+        return [*super().code_files(), *blocks, *(Path(m.__file__) for m in (partitioned, executor, files)),
+                *(p for p in plugins if p is not None)]
 
     def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext | None = None) -> StageOutput:
         pairs = inputs["pairs"].lazy()

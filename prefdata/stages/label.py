@@ -159,11 +159,11 @@ class LabelStage(Stage):
         edited judge or check re-labels."""
         import importlib.util
 
-        from prefdata.judges.base import Judge
+        from prefdata.judges.base import judge_class
 
         files = super().code_files()
-        for judge_class in sorted({Judge._by_config[type(j)] for j in self.config.judges}, key=lambda c: c.name):
-            files += judge_class.code_files()
+        for cls in sorted({judge_class(j) for j in self.config.judges}, key=lambda c: c.__qualname__):
+            files += cls.code_files()
         for judge in self.config.judges:
             module = (getattr(judge, "function", None) or "").partition(":")[0]
             spec = importlib.util.find_spec(module) if module else None
