@@ -65,6 +65,18 @@ def test_hh_rlhf_import_filter_inspect(hh_rlhf_file, tmp_path, filters_yaml):
     assert "filter:quality" in text and "filter:dedup" in text and f"train={stats['splits']['train']}" in text
 
 
+def test_filter_runs_the_stage_driver_in_slices_with_the_same_result(hh_rlhf_file, tmp_path, filters_yaml):
+    src = tmp_path / "hh"
+    cli("import", hh_rlhf_file, "--format", "hh-rlhf", "--out", src)
+    cli("filter", src, "--config", filters_yaml, "--out", tmp_path / "whole")
+    cli("filter", src, "--config", filters_yaml, "--out", tmp_path / "sliced", "--set", "partition_pairs=500")
+    for name in ("train.parquet", "rejects.parquet"):
+        assert pl.read_parquet(tmp_path / "sliced" / name).equals(pl.read_parquet(tmp_path / "whole" / name))
+    funnel = [json.loads((tmp_path / d / "stats.json").read_text())["funnel"] for d in ("whole", "sliced")]
+    assert [(s["rows_in"], s["rows_kept"]) for s in funnel[0]] == [(s["rows_in"], s["rows_kept"]) for s in funnel[1]]
+    assert not list(tmp_path.glob(".sliced.filter-*"))  # the scratch space is gone
+
+
 def test_llamafactory_import_filter_keeps_splits(llamafactory_dir, tmp_path, filters_yaml):
     src, out = tmp_path / "lf", tmp_path / "lf-filtered"
     cli("import", llamafactory_dir / "dpo_en_demo.json", "--format", "llamafactory", "--dataset-info",

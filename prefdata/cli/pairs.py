@@ -8,7 +8,7 @@
 
 The filter config is a YAML file holding the `filter` section of a recipe (`steps: [...]`),
 plus optionally `pair: {...}` (a recipe's pair section) to re-pair rated completions of a
-dataset imported with `--format ultrafeedback` (prefdata/filters/dataset.py).
+dataset imported with `--format ultrafeedback` (prefdata/filter_dataset.py).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def filter_(
     """Run filter steps over a dataset directory; writes the kept rows, rejects, card and plots to --out."""
     from rich.console import Console
 
-    from prefdata.filters.dataset import filter_dataset_dir
+    from prefdata.filter_dataset import filter_dataset_dir
 
     stats = filter_dataset_dir(data_dir, config, out, overrides)
     console = Console(stderr=True, highlight=False)

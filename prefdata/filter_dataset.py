@@ -1,6 +1,6 @@
 """Filter (and optionally re-pair) an existing dataset directory: `prefdata filter`.
 
-    from prefdata.filters.dataset import filter_dataset_dir
+    from prefdata.filter_dataset import filter_dataset_dir
     stats = filter_dataset_dir("data/hh", "filters.yaml", "data/hh-filtered", overrides=[])
 
     # filters.yaml
@@ -17,21 +17,24 @@ through the filter steps, and the kept rows are written back unchanged in their 
 split and format with a card, plots and `rejects.parquet` (reason + deciding values per
 dropped row, `row` = 1-based row in the input split order). The funnel starts with the
 input directory's own import counts, so `prefdata inspect` shows the whole story.
+The steps run through the filter stage's own driver, so `partition_pairs` and `executor`
+hold here as in a build.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import polars as pl
-
 from pydantic import Field
 
 from prefdata.config import load_config
 from prefdata.errors import DataError
 from prefdata.records import PairRecord
-from prefdata.stages.filter import FilterConfig
+from prefdata.stages.base import StageContext, StageOutput
+from prefdata.stages.filter import FilterConfig, FilterStage
 from prefdata.stages.pair import PairConfig
 from prefdata.tables import MESSAGES, polars_schema, reasons
 
@@ -79,16 +82,32 @@ def filter_dataset_dir(data_dir: str | Path, config_path: str | Path, out: str |
     return _filter_rows(data_dir, config, config_path, out)
 
 
+def run_filter_stage(pairs: pl.DataFrame, config: FilterConfig, out: Path) -> StageOutput:
+    """The filter stage's driver on `pairs` (in slices above `partition_pairs`); scratch space beside
+    `out`, removed after. The output's data is a DataFrame."""
+    from rich.console import Console
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.filter-") as tmp:
+        artifact = Path(tmp) / "pairs.parquet"
+        pairs.write_parquet(artifact)
+        ctx = StageContext(run_dir=Path(tmp), stage_dir=Path(tmp), input_files={"pairs": artifact},
+                           console=Console(stderr=True))
+        result = FilterStage(config).run({"pairs": pl.scan_parquet(artifact)}, ctx)
+        if not isinstance(result.data, pl.DataFrame):
+            result.data = pl.read_parquet(result.data)
+    return result
+
+
 def _filter_rows(data_dir: Path, config: DatasetFilterConfig, config_path, out: Path) -> dict:
     from prefdata.io.dataset_dir import read_dataset_dir, write_dataset_dir
     from prefdata.report import filter_step, write_report
-    from prefdata.stages.filter import run_filters
 
     splits = read_dataset_dir(data_dir)
     examples = pl.concat([df.with_columns(pl.lit(name).alias("_split")) for name, df in splits.items()],
                          how="vertical")
     pairs = examples_to_pairs(examples.drop("_split"))
-    result = run_filters(pairs, config)
+    result = run_filter_stage(pairs, config, out)
     kept_rows = result.data["pair_id"].str.strip_prefix("row").cast(pl.Int64) - 1
     kept = examples[kept_rows.to_list()]
     rejects = result.rejects.with_columns(
@@ -109,7 +128,6 @@ def _repair_and_filter(data_dir: Path, config: DatasetFilterConfig, config_path,
     from prefdata.io.dataset_dir import write_dataset_dir
     from prefdata.report import filter_step, write_report
     from prefdata.stages.export import pairs_to_examples
-    from prefdata.stages.filter import run_filters
     from prefdata.stages.pair import build_pairs
 
     missing = [f"{name}.parquet" for name in LABELLED if not (data_dir / f"{name}.parquet").is_file()]
@@ -120,7 +138,7 @@ def _repair_and_filter(data_dir: Path, config: DatasetFilterConfig, config_path,
     frames = {name: pl.read_parquet(data_dir / f"{name}.parquet") for name in LABELLED}
     pairs, pair_rejects, _, pair_stats = build_pairs(frames["prompts"], frames["candidates"], frames["judgments"],
                                                      config.pair, config.seed)
-    result = run_filters(pairs, config)
+    result = run_filter_stage(pairs, config, out)
     funnel = [{"name": "pair", "unit": "prompts", "rows_in": pair_stats["prompts_in"],
                "rows_kept": pair_stats["prompts_paired"], "dropped": reasons(pair_rejects),
                "pairs": pair_stats["pairs"]}]
