@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
 from prefdata.config import StrictModel
 from prefdata.errors import DataError
 from prefdata.io.checks import shape_problem
-from prefdata.io.common import common_prefix_len
 from prefdata.io.dataset_dir import kind_of, read_dataset_dir
-
-TRL_DEFAULT_MAX_LENGTH = 1024  # DPOConfig.max_length in trl 1.16.0
-
+from prefdata.trainer.trl_compat import TRL_DEFAULT_MAX_LENGTH, tokenize_like_trl
 
 class Thresholds(StrictModel):
     """Largest acceptable share (0..1) of examples failing each check."""
@@ -64,34 +60,6 @@ def load_tokenizer(model_dir: str | Path):
     return tokenizer
 
 
-def _ids(tokenizer, value, **kwargs) -> list[int]:
-    # Same calls as trl.data_utils._tokenize for a text-only tokenizer.
-    if isinstance(value, list):
-        out = tokenizer.apply_chat_template(value, tokenize=True, return_dict=True, **kwargs)
-    else:
-        out = tokenizer(text=value)
-    return list(out["input_ids"])
-
-
-
-
-def trl_tokenize(tokenizer, example: dict) -> dict[str, Any]:
-    """prompt_ids / chosen_ids / rejected_ids as TRL 1.16 computes them (before truncation)."""
-    prompt, chosen, rejected = example["prompt"], example["chosen"], example["rejected"]
-    if isinstance(prompt, list):
-        p = _ids(tokenizer, prompt, add_generation_prompt=True)
-        pc = _ids(tokenizer, prompt + chosen)
-        pr = _ids(tokenizer, prompt + rejected)
-    else:
-        eos = tokenizer.eos_token
-        chosen = chosen if chosen.endswith(eos) else chosen + eos
-        rejected = rejected if rejected.endswith(eos) else rejected + eos
-        p, pc, pr = _ids(tokenizer, prompt), _ids(tokenizer, prompt + chosen), _ids(tokenizer, prompt + rejected)
-    n = min(common_prefix_len(p, pc), common_prefix_len(p, pr))
-    return {"prompt_ids": p[:n], "chosen_ids": pc[n:], "rejected_ids": pr[n:], "full_prompt_len": len(p),
-            "sequences": (pc, pr)}
-
-
 def _doubled(ids: list[int], token_id: int | None) -> bool:
     return token_id is not None and any(a == b == token_id for a, b in zip(ids, ids[1:]))
 
@@ -115,7 +83,7 @@ def check_example(tokenizer, example: dict, max_length: int, specials: list[str]
         failed.add("identical")
     if any(s in t for s in specials for t in texts):
         failed.add("special_in_text")
-    tok = trl_tokenize(tokenizer, example)
+    tok = tokenize_like_trl(tokenizer, example)
     n_prompt = len(tok["prompt_ids"])
     if not tok["chosen_ids"] or not tok["rejected_ids"]:
         failed.add("empty")

@@ -23,14 +23,7 @@ from pydantic import Field, ValidationError
 
 from prefdata.config import StrictModel, apply_overrides, format_errors, read_yaml
 from prefdata.errors import ConfigError
-
-# The loss types TRL 1.16's DPOTrainer._compute_loss accepts (tests/trainer checks the source).
-LOSS_TYPES = (
-    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
-    "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
-)
-# f-DPO only generalises these (TRL raises at trainer init otherwise).
-F_DIVERGENCE_LOSS_TYPES = {"sigmoid", "sigmoid_norm", "hinge", "ipo", "exo_pair", "robust", "discopop", "sft"}
+from prefdata.trainer.trl_compat import F_DIVERGENCE_LOSS_TYPES, LOSS_TYPES, version_problem
 
 # DPOConfig keys removed from TRL since 0.29, and what replaced them.
 REMOVED_DPO_KEYS = {
@@ -153,6 +146,8 @@ def validate_train_config(raw: dict[str, Any], source: str = "<config>") -> Trai
     dpo = _yaml11_bools({**DPO_DEFAULTS, **(raw.get("dpo") or {})})
     raw["dpo"] = dpo
     problems: list[str] = []
+    if (problem := version_problem()) is not None:  # before anything else: the checks below assume this TRL
+        raise ConfigError(source, [problem])
     cfg = None
     try:
         cfg = TrainConfig.model_validate(raw)

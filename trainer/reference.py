@@ -128,67 +128,9 @@ class RefLogpStore:
 
 def dpo_trainer_class(store: RefLogpStore | None):
     """TRL's DPOTrainer, with its reference precompute pass routed through `store`."""
-    from datasets import concatenate_datasets
-    from trl import DPOTrainer
+    from prefdata.trainer.trl_compat import dpo_trainer_with_ref_store
 
-    if store is None:
-        return DPOTrainer
-
-    class PersistentRefDPOTrainer(DPOTrainer):
-        ref_store = store
-
-        def _precompute_ref_logps(self, dataset, name, batch_size):
-            key = store.fingerprint(self._precompute_model_hash, dataset, self.args, self.processing_class)
-            cached = store.load(key, len(dataset))
-            if not _main_decides(self.accelerator, cached is not None):
-                # recompute on every rank together (the pass gathers across ranks), even where
-                # a rank could read a file the main process wrote meanwhile
-                out = self._ref_pass(dataset, name, batch_size)
-                if self.accelerator.is_main_process:
-                    store.save(key, out, name)  # shared file: the main process alone writes it
-                self.accelerator.wait_for_everyone()
-                store.writes[name] = key
-                return out
-            if cached is None:  # the main process found the file this rank did not: read it now
-                cached = store.load(key, len(dataset))
-            store.hits[name] = key
-            return concatenate_datasets([dataset, cached], axis=1)
-
-        def _ref_pass(self, dataset, name, batch_size):
-            """TRL's reference pass without its cache file, whose path (under datasets' per-process
-            temp dir for an in-memory dataset) rank 1 cannot see: measured, FileNotFoundError on
-            rank 1 with --num-processes 2. Every rank gathers all log-probs and adds the columns in
-            memory. DeepSpeed keeps TRL's own pass (it wraps the model in an inference engine)."""
-            if self.is_deepspeed_enabled and self.ref_model is None:
-                return super()._precompute_ref_logps(dataset, name, batch_size)
-            import torch
-            from datasets import Dataset
-            from torch.utils.data import DataLoader
-
-            loader = self.accelerator.prepare(DataLoader(
-                dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False,
-                num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory))
-            model = self.ref_model or self.model
-            chosen, rejected = [], []
-            for batch in loader:
-                c, r = self.accelerator.gather_for_metrics(self.compute_ref_log_probs(model, batch))
-                chosen.append(c.float().cpu())
-                rejected.append(r.float().cpu())
-            columns = {REF_COLUMNS[0]: torch.cat(chosen).numpy(), REF_COLUMNS[1]: torch.cat(rejected).numpy()}
-            return concatenate_datasets([dataset, Dataset.from_dict(columns)], axis=1)
-
-    return PersistentRefDPOTrainer
-
-
-def _main_decides(accelerator, value: bool) -> bool:
-    """The main process's `value` on every rank: all ranks must take the same branch around a collective."""
-    if accelerator.num_processes == 1:
-        return value
-    from accelerate.utils import broadcast_object_list
-
-    box = [value]
-    broadcast_object_list(box, from_process=0)
-    return box[0]
+    return dpo_trainer_with_ref_store(store)
 
 
 def reference_logps(trainer, batch_size: int = 8):

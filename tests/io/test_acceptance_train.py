@@ -41,7 +41,8 @@ def test_imported_real_dataset_trains_with_dpo_trainer(which, hh_import, lf_impo
 
     from transformers import AutoTokenizer
 
-    from prefdata.validate import check_example, trl_tokenize
+    from prefdata.validate import check_example
+    from prefdata.trainer.trl_compat import tokenize_like_trl
 
     data_dir = (hh_import if which == "hh" else lf_import)[0]
     train, trainer, output, changed = _train(data_dir, tiny_model_dir, tmp_path)
@@ -55,6 +56,6 @@ def test_imported_real_dataset_trains_with_dpo_trainer(which, hh_import, lf_impo
     assert len(trainer.train_dataset) == len(rows) - len(flagged)  # validate predicts TRL's silent drop
     kept = [r for i, r in enumerate(rows) if i not in flagged]
     for ours, theirs in zip(kept, trainer.train_dataset):
-        tok = trl_tokenize(tokenizer, ours)
+        tok = tokenize_like_trl(tokenizer, ours)
         assert tok["prompt_ids"] == theirs["prompt_ids"] and tok["chosen_ids"] == theirs["chosen_ids"]
         assert tok["rejected_ids"] == theirs["rejected_ids"]

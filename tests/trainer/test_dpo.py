@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from prefdata.trainer.config import LOSS_TYPES
+from prefdata.trainer.trl_compat import LOSS_TYPES
 from prefdata.trainer.dpo import prepare, train
 from prefdata.trainer.metrics import read_metrics
 
