@@ -176,8 +176,11 @@ def _write_outputs(out: Path, run: Prepared, train_metrics: dict, eval_metrics: 
     (out / "eval_metrics.json").write_text(json.dumps(eval_metrics, indent=2))
     (out / "train_metrics.json").write_text(json.dumps(train_metrics, indent=2))
     plot_run(out)
-    (out / "DONE").write_text(json.dumps({"rows": run.rows, "alarms": alarms, "reference": run.plan.strategy,
-                                          "processes": run.ranks.count}))
+    from prefdata.tables import write_text_atomic
+
+    # written last, whole or not at all: a reader that sees DONE sees a finished run
+    write_text_atomic(out / "DONE", json.dumps({"rows": run.rows, "alarms": alarms, "reference": run.plan.strategy,
+                                                "processes": run.ranks.count}))
 
 
 def _read_train(cfg: TrainConfig, tokenizer, max_length, console, rejects) -> tuple[Any, dict[str, int]]:
