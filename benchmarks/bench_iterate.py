@@ -1,6 +1,6 @@
-"""Iterative DPO against one offline round on the same number of pairs, over 3 seeds.
+"""Iterative DPO against one offline round on the same number of pairs, over 10 seeds.
 
-    python benchmarks/bench_iterate.py --out runs/bench-iterate [--seeds 0 1 2]
+    python benchmarks/bench_iterate.py --out runs/bench-iterate [--seeds 0 1 ... 9]
 
 Per seed (each in its own process, so vLLM engines of one seed never stay in memory):
 1. the demo's first step at full size: a tiny model SFT'd on addition (pi_0), 800 DPO
@@ -13,7 +13,9 @@ Per seed (each in its own process, so vLLM engines of one seed never stay in mem
    on in total (train.data.fraction), so both arms see the same number of pairs and, with
    the same batch size and epochs, about the same number of optimizer steps.
 Held-out greedy exact-match accuracy (the `exact` judge's pass rate) per round and per seed is
-printed and written to OUT/summary.json. Every setting above was fixed before the first run.
+printed and written to OUT/summary.json, with iterative (final round) - offline and each
+round - pi_0 as paired differences with a 95% bootstrap interval over seeds and held-out
+prompts (benchmarks/bootstrap.py). Every setting above was fixed before the first run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bootstrap import paired_interval, verdict  # noqa: E402
+
 PROMPTS_PER_ROUND = 256
 ROUNDS = 3
 
@@ -33,7 +38,7 @@ ROUNDS = 3
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("runs/bench-iterate"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--one-seed", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_seed is not None:
@@ -77,11 +82,33 @@ def one_seed(out: Path, seed: int) -> None:
         probe = iterate(recipe, out / "offline", [*common, f"iterate.prompts_per_round={PROMPTS_PER_ROUND * ROUNDS}",
                                                    f"train.data.fraction={fraction}"], rounds=1)
     accuracy = lambda report: [r["eval"]["exact"]["pass_rate"] for r in report["rounds"]]  # noqa: E731
+    correct = {"iterative": [correct_by_prompt(out / "iterative", t) for t in range(ROUNDS + 1)],
+               "offline": correct_by_prompt(out / "offline", 1)}
     result = {"seed": seed, "iterative_accuracy_by_round": accuracy(iterative),
               "iterative_pairs_by_round": [r["train"]["pairs"] for r in iterative["rounds"][1:]],
               "offline_accuracy": accuracy(probe)[1], "offline_pairs_available": offline_pairs,
-              "offline_pairs_trained": probe["rounds"][1]["train"]["pairs"], "sft_accuracy": accuracy(iterative)[0]}
+              "offline_pairs_trained": probe["rounds"][1]["train"]["pairs"], "sft_accuracy": accuracy(iterative)[0],
+              "correct": correct}
     (out / "result.json").write_text(json.dumps(result, indent=2))
+
+
+def correct_by_prompt(root: Path, t: int) -> list[int]:
+    """Per held-out prompt (prompt_id order): 1 if round t's greedy answer passed the exact check."""
+    import polars as pl
+
+    from prefdata.iterate.evaluate import eval_scores
+    from prefdata.rundir import RunDir
+
+    ids = sorted(pl.read_parquet(root / "heldout.parquet", columns=["prompt_id"])["prompt_id"].to_list())
+    scores = eval_scores(RunDir(root / "rounds" / str(t) / "eval").stage("label").data, ids, {"exact": "programmatic"})
+    return [int(s is not None and s >= 1.0) for s in scores.sort("prompt_id")["score"]]
+
+
+def paired(per_seed: dict, arm, base) -> dict:
+    """arm - base per held-out prompt, with a 95% bootstrap interval over seeds x prompts."""
+    diffs = [[a - b for a, b in zip(arm(r["correct"]), base(r["correct"]))] for r in per_seed.values()]
+    mean, low, high = paired_interval(diffs)
+    return {"diff": mean, "ci95": [low, high], "verdict": verdict(low, high)}
 
 
 def summarize(per_seed: dict) -> dict:
@@ -98,6 +125,10 @@ def summarize(per_seed: dict) -> dict:
         "iterative_beats_offline_on_every_seed": all(d > 0 for d in diff),
         "pairs_iterative_total": [sum(r["iterative_pairs_by_round"]) for r in per_seed.values()],
         "pairs_offline_trained": [r["offline_pairs_trained"] for r in per_seed.values()],
+        "iterative_minus_offline": paired(per_seed, lambda c: c["iterative"][-1], lambda c: c["offline"]),
+        "round_minus_pi0": [paired(per_seed, lambda c, t=t: c["iterative"][t], lambda c: c["iterative"][0])
+                            for t in range(1, ROUNDS + 1)],
+        "offline_minus_pi0": paired(per_seed, lambda c: c["offline"], lambda c: c["iterative"][0]),
     }
 
 

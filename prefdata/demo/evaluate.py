@@ -42,11 +42,13 @@ def greedy_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
     return [a.strip() for a in answers]
 
 
-def greedy_eval(model, tokenizer, problems: list[tuple[str, str]]) -> dict[str, float]:
-    """Exact-match accuracy and mean answer length (characters) of greedy answers."""
+def greedy_eval(model, tokenizer, problems: list[tuple[str, str]]) -> dict:
+    """Exact-match accuracy, mean answer length (characters) of greedy answers, and per problem
+    whether it was right (1/0, in order: paired comparisons between models need it)."""
     answers = greedy_answers(model, tokenizer, [p for p, _ in problems])
-    return {"accuracy": sum(a == ref for a, (_, ref) in zip(answers, problems)) / len(problems),
-            "answer_length": sum(map(len, answers)) / len(answers)}
+    correct = [int(a == ref) for a, (_, ref) in zip(answers, problems)]
+    return {"accuracy": sum(correct) / len(problems), "answer_length": sum(map(len, answers)) / len(answers),
+            "correct": correct}
 
 
 def greedy_accuracy_of(model, tokenizer, problems: list[tuple[str, str]]) -> float:

@@ -69,6 +69,7 @@ class VariantResult:
     identical: float  # share of pairs whose chosen and rejected answers are the same text
     accuracy: float
     answer_length: float  # mean characters of the trained model's greedy answers
+    correct: list[int]  # per held-out problem, in order: 1 if the greedy answer is right
 
 
 def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, variants: tuple[str, ...] = DEMO_VARIANTS,
@@ -165,7 +166,7 @@ def pair_stats(dataset: Path) -> dict[str, float]:
             "ties": int((pairs["margin"] == 0).sum()) / n, "identical": int((pairs["chosen"] == pairs["rejected"]).sum()) / n}
 
 
-def _evaluate(model_dir: Path, problems: list[tuple[str, str]]) -> dict[str, float]:
+def _evaluate(model_dir: Path, problems: list[tuple[str, str]]) -> dict:
     tokenizer, model = load_model(model_dir)
     return greedy_eval(model, tokenizer, problems)
 
