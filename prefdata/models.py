@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -26,6 +27,26 @@ from pathlib import Path
 from prefdata.errors import PrefdataError
 
 DONE = "DONE"
+# Backends that load a model from a directory on this machine (openai talks to a server instead)
+LOCAL_BACKENDS = ("vllm", "transformers", "ray")
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """A directory `from_pretrained` loads: written by save_pretrained (it has config.json)."""
+    return (Path(path).expanduser() / "config.json").is_file()
+
+
+def is_model_or_adapter_dir(path: str | Path) -> bool:
+    """A model, adapter or tokenizer folder (not any directory a string happens to name, like `runs`)."""
+    path = Path(path).expanduser()
+    return any((path / f).is_file() for f in ("config.json", "adapter_config.json", "tokenizer_config.json"))
+
+
+def may_be_hub_id(name: str) -> bool:
+    """`name` can only mean a Hugging Face hub id (`org/model`): no such local path, not written as a
+    path, and the hub is not switched off (HF_HUB_OFFLINE=1)."""
+    return (not Path(name).expanduser().exists() and not name.startswith(("/", ".", "~")) and name.count("/") <= 1
+            and os.environ.get("HF_HUB_OFFLINE") != "1")
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

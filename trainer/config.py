@@ -13,7 +13,6 @@ loss_type, exo_pair without label_smoothing, sync_ref_model with LoRA or precomp
 from __future__ import annotations
 
 import dataclasses
-import os
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -270,9 +269,9 @@ def _build_problems(cfg: TrainConfig) -> list[str]:
 
 
 def _model_exists(path: str) -> bool:
-    return (Path(path) / "config.json").is_file() or (not os.path.isabs(path) and path.count("/") == 1
-                                                      and not Path(path).exists()
-                                                      and os.environ.get("HF_HUB_OFFLINE") != "1")
+    from prefdata.models import is_model_dir, may_be_hub_id
+
+    return is_model_dir(path) or may_be_hub_id(path)
 
 
 def _read_model_config(path: str) -> dict:

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from prefdata.errors import PrefdataError
+from prefdata.models import is_model_dir
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -33,7 +34,7 @@ def merge_adapter(adapter: str | Path, *, base: str | Path | None = None, out: s
     if not config_file.is_file():
         raise PrefdataError(f"{adapter}: no adapter_config.json; pass the output dir of a LoRA/QLoRA run")
     base = base or json.loads(config_file.read_text()).get("base_model_name_or_path")
-    if not base or not (Path(base) / "config.json").is_file():
+    if not base or not is_model_dir(base):
         raise PrefdataError(f"--base {base}: not a model directory (no config.json); pass the base model the "
                             "adapter was trained on")
     kwargs = {"trust_remote_code": trust_remote_code}

@@ -21,6 +21,7 @@ from pydantic import Field
 from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
 from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
+from prefdata.models import is_model_dir, may_be_hub_id
 
 
 def check_model_path(model: str) -> str:
@@ -28,21 +29,16 @@ def check_model_path(model: str) -> str:
     model is missing; raises ValueError with the fix."""
     path = Path(model).expanduser()
     if path.exists():
-        if path.is_dir() and not (path / "config.json").is_file():
+        if path.is_dir() and not is_model_dir(path):
             raise ValueError(
                 f"model directory {model!r} has no config.json: pass a folder written by save_pretrained"
             )
         return model
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    looks_local = model.startswith(("/", ".", "~")) or model.count("/") > 1
-    if looks_local or offline:
+    if not may_be_hub_id(model):
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = " (offline: HF_HUB_OFFLINE=1, so hub ids cannot be downloaded)" if offline else ""
         raise ValueError(f"model path {model!r} does not exist{hint}; pass a local model folder")
     return model
-
-
-# Backends that load a model from a path on this machine (openai talks to a server instead).
-LOCAL_BACKENDS = ("vllm", "transformers", "ray")
 
 
 def model_path_problems(paths: list[tuple[str, str]]) -> list[str]:

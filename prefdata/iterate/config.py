@@ -27,11 +27,11 @@ from pydantic import Field, model_validator
 
 from prefdata.config import ConfigPath, StrictModel, load_config, read_yaml
 from prefdata.errors import ConfigError
+from prefdata.models import LOCAL_BACKENDS, is_model_dir
 from prefdata.recipe import RecipeBase, recipe_model
 from prefdata.stages import STAGES
 
 
-LOCAL_BACKENDS = ("vllm", "transformers", "ray")  # samplers that load a model directory
 
 
 class EvalSection(StrictModel):
@@ -111,7 +111,7 @@ def load_plan(path: str | Path, overrides: list[str] = (), rounds: int | None = 
     if samplers and samplers[0].backend not in LOCAL_BACKENDS:
         problems.append(f"sample.models.0.backend: {samplers[0].backend}: every round samples from the model it "
                         f"just trained, a local directory; use {' or '.join(LOCAL_BACKENDS)}")
-    elif policy0 and not (Path(policy0) / "config.json").is_file():
+    elif policy0 and not is_model_dir(policy0):
         problems.append(f"sample.models.0.model: {policy0} is not a local model directory (no config.json); "
                         "iterate trains it and samples from the result, so download it first")
     sections = {name: _section(train, name, problems) for name in ("model", "data", "peft", "reference", "dpo")}

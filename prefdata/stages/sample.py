@@ -153,7 +153,8 @@ class SampleStage(Stage):
         return found
 
     def check(self) -> list[str]:
-        from prefdata.backends.transformers import LOCAL_BACKENDS, model_path_problems
+        from prefdata.backends.transformers import model_path_problems
+        from prefdata.models import LOCAL_BACKENDS
 
         return model_path_problems([(f"sample.models.{i}.model", m.model) for i, m in enumerate(self.config.models)
                                     if m.backend in LOCAL_BACKENDS])
