@@ -1,8 +1,8 @@
 """Finished pieces of a long stage's work, so a killed build resumes where it stopped.
 
     store = ShardStore(stage_dir / "shards" / key)
-    done = store.load(0, identity)                  # None unless shard 0 finished for this identity
-    store.save(0, identity, {"": cands, "rejects": rejects}, meta={"requests": 12})
+    finished, todo = store.resume([ids_of_shard_0, ids_of_shard_1])   # what a killed run left, what is left to do
+    store.save(1, ids_of_shard_1, {"": cands, "rejects": rejects}, meta={"requests": 12})
 
 A shard is `shard-NNNNN.<part>.parquet` files plus `shard-NNNNN.json` written last (atomically):
 the marker holds the shard's identity (what work it covers, e.g. prompt ids or a digest of
@@ -39,6 +39,18 @@ class ShardStore:
         if info.get("identity") != identity:
             return None
         return {part: pl.read_parquet(self._file(index, part)) for part in info["parts"]}, info.get("meta", {})
+
+    def resume(self, identities: list[Any]) -> tuple[dict[int, tuple[dict[str, pl.DataFrame], dict]], list[int]]:
+        """The finished shards among `identities` (one per shard, in order) read back by index, and the
+        indices still to do: the resume loop of every sharded stage (sample, label)."""
+        finished, todo = {}, []
+        for index, identity in enumerate(identities):
+            loaded = self.load(index, identity)
+            if loaded is None:
+                todo.append(index)
+            else:
+                finished[index] = loaded
+        return finished, todo
 
     def save(self, index: int, identity: Any, frames: dict[str, pl.DataFrame], meta: dict | None = None) -> None:
         for part, df in frames.items():

@@ -258,14 +258,8 @@ def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None, s
     from rich.progress import Progress
 
     shards = _shards(items, shard_size) if store is not None else [items]
-    results: dict[int, tuple[list[dict], dict]] = {}
-    todo = []
-    for index, shard in enumerate(shards):
-        done = store.load(index, _shard_identity(shard)) if store is not None else None
-        if done is None:
-            todo.append(index)
-        else:
-            results[index] = (done[0]["judgments"].to_dicts(), done[1])
+    finished, todo = store.resume([_shard_identity(s) for s in shards]) if store is not None else ({}, [0])
+    results = {index: (frames["judgments"].to_dicts(), meta) for index, (frames, meta) in finished.items()}
     sent = 0
     with Progress(transient=True, console=console, disable=bars_off(console)) as bar:
         task = bar.add_task(f"{'':>8}  judge {config.id} ({config.type})", total=len(items))

@@ -193,24 +193,25 @@ class SampleStage(Stage):
                            "engines": fingerprint.get("engines")})
         store = ShardStore(ctx.stage_dir / "shards" / key)
         sampler: Sampler | None = None
-        cands, rejects, resumed = [], [], 0
+        cands, rejects = [], []
         total = sum(len(c) for c in chunks)
         t0 = time.perf_counter()
+        identities = [[r["prompt_id"] for r in chunk] for chunk in chunks]
+        finished, todo = store.resume(identities)
         try:
             with _Progress(total, f"{'':>8}  {model_config.backend}:{Path(model_config.model).name}",
                            ctx.console) as bar:
                 for i, chunk in enumerate(chunks):
-                    ids = [r["prompt_id"] for r in chunk]
-                    loaded, seconds = store.load(i, ids), None
-                    if loaded is None:
+                    seconds = None
+                    if i in finished:
+                        done = (finished[i][0][""], finished[i][0]["rejects"])
+                    else:
                         sampler = sampler or make_sampler(model_config)
                         t_chunk = time.perf_counter()
                         done = sample_chunk(sampler, chunk, m, config, ctx.seed)
                         seconds = time.perf_counter() - t_chunk
-                        store.save(i, ids, {"": done[0], "rejects": done[1]}, {"candidates": done[0].height})
-                    else:
-                        done = (loaded[0][""], loaded[0]["rejects"])
-                        resumed += 1
+                        store.save(i, identities[i], {"": done[0], "rejects": done[1]},
+                                   {"candidates": done[0].height})
                     cands.append(done[0])
                     rejects.append(done[1])
                     tokens = int(done[0]["num_tokens"].fill_null(0).sum()) if done[0].height else 0
@@ -219,6 +220,6 @@ class SampleStage(Stage):
             if sampler is not None:
                 sampler.close()
         dropped = reasons(pl.concat(rejects)) if rejects else {}
-        return cands, rejects, {"shards": len(chunks), "shards_resumed": resumed, "dropped": dropped,
+        return cands, rejects, {"shards": len(chunks), "shards_resumed": len(finished), "dropped": dropped,
                                 "seconds": round(time.perf_counter() - t0, 3), "shard_dir": str(store.root)}
 
