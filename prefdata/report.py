@@ -21,6 +21,7 @@ import polars as pl
 
 from prefdata.errors import DataError
 from prefdata.filters.length import length_gap_stats
+from prefdata.ledger import check_balance
 from prefdata.rundir import RunDir
 
 
@@ -57,10 +58,8 @@ def _f(value) -> float | None:
 def check_funnel(funnel: list[dict]) -> None:
     """Every step keeps + drops exactly its input: a broken ledger is a bug, not a user error."""
     for step in funnel:
-        dropped = sum(step.get("dropped", {}).values())
-        if step["rows_kept"] + dropped != step["rows_in"]:
-            raise RuntimeError(f"funnel step {step['name']}: kept {step['rows_kept']} + dropped {dropped} "
-                               f"!= input {step['rows_in']}")
+        check_balance(f"funnel step {step['name']}", step["rows_in"], step["rows_kept"],
+                      sum(step.get("dropped", {}).values()))
 
 
 def run_funnel(run_dir: Path, stages: list[str] | None = None) -> list[dict]:

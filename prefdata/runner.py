@@ -28,6 +28,7 @@ from prefdata import __version__
 from prefdata.config import load_config, stable_hash
 from prefdata.errors import ConfigError, PrefdataError
 from prefdata.fingerprint import content_digest, engine_versions
+from prefdata.ledger import check_balance
 from prefdata.logs import engine_output, terminal_console
 from prefdata.recipe import Recipe, RecipeBase
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
@@ -46,11 +47,7 @@ def package_versions() -> dict[str, str]:
 
 
 def _check_accounting(name: str, out: StageOutput) -> None:
-    if out.rows_in != out.rows_kept + out.rejects.height:
-        raise RuntimeError(
-            f"internal error in stage {name!r}: rows_in ({out.rows_in}) != rows_kept "
-            f"({out.rows_kept}) + rejects ({out.rejects.height}); rows were lost or double-counted"
-        )
+    check_balance(f"internal error in stage {name!r}", out.rows_in, out.rows_kept, out.rejects.height)
 
 
 class Artifacts:

@@ -143,7 +143,7 @@ def test_accounting_mismatch_is_an_internal_error_and_leaves_no_done(tmp_path, t
             return StageOutput(data=pl.DataFrame({"x": [1]}), rejects=empty_rejects(), rows_in=3)
 
     recipe = write_recipe(tmp_path / "t.yaml", tiny_model_dir)
-    with pytest.raises(RuntimeError, match=r"stage 'prompts': rows_in \(3\) != rows_kept \(1\) \+ rejects \(0\)"):
+    with pytest.raises(AssertionError, match=r"stage 'prompts': kept 1 \+ dropped 0 != 3 input rows"):
         runner.build(recipe, tmp_path / "run", recipe_model=recipe_model((Lossy, SampleStage)))
     assert not (tmp_path / "run" / "stages" / "prompts" / "DONE").exists()
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar
 import polars as pl
 from pydantic import AfterValidator, BaseModel
 
+from prefdata import ledger
 from prefdata.filters.phases import Scope, StepScratch
 from prefdata.tables import empty_rejects, rejects_from
 
@@ -36,15 +37,9 @@ class Rule:
     values: list[str] = field(default_factory=list)
 
 
-class FilterBalanceError(AssertionError):
-    """A filter step lost or invented rows: a bug in that step, never a user error."""
-
-
 def check_balance(result: "FilterResult", rows_in: int, step: int, step_type: str) -> None:
-    """Kept + dropped must be the step's input (`step` counts from 1)."""
-    if result.kept.height + result.rejects.height != rows_in:
-        raise FilterBalanceError(f"filter step {step} ({step_type}) kept {result.kept.height} + dropped "
-                                 f"{result.rejects.height} != {rows_in} input pairs")
+    """Kept + dropped must be the step's input (`step` counts from 1): a bug in that step otherwise."""
+    ledger.check_balance(f"filter step {step} ({step_type})", rows_in, result.kept.height, result.rejects.height)
 
 
 @dataclass

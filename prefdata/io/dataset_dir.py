@@ -30,6 +30,7 @@ import polars as pl
 from prefdata.card import write_card
 from prefdata.errors import DataError
 from prefdata.faults import crash_point
+from prefdata.ledger import check_balance
 from prefdata.records import DPOExample
 from prefdata.tables import MESSAGES, REJECT_SCHEMA, reasons, write_parquet, write_text_atomic
 
@@ -116,8 +117,7 @@ def write_dataset_dir(
     rejects = rejects.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) if rejects.height else pl.DataFrame(schema=REJECT_SCHEMA)
     kept, dropped = examples.height, rejects.height
     input_rows = kept + dropped if input_rows is None else input_rows
-    if kept + dropped != input_rows:
-        raise RuntimeError(f"bookkeeping bug: kept {kept} + rejected {dropped} != input {input_rows}")
+    check_balance(f"dataset directory {out}", input_rows, kept, dropped)
     labels = splits if splits is not None else assign_splits(examples["prompt_id"].to_list(), test_size, seed)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).unlink(missing_ok=True)  # from here until the end the directory is incomplete

@@ -51,7 +51,7 @@ def test_write_then_read_and_stats(tmp_path):
 
 
 def test_bookkeeping_mismatch_is_a_bug_not_silence(tmp_path):
-    with pytest.raises(RuntimeError, match="bookkeeping"):
+    with pytest.raises(AssertionError, match="rows were lost or counted twice"):
         write_dataset_dir(tmp_path, examples_frame(_rows(2)), empty_rejects(), source="u", input_rows=99)
 
 
