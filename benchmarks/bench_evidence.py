@@ -49,7 +49,7 @@ def main() -> None:
     if args.one_seed is not None:
         return one_seed(args.out / f"seed{args.one_seed}", args.one_seed, args.quick)
     for seed in args.seeds:
-        if not (args.out / f"seed{seed}" / "results.json").is_file():  # a finished seed is kept
+        if not _finished(args.out / f"seed{seed}" / "results.json"):  # a finished seed is kept
             subprocess.run([sys.executable, __file__, "--out", str(args.out), "--one-seed", str(seed),
                             *(["--quick"] if args.quick else [])], check=True)
     per_seed = {s: json.loads((args.out / f"seed{s}" / "results.json").read_text())["results"] for s in args.seeds}
@@ -58,6 +58,11 @@ def main() -> None:
                                                        "paired": compared}, indent=2))
     print(markdown(summary))
     print(paired_markdown(compared, len(per_seed)))
+
+
+def _finished(results: Path) -> bool:
+    """A seed's results with per-problem correctness (older runs lack it and are run again)."""
+    return results.is_file() and "correct" in json.loads(results.read_text())["results"]["sft"]
 
 
 def one_seed(out: Path, seed: int, quick: bool) -> None:

@@ -290,7 +290,7 @@ def guard_reading(path: Path, unguarded: Path, guarded: Path, shared: dict[str, 
 
     prompts = pl.read_parquet(shared["prompts"]).select("prompt_id", "reference")
     relevance = (pl.read_parquet(shared["judgments"]).filter(pl.col("judge_id") == "loose_instruction")
-                 .select("candidate_id", pl.col("aspects").map_elements(lambda a: json.loads(a)["relevance"],
+                 .select("candidate_id", pl.col("aspects").map_elements(lambda a: json.loads(a).get("relevance"),
                                                                         return_dtype=pl.Float64).alias("rel")))
     lines = ["# The relevance guard, read by hand", "",
              "Random kept pairs of the prefdata arm without the guard (pairs on `ifeval`) and with it "
@@ -306,7 +306,8 @@ def guard_reading(path: Path, unguarded: Path, guarded: Path, shared: dict[str, 
         lines += [f"## {name} ({picked.height} of {pairs.height} kept pairs)", ""]
         for i, row in enumerate(picked.iter_rows(named=True), 1):
             text = row["prompt"][-1]["content"]
-            lines += [f"### {i}. relevance {row['rel']:.3f}, score {row['chosen_score']:.2f} vs {row['rejected_score']:.2f}",
+            rel = "n/a" if row["rel"] is None else f"{row['rel']:.3f}"
+            lines += [f"### {i}. relevance {rel}, score {row['chosen_score']:.2f} vs {row['rejected_score']:.2f}",
                       f"- question: {question_of(text, parse_spec(row['reference']))}", f"- prompt: {_one_line(text)}",
                       f"- chosen: {_one_line(row['chosen'])}", f"- rejected: {_one_line(row['rejected'])}", ""]
     path.write_text("\n".join(lines))

@@ -42,11 +42,12 @@ def is_model_or_adapter_dir(path: str | Path) -> bool:
     return any((path / f).is_file() for f in ("config.json", "adapter_config.json", "tokenizer_config.json"))
 
 
-def may_be_hub_id(name: str) -> bool:
-    """`name` can only mean a Hugging Face hub id (`org/model`): no such local path, not written as a
-    path, and the hub is not switched off (HF_HUB_OFFLINE=1)."""
-    return (not Path(name).expanduser().exists() and not name.startswith(("/", ".", "~")) and name.count("/") <= 1
-            and os.environ.get("HF_HUB_OFFLINE") != "1")
+def may_be_hub_id(name: str, *, bare: bool = False) -> bool:
+    """`name` can only mean a Hugging Face hub id (`org/model`; with `bare`, also a legacy `gpt2`): no
+    such local path, not written as a path, and the hub is not switched off (HF_HUB_OFFLINE=1)."""
+    slashes = name.count("/")
+    return (not Path(name).expanduser().exists() and not name.startswith(("/", ".", "~"))
+            and (slashes == 1 or (bare and slashes == 0)) and os.environ.get("HF_HUB_OFFLINE") != "1")
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

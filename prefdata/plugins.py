@@ -47,6 +47,8 @@ def import_object(spec: str, base_dir: Path | None = None) -> Any:
         where = f" or in the recipe's folder {base_dir}" if base_dir is not None else ""
         raise ValueError(f"cannot import module {module_name!r} for {spec!r}: {e}. Is it installed, on "
                          f"PYTHONPATH{where}?") from None
+    except Exception as e:  # the user's module itself fails (SyntaxError, NameError...): one line, not a traceback
+        raise ValueError(f"importing {module_name!r} for {spec!r} failed: {type(e).__name__}: {e}") from None
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -89,6 +91,9 @@ class PluginConfig(BaseModel):
         except ValidationError as e:
             problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}" for err in e.errors())
             raise ValueError(f"{self.type}: {problems}") from None
+        check = getattr(cls, "contract_problem", None)  # e.g. a filter's declared scope and its hooks
+        if check is not None and (problem := check(cls(config))) is not None:
+            raise ValueError(f"{self.type}: {problem}")
         self._block = (cls, config)
         return self
 
@@ -99,6 +104,19 @@ class PluginConfig(BaseModel):
     @property
     def block_config(self) -> BaseModel:
         return self._block[1]
+
+    def __getattr__(self, name: str) -> Any:
+        # the block's validated options (a judge's `id`, a `sampler` model) before the raw keys
+        private = self.__pydantic_private__ or {}
+        block = private.get("_block")
+        if block is not None and not name.startswith("_") and name in type(block[1]).model_fields:
+            return getattr(block[1], name)
+        return super().__getattr__(name)
+
+    def model_dump(self, **kwargs) -> dict[str, Any]:
+        """The validated options (paths resolved against the recipe), as the stage key and the slices
+        of a partitioned stage read them back."""
+        return {**self.block_config.model_dump(**kwargs), "type": self.type}
 
 
 def load_block(name: str, kind: str, base: type, base_dir: Path | None = None, builtin: tuple[str, ...] = ()) -> type:
@@ -112,7 +130,11 @@ def load_block(name: str, kind: str, base: type, base_dir: Path | None = None, b
                              "named 'module:Class' "
                              f"(e.g. 'my_{kind}s:My{kind.title()}'), an installed one by its "
                              f"{GROUPS[kind]} entry point ({', '.join(sorted(found)) or 'none installed'})")
-        cls = found[name].load()
+        try:
+            cls = found[name].load()
+        except Exception as e:
+            raise ValueError(f"loading the {GROUPS[kind]} entry point {name!r} ({found[name].value}) failed: "
+                             f"{type(e).__name__}: {e}") from None
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ValueError(f"{name!r} is not a {base.__name__} subclass (a {kind} class with a Config and a docstring)")
     if not (isinstance(getattr(cls, "Config", None), type) and issubclass(cls.Config, BaseModel)):

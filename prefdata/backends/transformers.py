@@ -34,7 +34,7 @@ def check_model_path(model: str) -> str:
                 f"model directory {model!r} has no config.json: pass a folder written by save_pretrained"
             )
         return model
-    if not may_be_hub_id(model):
+    if not may_be_hub_id(model, bare=True):
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = " (offline: HF_HUB_OFFLINE=1, so hub ids cannot be downloaded)" if offline else ""
         raise ValueError(f"model path {model!r} does not exist{hint}; pass a local model folder")

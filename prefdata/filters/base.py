@@ -20,7 +20,7 @@ import polars as pl
 from pydantic import AfterValidator, BaseModel
 
 from prefdata import ledger
-from prefdata.filters.phases import Scope, StepScratch
+from prefdata.filters.phases import SCOPES, Scope, StepScratch
 from prefdata.tables import empty_rejects, rejects_from
 
 STAGE = "filter"
@@ -60,11 +60,29 @@ class Filter(ABC):
     that declares nothing gets all pairs at once.
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str] = ""  # a plugin class may leave it out: its recipe `type:` names it
     Config: ClassVar[type[BaseModel]]
 
     def __init__(self, config: BaseModel):
         self.config = config
+
+    @property
+    def label(self) -> str:
+        return self.name or type(self).__name__
+
+    def contract_problem(self) -> str | None:
+        """What is wrong with this filter's declared scope and hooks (checked when a recipe names it)."""
+        scope = self.scope()
+        if scope not in SCOPES:
+            return f"scope() returned {scope!r}; expected one of {', '.join(SCOPES)} (prefdata/filters/phases.py)"
+        if scope == "columns" and not self.narrow_columns():
+            return "scope columns needs narrow_columns(): the columns (with pair_id) its decision reads"
+        if scope == "prompt":
+            missing = [hook for hook in ("collect", "decide_slices", "apply_decided")
+                       if getattr(type(self), hook) is getattr(Filter, hook)]
+            if missing:
+                return f"scope prompt needs {', '.join(missing)} (prefdata/filters/phases.py)"
+        return None
 
     @abstractmethod
     def apply(self, pairs: pl.DataFrame) -> FilterResult: ...
@@ -90,7 +108,7 @@ class Filter(ABC):
                         totals[reason] = totals.get(reason, 0) + n
                 elif key in merged and merged[key] != value:
                     raise FilterContractError(
-                        f"filter {self.name!r}: statistic {key!r} differs between slices ({merged[key]!r} vs "
+                        f"filter {self.label!r}: statistic {key!r} differs between slices ({merged[key]!r} vs "
                         f"{value!r}); override merge_stats to say how slices combine, or compute it in summarize")
                 else:
                     merged.setdefault(key, value)
@@ -106,13 +124,13 @@ class Filter(ABC):
 
     # scope `prompt`: collect per slice -> decide_slices once -> apply_decided per slice
     def collect(self, pairs: pl.DataFrame, part: int, n_parts: int, scratch: StepScratch) -> None:
-        raise NotImplementedError(f"filter {self.name!r} has scope prompt but no collect()")
+        raise NotImplementedError(f"filter {self.label!r} has scope prompt but no collect()")
 
     def decide_slices(self, scratch: StepScratch, n_parts: int) -> tuple[pl.DataFrame, dict[str, Any]]:
-        raise NotImplementedError(f"filter {self.name!r} has scope prompt but no decide_slices()")
+        raise NotImplementedError(f"filter {self.label!r} has scope prompt but no decide_slices()")
 
     def apply_decided(self, pairs: pl.DataFrame, decided: pl.DataFrame, stats: dict[str, Any]) -> FilterResult:
-        raise NotImplementedError(f"filter {self.name!r} has scope prompt but no apply_decided()")
+        raise NotImplementedError(f"filter {self.label!r} has scope prompt but no apply_decided()")
 
 
 class FilterContractError(RuntimeError):

@@ -28,7 +28,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field, model_validator
 
-from prefdata.config import StrictModel
+from prefdata.config import ConfigPath, StrictModel
 from prefdata.judges.base import Judge, JudgeItem, judgment_row
 
 
@@ -42,7 +42,7 @@ class IFEvalJudgeConfig(StrictModel):
     min_relevance: float | None = Field(
         None, ge=-1.0, le=1.0, description="Answers whose cosine with the question is below this score 0 "
         "(reason off_topic); None: no relevance check.")
-    relevance_model: str | None = Field(None, description="sentence-transformers model dir for the relevance "
+    relevance_model: ConfigPath | None = Field(None, description="sentence-transformers model dir for the relevance "
                                         "check; default: the bundled all-MiniLM-L6-v2.")
 
     @model_validator(mode="after")
@@ -76,7 +76,7 @@ class IFEvalJudge(Judge):
 
         specs, texts = [], []
         for item in items:
-            text = next(m["content"] for m in reversed(item.prompt) if m["role"] == "user")
+            text = next((m["content"] for m in reversed(item.prompt) if m["role"] == "user"), "")
             try:
                 specs.append(parse_spec(item.reference))
             except SpecError as e:

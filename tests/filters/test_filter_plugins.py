@@ -1,7 +1,7 @@
 """Filters from the user's own code: `type: my_module:MyClass` beside the recipe, entry points of
 installed packages, the scope contract in the partitioned stage, plugin source in the stage key.
 
-    python -m pytest -q tests/filters/test_plugins.py
+    python -m pytest -q tests/filters/test_filter_plugins.py
 """
 
 from __future__ import annotations
@@ -168,3 +168,25 @@ def test_an_installed_package_registers_a_filter_by_entry_point(tmp_path):
     listing = subprocess.run([sys.executable, "-m", "prefdata.cli", "filters"], capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200"})
     assert "short_chosen" in listing.stdout and "acme_filters:ShortChosen" in listing.stdout, listing.stderr
+
+
+def test_a_broken_plugin_is_refused_at_load_in_one_line(recipe_dir):
+    (recipe_dir / "bad_filters.py").write_text(USER_FILTERS + textwrap.dedent('''
+        class Scoped(ShortChosen):
+            """Declares a scope that does not exist."""
+            def scope(self):
+                return "slice"
+
+        class PerPrompt(ShortChosen):
+            """Per prompt, without the phases."""
+            def scope(self):
+                return "prompt"
+    '''))
+    (recipe_dir / "broken.py").write_text("def oops(:\n")
+    steps = [{"type": "bad_filters:Scoped"}, {"type": "bad_filters:PerPrompt"}, {"type": "broken:Filter"}]
+    with pytest.raises(ConfigError) as e:
+        load_config(FilterConfig, config_file(recipe_dir, steps))
+    text = str(e.value)
+    assert "bad_filters:Scoped: scope() returned 'slice'" in text
+    assert "bad_filters:PerPrompt: scope prompt needs collect, decide_slices, apply_decided" in text
+    assert "importing 'broken' for 'broken:Filter' failed: SyntaxError" in text

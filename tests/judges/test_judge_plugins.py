@@ -1,7 +1,7 @@
 """Judges from the user's own code: a Judge class named `module:Class` and a `module:function`
 check, both in a module beside the recipe (no PYTHONPATH), with their source in the stage key.
 
-    python -m pytest -q tests/judges/test_plugins.py
+    python -m pytest -q tests/judges/test_judge_plugins.py
 """
 
 from __future__ import annotations
