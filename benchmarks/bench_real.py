@@ -33,7 +33,7 @@ reruns where it stopped):
    `ifeval`) and 40 with it, written to guard_reading.md with each chosen answer's relevance.
 
 Sizes (`--size`): cpu (160 training prompts, 100 held out, k=4, 160 tokens, 16 LoRA steps at
-batch 4; about 1 h 20 min on 2 CPU cores: vLLM about 1 answer/s, LoRA about 23 s/step), gpu (2,000 / 500, k=8, 512 tokens, full fine-tune,
+batch 4; 63 minutes measured on 2 CPU cores shared with other jobs: vLLM about 1 answer/s, LoRA 17-23 s/step), gpu (2,000 / 500, k=8, 512 tokens, full fine-tune,
 200 steps at batch 16) and tiny (a smoke run for tests/test_benchmarks.py; any --model).
 Every setting was fixed in a commit before the first run.
 """
