@@ -6,7 +6,8 @@
         - {type: quality, drop_truncated: false, max_repeated_trigram_share: 0.7}
 
 Checks, in order (the first that matches is the reason code, `chosen`/`rejected` says
-which side): `empty_<side>` (whitespace only), `truncated_<side>` (finish_reason ==
+which side): `empty_<side>` (nothing visible: whitespace and control characters only, e.g.
+a lone "\x1d", which TRL's tokenization also treats as empty), `truncated_<side>` (finish_reason ==
 "length"), `repetitive_<side>` (share of repeated word trigrams in responses of >=
 `repetition_min_words` words; natural text stays below ~0.1, loops go above 0.5),
 `prompt_echo_<side>` (the response is mostly the last user turn copied back),
@@ -32,7 +33,8 @@ SIDES = ("chosen", "rejected")
 
 class QualityFilterConfig(StrictModel):
     type: Literal["quality"] = "quality"
-    drop_empty: bool = Field(True, description="Drop pairs with an empty (whitespace-only) response.")
+    drop_empty: bool = Field(True, description="Drop pairs with an empty response (whitespace or control "
+                             "characters only).")
     drop_truncated: bool = Field(True, description="Drop pairs with a response cut at max tokens.")
     max_repeated_trigram_share: float | None = Field(
         0.5, gt=0.0, le=1.0, description="Drop responses whose repeated word-trigram share exceeds this (None: off)."
@@ -68,7 +70,10 @@ class QualityFilter(Filter):
         rules = []
         for side in SIDES:
             if c.drop_empty:
-                rules.append(Rule(f"empty_{side}", pl.col(side).str.strip_chars().str.len_chars() == 0,
+                # Python's str.strip (what `prefdata validate` and the trainer's check use) also strips
+                # control characters such as \x1d, which polars' strip_chars keeps: drop them all
+                visible = pl.col(side).str.replace_all(r"[\s\p{C}]+", "").str.len_chars()
+                rules.append(Rule(f"empty_{side}", visible == 0,
                                   f"quality filter: {side} response is empty", [side]))
         for side in SIDES:
             if c.drop_truncated and f"{side}_finish_reason" in work.columns:

@@ -79,6 +79,15 @@ def test_quality_edge_cases(make_pairs):
     assert set(dropped) == {"pair0", "pair3", "pair4"}
 
 
+
+def test_an_answer_of_control_characters_only_is_empty(make_pairs):
+    # measured: the toy model answered "\x1d" to "34+43="; polars' strip_chars kept it, Python's
+    # strip (TRL's data check) did not, and training stopped on the kept pair
+    pairs = make_pairs([{"rejected": "\x1d"}, {"chosen": "\u200b \n"}, {"chosen": "77", "rejected": "78"}])
+    _, dropped = run(QualityFilterConfig(), pairs)
+    assert dropped == {"pair0": "empty_rejected", "pair1": "empty_chosen"}
+
+
 def test_length_ratio_cap_and_gap_report(make_pairs):
     pairs = make_pairs([{"chosen": "x" * 99, "rejected": "y" * 9},    # ratio 10
                         {"chosen": "x" * 19, "rejected": "y" * 19},   # 1
