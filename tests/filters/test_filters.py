@@ -80,12 +80,13 @@ def test_quality_edge_cases(make_pairs):
 
 
 
-def test_an_answer_of_control_characters_only_is_empty(make_pairs):
+def test_answers_empty_or_identical_as_trl_sees_them_are_dropped(make_pairs):
     # measured: the toy model answered "\x1d" to "34+43="; polars' strip_chars kept it, Python's
     # strip (TRL's data check) did not, and training stopped on the kept pair
-    pairs = make_pairs([{"rejected": "\x1d"}, {"chosen": "\u200b \n"}, {"chosen": "77", "rejected": "78"}])
+    pairs = make_pairs([{"rejected": "\x1d"}, {"chosen": "\u200b \n"}, {"chosen": "77", "rejected": "78"},
+                        {"chosen": "8", "rejected": "\n8"}])  # seed 8: same answer, half the length
     _, dropped = run(QualityFilterConfig(), pairs)
-    assert dropped == {"pair0": "empty_rejected", "pair1": "empty_chosen"}
+    assert dropped == {"pair0": "empty_rejected", "pair1": "empty_chosen", "pair3": "identical_pair"}
 
 
 def test_length_ratio_cap_and_gap_report(make_pairs):
