@@ -43,7 +43,7 @@ from prefdata.trainer.dpo import train
 from prefdata.trainer.metrics import read_metrics
 
 TRAIN_CONFIG = Path(prefdata.trainer.__file__).parent / "configs" / "demo_cpu.yaml"
-BEST = "margin_quantile"  # best mean held-out accuracy of the prefdata settings in benchmarks/bench_evidence.py (3 seeds)
+BEST = "margin_quantile"  # best mean held-out accuracy of the prefdata settings in benchmarks/bench_evidence.py (10 seeds)
 DEMO_VARIANTS = ("ultrafeedback", BEST)
 
 
