@@ -33,7 +33,8 @@ reruns where it stopped):
    `ifeval`) and 40 with it, written to guard_reading.md with each chosen answer's relevance.
 
 Sizes (`--size`): cpu (160 training prompts, 100 held out, k=4, 160 tokens, 16 LoRA steps at
-batch 4; 63 minutes measured on 2 CPU cores shared with other jobs: vLLM about 1 answer/s, LoRA 17-23 s/step), gpu (2,000 / 500, k=8, 512 tokens, full fine-tune,
+batch 4; 63 minutes measured on 2 CPU cores shared with other jobs: vLLM about 1 answer/s,
+LoRA 17-23 s/step), gpu (2,000 / 500, k=8, 512 tokens, full fine-tune,
 200 steps at batch 16) and tiny (a smoke run for tests/test_benchmarks.py; any --model).
 Every setting was fixed in a commit before the first run.
 """
@@ -150,7 +151,7 @@ def one_seed(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldo
         models[arm] = train(out / "models" / arm, datasets[arm], model, size, seed, size.steps,
                             check=arm not in NAIVE)
 
-    report = iterate(out / "iterate", seed, size, model, prompts, heldout)
+    report = iterate(out / "iterate", size, sizing, prompts, heldout)
     iter_pairs = sum(r["train"]["pairs"] for r in report["rounds"][1:])
     offline_pairs = pairs_in(datasets["prefdata"])
     fraction = min(1.0, iter_pairs / offline_pairs) if offline_pairs else 1.0
@@ -183,7 +184,7 @@ def _sets(*groups) -> list[str]:
 def _smollm2() -> Path:
     from prefdata.models import smollm2
 
-    return smollm2(Path(os.environ.get("PREFDATA_MODEL_CACHE", Path.home() / ".cache" / "prefdata" / "models")))
+    return smollm2()
 
 
 def naive(rule: str, shared: dict[str, Path], out: Path, seed: int) -> Path:
@@ -218,8 +219,9 @@ def train(out: Path, dataset: Path, model: Path, size: Size, seed: int, steps: i
     return merged
 
 
-def iterate(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldout: Path) -> dict:
-    """`prefdata iterate`: 2 rounds of half the prompts each, half the steps each."""
+def iterate(out: Path, size: Size, sizing: list[str], prompts: Path, heldout: Path) -> dict:
+    """`prefdata iterate`: 2 rounds of half the prompts each, half the steps each (`sizing`: the
+    seed, model and sampling settings every build of this seed uses)."""
     recipe = yaml.safe_load(RECIPE.read_text())
     train_config = yaml.safe_load(TRAIN.read_text())
     train_config["model"].pop("path")  # round 1 trains the sampled model, later rounds the previous one
@@ -236,10 +238,7 @@ def iterate(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldou
         "init": "previous", "eval": {"prompts": str(eval_file), "judges": list(EVAL_JUDGES)}}})
     path = out / "iterate.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    prefdata("iterate", path, "--out", out, *_sets([f"seed={seed}", f"sample.models.0.model={model}",
-                                                    f"sample.k={size.k}", f"sample.sampling.max_tokens={size.max_tokens}",
-                                                    f"prompts.path={prompts}", f"filter.steps=[{size.quality}]",
-                                                    *size.overrides]))
+    prefdata("iterate", path, "--out", out, *_sets(sizing, f"prompts.path={prompts}", f"filter.steps=[{size.quality}]"))
     return json.loads((out / "report.json").read_text())
 
 

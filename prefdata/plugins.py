@@ -62,6 +62,13 @@ def registered(kind: str) -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
 
 
+def registered_catalog(kind: str) -> list[tuple[str, str]]:
+    """(entry-point name, first docstring line and where it comes from) per installed `kind` plugin."""
+    from prefdata.registry import summary
+
+    return [(name, f"{summary(ep.load())} ({ep.value})") for name, ep in sorted(registered(kind).items())]
+
+
 def source_file(obj: Any) -> Path | None:
     """The file that defines `obj` (None for a built-in or interactive definition)."""
     try:

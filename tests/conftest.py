@@ -188,8 +188,7 @@ def smollm2_dir() -> Path:
     from prefdata.errors import PrefdataError
     from prefdata.models import smollm2
 
-    cache = Path(os.environ.get("PREFDATA_MODEL_CACHE", Path.home() / ".cache" / "prefdata" / "models"))
     try:
-        return smollm2(cache)
+        return smollm2()
     except PrefdataError as e:
         pytest.skip(f"SmolLM2-135M-Instruct unavailable (its wheel comes from PyPI): {e}")

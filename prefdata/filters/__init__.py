@@ -22,8 +22,8 @@ from prefdata.filters.length import LengthFilter, LengthFilterConfig
 from prefdata.filters.margin_quantile import MarginQuantileFilter, MarginQuantileFilterConfig
 from prefdata.filters.quality import QualityFilter, QualityFilterConfig
 from prefdata.filters.rip import RipFilter, RipFilterConfig
-from prefdata.plugins import PluginConfig, plugin_union, registered
-from prefdata.registry import catalog, lookup, summary
+from prefdata.plugins import PluginConfig, plugin_union, registered_catalog
+from prefdata.registry import catalog, lookup
 
 FILTERS: list[type[Filter]] = [GapFilter, MarginQuantileFilter, RipFilter, QualityFilter, LengthFilter, DedupFilter,
                                DiversityFilter, DecontamFilter]
@@ -40,8 +40,7 @@ def build_filter(config) -> Filter:
 
 def filter_catalog() -> list[tuple[str, str]]:
     """(type, what it does) per filter, from the classes' docstrings; installed plugins last."""
-    plugins = [(name, f"{summary(ep.load())} ({ep.value})") for name, ep in sorted(registered("filter").items())]
-    return catalog(FILTERS) + plugins
+    return catalog(FILTERS) + registered_catalog("filter")
 
 
 __all__ = ["FILTERS", "DecontamFilterConfig", "DedupFilterConfig", "DiversityFilterConfig", "Filter",

@@ -25,8 +25,8 @@ from prefdata.judges.ifeval import IFEvalJudge
 from prefdata.judges.llm import LLMJudge
 from prefdata.judges.programmatic import ProgrammaticJudge
 from prefdata.judges.reward_model import RewardModelJudge
-from prefdata.plugins import plugin_union, registered
-from prefdata.registry import catalog, summary
+from prefdata.plugins import plugin_union, registered_catalog
+from prefdata.registry import catalog
 
 JUDGES: list[type[Judge]] = [RewardModelJudge, LLMJudge, ProgrammaticJudge, IFEvalJudge]
 # `type:` a name in JUDGES, or a judge of the user's own (`module:Class`, an entry point)
@@ -35,8 +35,7 @@ JudgeConfig = plugin_union(JUDGES, "judge", Judge)
 
 def judge_catalog() -> list[tuple[str, str]]:
     """(type, what it does) per judge, from the classes' docstrings; installed plugins last."""
-    plugins = [(name, f"{summary(ep.load())} ({ep.value})") for name, ep in sorted(registered("judge").items())]
-    return catalog(JUDGES) + plugins
+    return catalog(JUDGES) + registered_catalog("judge")
 
 
 __all__ = ["JUDGES", "Judge", "JudgeConfig", "build_judge", "judge_catalog"]

@@ -29,21 +29,22 @@ import polars as pl
 from prefdata.filters import build_filter
 from prefdata.filters.base import FilterContractError, check_balance
 from prefdata.filters.length import gap_summary, length_gap
-from prefdata.filters.phases import SCOPES, StepScratch
+from prefdata.filters.phases import StepScratch
 from prefdata.partition.executor import Executor, map_partitions
 from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
 from prefdata.tables import empty_rejects, reasons
 
 
-def step_kind(step) -> str:
-    """row | narrow | prompt: how the partitioned stage runs this filter step (from its scope)."""
+# how each declared scope runs here: per slice (row), once on a few or all columns (narrow), per prompt
+KINDS = {"pair": "row", "columns": "narrow", "all": "narrow", "prompt": "prompt"}
+
+
+def step_scope(step) -> str:
+    """The step's declared scope, checked by the filter's own contract (a bug in the filter otherwise)."""
     flt = build_filter(step)
-    scope = flt.scope()
-    if scope not in SCOPES:
-        raise FilterContractError(f"filter {step.type!r}: scope() returned {scope!r}; expected one of {SCOPES}")
-    if scope == "columns" and not flt.narrow_columns():
-        raise FilterContractError(f"filter {step.type!r} has scope columns but narrow_columns() names none")
-    return {"pair": "row", "columns": "narrow", "all": "narrow", "prompt": "prompt"}[scope]
+    if (problem := flt.contract_problem()) is not None:
+        raise FilterContractError(f"filter {step.type!r}: {problem}")
+    return flt.scope()
 
 
 def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: Path | None = None,
@@ -65,9 +66,10 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
             pairs.slice(offset, length).sink_parquet(scratch / f"in-{i}.parquet", compression=SCRATCH_COMPRESSION)
             sources.append({"file": str(scratch / f"in-{i}.parquet")})
     steps = [s.model_dump(mode="json") for s in config.steps]
-    kinds = [step_kind(s) for s in config.steps]
-    for j, step in enumerate(config.steps):
-        if log and build_filter(step).scope() == "all":
+    scopes = [step_scope(s) for s in config.steps]
+    kinds = [KINDS[scope] for scope in scopes]
+    for j, (step, scope) in enumerate(zip(config.steps, scopes)):
+        if log and scope == "all":
             log(f"filter {j + 1}/{len(steps)} {step.type}: declares no scope, so it runs once over all surviving "
                 f"pairs in memory (not slice by slice); declare scope() to bound its memory "
                 "(prefdata/filters/phases.py)")
