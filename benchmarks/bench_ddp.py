@@ -25,7 +25,7 @@ import yaml
 
 def make_data(out: Path, rows: int) -> Path:
     from prefdata.io.dataset_dir import examples_frame, write_dataset_dir
-    from prefdata.tables import empty_rejects
+    from prefdata.ledger import empty_rejects
 
     examples = [{"prompt": [{"role": "user", "content": f"what is {i} plus {i}?"}],
                  "chosen": [{"role": "assistant", "content": f"{2 * i}"}],

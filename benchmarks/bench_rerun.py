@@ -33,7 +33,7 @@ def downstream():
     from prefdata.config import StrictModel
     from prefdata.recipe import Recipe
     from prefdata.stages.base import Stage, StageOutput
-    from prefdata.tables import empty_rejects, rejects_from
+    from prefdata.ledger import empty_rejects, rejects_from
 
     class Threshold(StrictModel):
         threshold: float = 0.0

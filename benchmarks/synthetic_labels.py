@@ -22,7 +22,7 @@ TABLES = ("prompts", "candidates", "judgments")
 
 def make_data(n_prompts: int, k: int, out: Path, seed: int = 0, chunk_prompts: int = 250_000) -> None:
     from prefdata.records import Candidate, Judgment, PromptRecord
-    from prefdata.tables import polars_schema
+    from prefdata.frames import polars_schema
 
     rng = np.random.default_rng(seed)
     vocab = np.array([f"w{i}" for i in range(30000)])

@@ -36,7 +36,8 @@ from prefdata.records import PairRecord
 from prefdata.stages.base import StageContext, StageOutput
 from prefdata.stages.filter import FilterConfig, FilterStage
 from prefdata.stages.pair import PairConfig
-from prefdata.tables import MESSAGES, polars_schema, reasons
+from prefdata.frames import MESSAGES, polars_schema
+from prefdata.ledger import funnel_entry, reasons
 
 LABELLED = ("prompts", "candidates", "judgments")
 
@@ -101,7 +102,7 @@ def run_filter_stage(pairs: pl.DataFrame, config: FilterConfig, out: Path) -> St
 
 def _filter_rows(data_dir: Path, config: DatasetFilterConfig, config_path, out: Path) -> dict:
     from prefdata.io.dataset_dir import read_dataset_dir, write_dataset_dir
-    from prefdata.report import filter_step, write_report
+    from prefdata.report import filter_step, import_step, write_report
 
     splits = read_dataset_dir(data_dir)
     examples = pl.concat([df.with_columns(pl.lit(name).alias("_split")) for name, df in splits.items()],
@@ -114,7 +115,7 @@ def _filter_rows(data_dir: Path, config: DatasetFilterConfig, config_path, out: 
         pl.col("row_id").str.strip_prefix("row").cast(pl.Int64).alias("row"),
         pl.lit(str(data_dir)).alias("source"))
     input_stats = _read_stats(data_dir)
-    funnel = _import_step(input_stats) + [filter_step(step) for step in result.stats["funnel"]]
+    funnel = import_step(input_stats) + [filter_step(step) for step in result.stats["funnel"]]
     images, sections, report = write_report(out, before=pairs, after=result.data, funnel=funnel)
     source = f"{input_stats.get('source', data_dir)}, filtered with {config_path}"
     return write_dataset_dir(
@@ -139,9 +140,8 @@ def _repair_and_filter(data_dir: Path, config: DatasetFilterConfig, config_path,
     pairs, pair_rejects, _, pair_stats = build_pairs(frames["prompts"], frames["candidates"], frames["judgments"],
                                                      config.pair, config.seed)
     result = run_filter_stage(pairs, config, out)
-    funnel = [{"name": "pair", "unit": "prompts", "rows_in": pair_stats["prompts_in"],
-               "rows_kept": pair_stats["prompts_paired"], "dropped": reasons(pair_rejects),
-               "pairs": pair_stats["pairs"]}]
+    funnel = [funnel_entry("pair", "prompts", pair_stats["prompts_in"], pair_stats["prompts_paired"],
+                           reasons(pair_rejects), pairs=pair_stats["pairs"])]
     funnel += [filter_step(step) for step in result.stats["funnel"]]
     images, sections, report = write_report(out, before=pairs, after=result.data, funnel=funnel)
     input_stats = _read_stats(data_dir)
@@ -153,12 +153,6 @@ def _repair_and_filter(data_dir: Path, config: DatasetFilterConfig, config_path,
         stats_extra={**report, "pair": pair_stats, "filters": config.model_dump(mode="json")["steps"]},
         card_sections=sections, images=images)
 
-
-def _import_step(input_stats: dict) -> list[dict]:
-    if "input_rows" not in input_stats:
-        return []
-    return [{"name": "import", "unit": "rows", "rows_in": input_stats["input_rows"],
-             "rows_kept": input_stats["kept"], "dropped": input_stats.get("rejected_by_reason", {})}]
 
 
 def _read_stats(data_dir: Path) -> dict:

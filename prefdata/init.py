@@ -16,7 +16,7 @@ from pathlib import Path
 from string import Template
 
 from prefdata.errors import PrefdataError
-from prefdata.tables import atomic_path
+from prefdata.atomic import atomic_path
 
 TEMPLATES = {
     "sample": "sample k answers per prompt with vLLM (no labels yet)",

@@ -1,21 +1,115 @@
-"""Kept + dropped = input: the one bookkeeping check every stage, filter step, funnel entry and
-dataset directory makes.
+"""The books every stage keeps of the rows it drops: a reason and a message per dropped row,
+and kept + dropped = input at every stage, filter step, funnel entry and dataset directory.
 
+    from prefdata.ledger import Rejects, check_balance
+    rejects = Rejects(stage="pair", source="label/data.parquet")
+    rejects.add("tie", "all candidates scored 0.5: no preference", row_id="p1", values={"score": 0.5})
+    rejects.frame()                                                      # RejectRecord columns
     check_balance("stage 'pair'", rows_in=120, kept=100, dropped=20)    # passes
     check_balance("filter step 2 (dedup)", 120, 100, 19)                # BalanceError
 
-A mismatch means rows were lost or counted twice: a bug in prefdata (or a plugin), never a
-user error, so it is an AssertionError with both numbers, not a one-line user message.
+A balance mismatch means rows were lost or counted twice: a bug in prefdata (or a plugin),
+never a user error, so it is an AssertionError with both numbers, not a one-line user message.
 """
 
 from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from prefdata.frames import polars_schema
+from prefdata.records import RejectRecord
 
 
 class BalanceError(AssertionError):
     """Rows were lost or counted twice between an input and its kept and dropped parts."""
 
 
+def funnel_entry(name: str, unit: str, rows_in: int, rows_kept: int, dropped: dict[str, int], **extra) -> dict:
+    """One step of a funnel (`prefdata inspect`, the report, the dataset card), its balance checked:
+    {name, unit, rows_in, rows_kept, dropped: {reason: rows}} plus `extra` (e.g. the pairs a pair stage made)."""
+    check_balance(f"funnel step {name}", rows_in, rows_kept, sum(dropped.values()))
+    return {"name": name, "unit": unit, "rows_in": rows_in, "rows_kept": rows_kept, "dropped": dict(dropped), **extra}
+
+
 def check_balance(what: str, rows_in: int, kept: int, dropped: int) -> None:
     if kept + dropped != rows_in:
         raise BalanceError(f"{what}: kept {kept} + dropped {dropped} != {rows_in} input rows; "
                            "rows were lost or counted twice")
+
+
+REJECT_SCHEMA = polars_schema(RejectRecord)
+
+
+class Rejects:
+    """Collects dropped rows for one stage; every drop has a reason code and a message."""
+
+    def __init__(self, stage: str, source: str | None = None):
+        self.stage = stage
+        self.source = source
+        self.rows: list[dict] = []
+
+    def add(
+        self,
+        reason: str,
+        message: str,
+        *,
+        row: int | None = None,
+        row_id: str | None = None,
+        field: str | None = None,
+        values: dict | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.rows.append(
+            {
+                "stage": self.stage,
+                "reason": reason,
+                "message": message,
+                "row": row,
+                "row_id": row_id,
+                "field": field,
+                "values": json.dumps(values, default=str, sort_keys=True) if values else None,
+                "source": source or self.source,
+            }
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.rows, schema=REJECT_SCHEMA)
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def rejects_from(df: pl.DataFrame, *, stage: str, reason: str, message: str,
+                 id_column: str, value_columns: list[str] = ()) -> pl.DataFrame:
+    """Vectorised rejects for a frame of dropped rows (filters drop many rows at once)."""
+    if df.height == 0:
+        return empty_rejects()
+    values = (
+        pl.struct(list(value_columns)).struct.json_encode()
+        if value_columns
+        else pl.lit(None, dtype=pl.String)
+    )
+    return df.select(
+        pl.lit(stage).alias("stage"),
+        pl.lit(reason).alias("reason"),
+        pl.lit(message).alias("message"),
+        pl.lit(None, dtype=pl.Int64).alias("row"),
+        pl.col(id_column).cast(pl.String).alias("row_id"),
+        pl.lit(value_columns[0] if value_columns else None, dtype=pl.String).alias("field"),
+        values.alias("values"),
+        pl.lit(None, dtype=pl.String).alias("source"),
+    ).cast(REJECT_SCHEMA)
+
+
+def reasons(rejects: pl.DataFrame) -> dict[str, int]:
+    """Dropped rows by reason code, sorted by count."""
+    if rejects.height == 0:
+        return {}
+    counts = rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    return dict(zip(counts["reason"].to_list(), counts["len"].to_list()))

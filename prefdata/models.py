@@ -18,12 +18,12 @@ killed one is never used.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import zipfile
 from pathlib import Path
 
+from prefdata.atomic import mark_done, read_done
 from prefdata.errors import PrefdataError
 
 DONE = "DONE"
@@ -74,7 +74,7 @@ def convert_gguf(source: str | Path, out: str | Path, *, dtype: str = "float32")
         gguf = _gguf_file(source, Path(work))
         model_dir = Path(work) / "model"
         _convert(gguf, model_dir, dtype)
-        (model_dir / DONE).write_text(json.dumps({"source": source.name, "sha256": digest, "gguf": gguf.name}))
+        mark_done(model_dir / DONE, {"source": source.name, "sha256": digest, "gguf": gguf.name})
         if out.exists():
             out.rmdir()
         model_dir.rename(out)
@@ -83,11 +83,7 @@ def convert_gguf(source: str | Path, out: str | Path, *, dtype: str = "float32")
 
 def converted_from(out: Path) -> str | None:
     """The source sha256 a finished conversion in `out` was made from (None: not a finished one)."""
-    marker = Path(out) / DONE
-    try:
-        return json.loads(marker.read_text())["sha256"]
-    except (OSError, ValueError, KeyError):
-        return None
+    return (read_done(Path(out) / DONE) or {}).get("sha256")
 
 
 def _gguf_file(source: Path, work: Path) -> Path:

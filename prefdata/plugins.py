@@ -66,7 +66,14 @@ def registered_catalog(kind: str) -> list[tuple[str, str]]:
     """(entry-point name, first docstring line and where it comes from) per installed `kind` plugin."""
     from prefdata.registry import summary
 
-    return [(name, f"{summary(ep.load())} ({ep.value})") for name, ep in sorted(registered(kind).items())]
+    rows = []
+    for name, ep in sorted(registered(kind).items()):
+        try:
+            what = summary(ep.load())
+        except Exception as e:  # noqa: BLE001 - a broken installed package must not break the listing
+            what = f"cannot be loaded: {type(e).__name__}: {e}"
+        rows.append((name, f"{what} ({ep.value})"))
+    return rows
 
 
 def source_file(obj: Any) -> Path | None:

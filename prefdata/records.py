@@ -173,7 +173,7 @@ class StageManifest(Record):
     input_hashes: dict[str, str]
     output_hash: str
     rows_in: int
-    rows_out: int
+    rows_kept: int
     dropped: dict[str, int] = Field(description="Dropped rows by reason code.")
     seconds: float
     skipped: bool = Field(False, description="True when reused from an earlier run.")

@@ -21,7 +21,7 @@ import polars as pl
 
 from prefdata.errors import DataError
 from prefdata.filters.length import length_gap_stats
-from prefdata.ledger import check_balance
+from prefdata.ledger import check_balance, funnel_entry
 from prefdata.rundir import RunDir
 
 
@@ -74,27 +74,31 @@ def run_funnel(run_dir: Path, stages: list[str] | None = None) -> list[dict]:
         if sdir.name == "filter" and stats.get("funnel"):
             funnel += [filter_step(step) for step in stats["funnel"]]
             continue
-        step = {"name": sdir.name, "unit": manifest.unit, "rows_in": manifest.rows_in,
-                "rows_kept": manifest.rows_out, "dropped": manifest.dropped}
-        if sdir.name == "pair" and "pairs" in stats:
-            step["pairs"] = stats["pairs"]
-        funnel.append(step)
+        extra = {"pairs": stats["pairs"]} if sdir.name == "pair" and "pairs" in stats else {}
+        funnel.append(funnel_entry(sdir.name, manifest.unit, manifest.rows_in, manifest.rows_kept, manifest.dropped,
+                                   **extra))
     return funnel
 
 
 def funnel_line(manifest) -> str:
     """prompts -> candidates -> pairs -> kept pairs of one build, from its RunManifest."""
     stages = {s.name: s for s in manifest.stages}
-    pairs = json.loads(stages["pair"].stats).get("pairs", stages["pair"].rows_out)
-    kept = stages["filter"].rows_out if "filter" in stages else pairs
-    return (f"{stages['prompts'].rows_out} prompts -> {stages['label'].rows_in} candidates -> {pairs} pairs "
+    pairs = json.loads(stages["pair"].stats).get("pairs", stages["pair"].rows_kept)
+    kept = stages["filter"].rows_kept if "filter" in stages else pairs
+    return (f"{stages['prompts'].rows_kept} prompts -> {stages['label'].rows_in} candidates -> {pairs} pairs "
             f"-> {kept} kept")
 
 
 def filter_step(step: dict) -> dict:
     """A filter-stage funnel entry in funnel form."""
-    return {"name": f"filter:{step['type']}", "unit": "pairs", "rows_in": step["rows_in"],
-            "rows_kept": step["rows_kept"], "dropped": step["dropped"]}
+    return funnel_entry(f"filter:{step['type']}", "pairs", step["rows_in"], step["rows_kept"], step["dropped"])
+
+
+def import_step(stats: dict) -> list[dict]:
+    """The import that made a dataset directory, from its stats.json (none when it was not imported)."""
+    if "input_rows" not in stats:
+        return []
+    return [funnel_entry("import", "rows", stats["input_rows"], stats["kept"], stats.get("rejected_by_reason", {}))]
 
 
 # ----------------------------------------------------------------------------- plots
@@ -232,12 +236,7 @@ def summarize(path: str | Path) -> dict[str, Any]:
 def dataset_funnel(stats: dict) -> list[dict]:
     """The funnel of a dataset directory from its stats.json: the filter steps that made it, else
     the import (rows in, kept, dropped by reason), else nothing known."""
-    if stats.get("funnel"):
-        return stats["funnel"]
-    if "input_rows" not in stats:
-        return []
-    return [{"name": "import", "unit": "rows", "rows_in": stats["input_rows"], "rows_kept": stats["kept"],
-             "dropped": stats.get("rejected_by_reason", {})}]
+    return stats["funnel"] if stats.get("funnel") else import_step(stats)
 
 
 def funnel_table(funnel: list[dict]) -> str:

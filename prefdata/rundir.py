@@ -27,7 +27,7 @@ from pathlib import Path
 from prefdata.errors import PrefdataError
 from prefdata.fingerprint import content_digest
 from prefdata.records import StageManifest
-from prefdata.tables import write_parquet, write_text_atomic
+from prefdata.atomic import mark_done, read_done, write_parquet, write_text_atomic
 
 
 class StageDir:
@@ -40,7 +40,7 @@ class StageDir:
         self.stats, self.done = self.path / "stats.json", self.path / "DONE"
 
     def finished_with(self, key: str) -> bool:
-        return self.done.is_file() and self.done.read_text().strip() == key and self.data.is_file()
+        return (read_done(self.done) or {}).get("key") == key and self.data.is_file()
 
     def is_finished(self) -> bool:
         return self.done.is_file() and self.stats.is_file()
@@ -59,7 +59,7 @@ class StageDir:
         write_parquet(rejects, self.rejects)
         manifest.output_hash = content_digest(self.data)
         write_text_atomic(self.stats, json.dumps({"key": manifest.key, "manifest": manifest.model_dump()}, indent=2))
-        write_text_atomic(self.done, manifest.key)
+        mark_done(self.done, {"key": manifest.key})
         return manifest
 
 

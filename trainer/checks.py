@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from prefdata.errors import DataError
-from prefdata.tables import Rejects
+from prefdata.ledger import Rejects
 
 TRUNCATION_WARN_SHARE = 0.10
 SHOW_ROWS = 5

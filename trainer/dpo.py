@@ -29,7 +29,8 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from prefdata.errors import PrefdataError
 from prefdata.logs import engine_output, terminal_console
-from prefdata.tables import Rejects, write_parquet
+from prefdata.atomic import write_parquet
+from prefdata.ledger import Rejects
 from prefdata.trainer import checks, data
 from prefdata.trainer.alarms import DPOAlarms
 from prefdata.trainer.config import TrainConfig, build_dpo_args
@@ -176,11 +177,10 @@ def _write_outputs(out: Path, run: Prepared, train_metrics: dict, eval_metrics: 
     (out / "eval_metrics.json").write_text(json.dumps(eval_metrics, indent=2))
     (out / "train_metrics.json").write_text(json.dumps(train_metrics, indent=2))
     plot_run(out)
-    from prefdata.tables import write_text_atomic
+    from prefdata.atomic import mark_done
 
-    # written last, whole or not at all: a reader that sees DONE sees a finished run
-    write_text_atomic(out / "DONE", json.dumps({"rows": run.rows, "alarms": alarms, "reference": run.plan.strategy,
-                                                "processes": run.ranks.count}))
+    mark_done(out / "DONE", {"rows": run.rows, "alarms": alarms, "reference": run.plan.strategy,
+                             "processes": run.ranks.count})
 
 
 def _read_train(cfg: TrainConfig, tokenizer, max_length, console, rejects) -> tuple[Any, dict[str, int]]:

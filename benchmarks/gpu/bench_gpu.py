@@ -67,7 +67,7 @@ def build_data(out: Path, rows: int, length: int) -> Path:
     import random
 
     from prefdata.io.dataset_dir import examples_frame, write_dataset_dir
-    from prefdata.tables import empty_rejects
+    from prefdata.ledger import empty_rejects
     from prefdata.tiny import default_corpus
 
     rng = random.Random(0)

@@ -43,7 +43,9 @@ from prefdata.errors import PrefdataError
 from prefdata.judges.aggregate import ranks_within_groups
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
-from prefdata.tables import Rejects, frame, write_parquet
+from prefdata.atomic import write_parquet
+from prefdata.frames import frame
+from prefdata.ledger import Rejects
 
 
 def competition_ranks(values: list[float], higher_is_better: bool) -> list[int]:

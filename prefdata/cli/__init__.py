@@ -17,7 +17,9 @@ from prefdata.cli._app import app
 from prefdata.errors import PrefdataError
 
 # Each module registers its commands on `app`.
-from prefdata.cli import data, init, build, label, pairs, train, iterate, argilla, demo, convert  # noqa: E402,F401
+from prefdata.cli import (  # noqa: E402,F401
+    data, init, build, judges, filters, filter, inspect, report, train, iterate, argilla, demo, convert,
+)
 
 
 def main() -> None:

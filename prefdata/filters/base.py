@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel
 
 from prefdata import ledger
 from prefdata.filters.phases import SCOPES, Scope, StepScratch
-from prefdata.tables import empty_rejects, rejects_from
+from prefdata.ledger import empty_rejects, rejects_from
 
 STAGE = "filter"
 ID_COLUMN = "pair_id"

@@ -71,16 +71,11 @@ class DedupFilter(Filter):
         (memory-mapped, banded one band at a time): the dropped prompts only."""
         c = self.config
         unique = first_seen(scratch, n_parts)
-        decided = pl.DataFrame(schema={"prompt_id": pl.String, "_dup_reason": pl.String, "duplicate_of": pl.String})
-        if c.exact:
-            first = pl.col("prompt_id").first().over("_norm")
-            for b in range(n_parts):
-                bucket = scratch.read(f"exact-b{b}", n_parts).sort("_part", "_row")
-                bucket = bucket.unique("prompt_id", keep="first", maintain_order=True)
-                bucket = bucket.with_columns(first.alias("duplicate_of")).filter(
-                    pl.col("prompt_id") != pl.col("duplicate_of"))
-                decided = pl.concat([decided, bucket.select(
-                    "prompt_id", pl.lit("duplicate_prompt").alias("_dup_reason"), "duplicate_of")])
+        decided = _DECIDED
+        if c.exact:  # a text's duplicates all hash to one bucket: the bucket's first is the text's first
+            decided = pl.concat([decided, *(exact_duplicates(scratch.read(f"exact-b{b}", n_parts).sort("_part", "_row")
+                                                             .unique("prompt_id", keep="first", maintain_order=True))
+                                            for b in range(n_parts))])
         near_checked = 0
         if c.near:
             from prefdata.filters.minhash import near_duplicate_of_digests
@@ -88,11 +83,8 @@ class DedupFilter(Filter):
             survivors = unique.join(decided.select("prompt_id"), on="prompt_id", how="anti", maintain_order="left")
             near_checked = survivors.height
             digests = scratch.stack("digests", n_parts, survivors["_stacked"].to_numpy())
-            dup_local = near_duplicate_of_digests(digests, threshold=c.threshold, num_perm=c.num_perm)
-            near = survivors.select("prompt_id").with_columns(
-                pl.lit(None, dtype=pl.String).alias("_dup_reason"), pl.lit(None, dtype=pl.String).alias("duplicate_of"))
-            near = mark_near(near, np.arange(near.height), dup_local)
-            decided = pl.concat([decided, near.filter(pl.col("_dup_reason").is_not_null())])
+            dup_of = near_duplicate_of_digests(digests, threshold=c.threshold, num_perm=c.num_perm)
+            decided = pl.concat([decided, near_duplicates(survivors, dup_of)])
         return decided, {"unique_prompts": unique.height, "near_checked_prompts": near_checked}
 
     def prompts(self, pairs: pl.DataFrame, *keep: str) -> pl.DataFrame:
@@ -102,27 +94,18 @@ class DedupFilter(Filter):
     def decide(self, prompts: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
         """(prompt_id, _dup_reason, duplicate_of) for unique prompts (prompt_id, _text) in input order."""
         c = self.config
-        decided = prompts.select("prompt_id").with_columns(
-            pl.lit(None, dtype=pl.String).alias("_dup_reason"), pl.lit(None, dtype=pl.String).alias("duplicate_of"))
+        decided = _DECIDED
         if c.exact:
-            prompts = prompts.with_columns(normalized_text(pl.col("_text")).alias("_norm"))
-            first = pl.col("prompt_id").first().over("_norm")
-            decided = decided.with_columns(
-                pl.when(prompts["prompt_id"] != prompts.select(first).to_series())
-                .then(pl.lit("duplicate_prompt")).otherwise(None).alias("_dup_reason"),
-                prompts.select(pl.when(pl.col("prompt_id") != first).then(first).otherwise(None))
-                .to_series().alias("duplicate_of"),
-            )
+            decided = exact_duplicates(prompts.with_columns(normalized_text(pl.col("_text")).alias("_norm")))
         near_checked = 0
         if c.near:
             from prefdata.filters.minhash import near_duplicate_of
 
-            survivors = decided["_dup_reason"].is_null().arg_true()
-            texts = prompts["_text"].gather(survivors)
-            near_checked = len(texts)
-            dup_local = near_duplicate_of(texts, threshold=c.threshold, num_perm=c.num_perm,
-                                          ngram=c.ngram, seed=c.seed)
-            decided = mark_near(decided, survivors.to_numpy(), dup_local)
+            survivors = prompts.join(decided.select("prompt_id"), on="prompt_id", how="anti", maintain_order="left")
+            near_checked = survivors.height
+            dup_of = near_duplicate_of(survivors["_text"], threshold=c.threshold, num_perm=c.num_perm,
+                                       ngram=c.ngram, seed=c.seed)
+            decided = pl.concat([decided, near_duplicates(survivors, dup_of)])
         return decided, {"unique_prompts": prompts.height, "near_checked_prompts": near_checked}
 
     def apply_decided(self, pairs: pl.DataFrame, decided: pl.DataFrame, stats: dict) -> FilterResult:
@@ -140,12 +123,21 @@ class DedupFilter(Filter):
         return result
 
 
-def mark_near(decided: pl.DataFrame, rows: np.ndarray, dup_local: np.ndarray) -> pl.DataFrame:
-    """Mark decided[rows[i]] a near duplicate of decided[rows[dup_local[i]]] where dup_local[i] >= 0."""
-    hit = dup_local >= 0
-    if not hit.any():
-        return decided
-    target = rows[hit]
-    of = decided["prompt_id"].gather(rows[dup_local[hit]])
-    return decided.with_columns(decided["_dup_reason"].scatter(target, "near_duplicate_prompt"),
-                                decided["duplicate_of"].scatter(target, of))
+_DECIDED = pl.DataFrame(schema={"prompt_id": pl.String, "_dup_reason": pl.String, "duplicate_of": pl.String})
+
+
+def exact_duplicates(prompts: pl.DataFrame) -> pl.DataFrame:
+    """The prompts (prompt_id, _norm; unique, in input order) whose normalized text an earlier one
+    has, each with that first prompt's id: the dropped ones only, as `decide` returns them."""
+    first = pl.col("prompt_id").first().over("_norm")
+    return (prompts.with_columns(first.alias("duplicate_of")).filter(pl.col("prompt_id") != pl.col("duplicate_of"))
+            .select("prompt_id", pl.lit("duplicate_prompt").alias("_dup_reason"), "duplicate_of"))
+
+
+def near_duplicates(prompts: pl.DataFrame, dup_of: np.ndarray) -> pl.DataFrame:
+    """The prompts that `dup_of` (minhash: per row, an earlier near-duplicate row or -1) marks,
+    each with that earlier prompt's id."""
+    hit = dup_of >= 0
+    ids = prompts["prompt_id"]
+    return pl.DataFrame({"prompt_id": ids.filter(pl.Series(hit)), "_dup_reason": "near_duplicate_prompt",
+                         "duplicate_of": ids.gather(dup_of[hit])}, schema=_DECIDED.schema)

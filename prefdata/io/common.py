@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from prefdata.io.ids import normalize_prompt
 from prefdata.io.rows import RowProblem, SourceRow
-from prefdata.tables import Rejects
+from prefdata.ledger import Rejects
 
 PROVENANCE = ("prompt_id", "chosen_score", "rejected_score", "margin", "source")
 

@@ -32,7 +32,9 @@ from prefdata.errors import DataError
 from prefdata.faults import crash_point
 from prefdata.ledger import check_balance
 from prefdata.records import DPOExample
-from prefdata.tables import MESSAGES, REJECT_SCHEMA, reasons, write_parquet, write_text_atomic
+from prefdata.atomic import mark_done, read_done, write_parquet, write_text_atomic
+from prefdata.frames import MESSAGES
+from prefdata.ledger import REJECT_SCHEMA, reasons
 
 COLUMNS = list(DPOExample.model_fields)
 SPLITS = ("train", "test")
@@ -164,7 +166,7 @@ def mark_complete(directory: Path, summary: dict) -> None:
     d = Path(directory)
     files = {p.name: p.stat().st_size for p in sorted(d.iterdir())
              if p.is_file() and p.name != MARKER and not p.name.startswith(".")}
-    write_text_atomic(d / MARKER, json.dumps({**summary, "files": files}, sort_keys=True) + "\n")
+    mark_done(d / MARKER, {**summary, "files": files})
 
 
 def require_complete(directory: str | Path) -> None:
@@ -176,10 +178,10 @@ def require_complete(directory: str | Path) -> None:
     if not (d / MARKER).is_file():
         raise DataError(f"{d}: incomplete dataset directory (no {MARKER} marker; it is written last, so the "
                         f"write was interrupted or another tool made these files). {rebuild}")
-    try:
-        files = json.loads((d / MARKER).read_text()).get("files", {})
-    except (json.JSONDecodeError, AttributeError):
-        raise DataError(f"{d / MARKER}: unreadable completion marker. {rebuild}") from None
+    done = read_done(d / MARKER)
+    if done is None:
+        raise DataError(f"{d / MARKER}: unreadable completion marker. {rebuild}")
+    files = done.get("files", {})
     changed = sorted(n for n, size in files.items() if not (d / n).is_file() or (d / n).stat().st_size != size)
     if changed:
         raise DataError(f"{d}: {', '.join(changed)} missing or changed since the directory was written. {rebuild}")

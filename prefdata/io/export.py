@@ -28,7 +28,8 @@ import polars as pl
 from prefdata.errors import DataError
 from prefdata.io.dataset_dir import COLUMNS, kind_of, read_dataset_dir, write_dataset_dir
 from prefdata.io.llamafactory import alpaca_row, dataset_info_entry, sharegpt_row
-from prefdata.tables import Rejects, atomic_path, write_parquet, write_text_atomic
+from prefdata.atomic import atomic_path, write_parquet, write_text_atomic
+from prefdata.ledger import Rejects
 
 EXPORT_FORMATS = ("trl", "llamafactory", "jsonl")
 

@@ -26,7 +26,8 @@ from prefdata.io.trl import TRL
 from prefdata.io.ultrafeedback import UltraFeedback
 from prefdata.records import Candidate, Judgment, PromptRecord
 from prefdata.registry import catalog
-from prefdata.tables import frame, write_parquet
+from prefdata.atomic import write_parquet
+from prefdata.frames import frame
 
 # Every importer, in sniffing order: a row goes to the first that recognises it, so the
 # loosest format (TRL: any row with chosen and rejected) comes last.

@@ -47,7 +47,7 @@ from prefdata.logs import engine_output, terminal_console
 from prefdata.report import funnel_line
 from prefdata.rundir import RunDir, locked
 from prefdata.runner import build
-from prefdata.tables import write_parquet, write_text_atomic, write_text_if_changed
+from prefdata.atomic import mark_done, read_done, write_parquet, write_text_atomic, write_text_if_changed
 
 
 TRAIN_ENGINES = ("torch", "transformers", "trl", "peft", "accelerate")  # a new version retrains a round
@@ -159,7 +159,7 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
                        "code": code_fingerprint(sorted(Path(prefdata.trainer.__file__).parent.glob("*.py"))),
                        "engines": engine_versions(TRAIN_ENGINES)})
     marker = rdir / "train.json"
-    done = json.loads(marker.read_text()) if marker.is_file() else {}
+    done = read_done(marker) or {}
     if done.get("key") == key and (layout.model(t) / "config.json").is_file():
         return done["summary"]
     marker.unlink(missing_ok=True)
@@ -170,7 +170,7 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
     if plan.lora:
         _merge(train_dir, init, layout.model(t))
     summary = _train_summary(train_dir)
-    write_text_atomic(marker, json.dumps({"key": key, "summary": summary}, indent=2))
+    mark_done(marker, {"key": key, "summary": summary})
     return summary
 
 
@@ -209,7 +209,7 @@ def _train_summary(train_dir: Path) -> dict:
     """Final loss, last logged reward accuracy and margin, alarms and rows of a finished training."""
     from prefdata.trainer.metrics import read_metrics
 
-    done = json.loads((train_dir / "DONE").read_text())
+    done = read_done(train_dir / "DONE")
     metrics = json.loads((train_dir / "train_metrics.json").read_text())
     logged = [r for r in read_metrics(train_dir / "metrics.jsonl") if r.get("split") == "train" and "loss" in r]
     last = logged[-1] if logged else {}

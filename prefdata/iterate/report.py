@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prefdata.report import funnel_markdown, plot_funnel, pyplot, run_funnel, save_figure
 from prefdata.rundir import RunDir
-from prefdata.tables import write_text_atomic
+from prefdata.atomic import write_text_atomic
 
 
 def collect(layout, plan, models: dict[int, str], evals: dict[int, dict]) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from prefdata.errors import DataError
-from prefdata.tables import empty_rejects, rejects_from
+from prefdata.ledger import empty_rejects, rejects_from
 
 STAGE = "pair"
 

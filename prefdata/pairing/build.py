@@ -21,7 +21,7 @@ from prefdata.pairing.blocks import (
     annotator_agreement, candidate_rejects, candidate_values, generate_pairs, orphan_judgments, prompt_rejects,
     resolve_label_source, swap_consistency,
 )
-from prefdata.tables import polars_schema
+from prefdata.frames import polars_schema
 
 Strategy = Literal["best_vs_worst", "best_vs_random_lower", "sweet_spot", "length_matched", "all_pairs", "ranking"]
 

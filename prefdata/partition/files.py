@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from prefdata.tables import atomic_path
+from prefdata.atomic import atomic_path
 
 
 # Scratch files are written once and read once: lz4 writes about twice as fast as zstd

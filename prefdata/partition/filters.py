@@ -32,7 +32,7 @@ from prefdata.filters.length import gap_summary, length_gap
 from prefdata.filters.phases import StepScratch
 from prefdata.partition.executor import Executor, map_partitions
 from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
-from prefdata.tables import empty_rejects, reasons
+from prefdata.ledger import empty_rejects, reasons
 
 
 # how each declared scope runs here: per slice (row), once on a few or all columns (narrow), per prompt

@@ -24,7 +24,7 @@ from pydantic import Field
 from prefdata.config import StrictModel
 from prefdata.rundir import RunDir
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import empty_rejects
+from prefdata.ledger import empty_rejects, funnel_entry
 
 
 class ExportConfig(StrictModel):
@@ -72,8 +72,7 @@ class ExportStage(Stage):
         examples = pairs_to_examples(pairs, c.format, source=name)
         out = RunDir(ctx.run_dir).dataset
         stages = [s for s in ctx.recipe.stages() if s != "export"] if ctx.recipe is not None else None
-        funnel = run_funnel(ctx.run_dir, stages) + [
-            {"name": "export", "unit": "pairs", "rows_in": pairs.height, "rows_kept": pairs.height, "dropped": {}}]
+        funnel = run_funnel(ctx.run_dir, stages) + [funnel_entry("export", "pairs", pairs.height, pairs.height, {})]
         filtered = stages is None or "filter" in stages
         before = inputs.get("pair.pairs") if filtered else None
         images, sections, report = ([], [], {"funnel": funnel})

@@ -32,7 +32,7 @@ from prefdata.filters import FilterStepConfig, build_filter
 from prefdata.filters.base import check_balance
 from prefdata.filters.length import length_gap_stats
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import empty_rejects, reasons
+from prefdata.ledger import empty_rejects, reasons
 
 
 def _default_steps() -> list:

@@ -58,7 +58,9 @@ from prefdata.records import Judgment
 from prefdata.rundir import RunDir
 from prefdata.shards import ShardStore
 from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
-from prefdata.tables import Rejects, frame, read_record_file, write_parquet
+from prefdata.atomic import write_parquet
+from prefdata.frames import frame, read_record_file
+from prefdata.ledger import Rejects
 
 PARSE_FAILURES = ("parse_error", "out_of_range")
 PARSE_FAILURE_WARNING = 0.2  # parse-failure rate of a judge above which the console says so

@@ -42,7 +42,7 @@ import polars as pl
 
 from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.pairing.build import PairConfig, build_pairs
-from prefdata.tables import write_parquet
+from prefdata.atomic import write_parquet
 
 
 class PairStage(Stage):

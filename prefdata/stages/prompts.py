@@ -37,7 +37,8 @@ from prefdata.io.llamafactory import SHAREGPT_ROLES
 from prefdata.io.rows import RowProblem, read_rows
 from prefdata.records import PromptRecord
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.tables import Rejects, frame
+from prefdata.frames import frame
+from prefdata.ledger import Rejects
 
 Format = Literal["auto", "jsonl", "json", "parquet", "datasets", "hub"]
 

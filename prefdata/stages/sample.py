@@ -36,7 +36,8 @@ from prefdata.logs import bars_off
 from prefdata.records import Candidate
 from prefdata.shards import ShardStore
 from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
-from prefdata.tables import REJECT_SCHEMA, Rejects, empty_rejects, frame, reasons
+from prefdata.frames import frame
+from prefdata.ledger import REJECT_SCHEMA, Rejects, empty_rejects, reasons
 
 
 MAX_K = 1024

@@ -21,7 +21,8 @@ import pytest
 
 from prefdata.records import Candidate, Judgment, PromptRecord
 from prefdata.rundir import RunDir
-from prefdata.tables import frame, write_parquet
+from prefdata.atomic import write_parquet
+from prefdata.frames import frame
 
 
 FAKE_SECRET_ENV = ("OPENAI_API_KEY", "sk-test-FAKE123")

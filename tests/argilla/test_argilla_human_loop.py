@@ -20,7 +20,8 @@ from prefdata.argilla.push import push
 from prefdata.argilla.settings import ArgillaConfig
 from prefdata.errors import PrefdataError
 from prefdata.records import Candidate, Judgment
-from prefdata.tables import frame, write_parquet
+from prefdata.atomic import write_parquet
+from prefdata.frames import frame
 
 from conftest import annotator, make_run, ranking, write_stage
 

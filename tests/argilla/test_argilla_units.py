@@ -107,7 +107,7 @@ def test_suggestions_come_from_the_judge_the_pair_stage_pairs_on():
     from prefdata.argilla.push import judge_scores
     from prefdata.errors import PrefdataError
     from prefdata.records import Judgment
-    from prefdata.tables import frame
+    from prefdata.frames import frame
 
     def labels(*judges):
         return frame([Judgment(judgment_id=f"{j}:{c}", prompt_id="p", candidate_id=c, judge_id=j,
@@ -135,7 +135,7 @@ def test_human_labels_are_never_suggested():
     from prefdata.argilla.push import judge_scores
     from prefdata.errors import PrefdataError
     from prefdata.records import Judgment
-    from prefdata.tables import frame
+    from prefdata.frames import frame
 
     rows = [Judgment(judgment_id=f"h:{a}:{c}", prompt_id="p", candidate_id=c, judge_id="argilla:r1", judge_type="human",
                      score=s, annotator=a) for a, s1 in (("alice", 1.0), ("bob", 0.0)) for c, s in (("a", s1), ("b", 1 - s1))]

@@ -121,7 +121,7 @@ def test_stage_drops_refused_prompts_and_keeps_shards_when_the_server_dies(serve
     from prefdata.stages.base import StageContext
     from prefdata.stages.prompts import prompt_id
     from prefdata.stages.sample import SampleConfig, SampleStage
-    from prefdata.tables import frame
+    from prefdata.frames import frame
 
     msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(4)]
     prompts = frame([PromptRecord(prompt_id=prompt_id(m), prompt=m, source="t") for m in msgs], PromptRecord)

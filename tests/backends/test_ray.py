@@ -56,7 +56,7 @@ def test_ray_recipe_runs_on_both_nodes_and_equals_the_offline_engine(ray_run, ti
     offline = runner.build(RECIPE, tmp_path / "vllm", _overrides(tiny_model_dir, ray_cluster,
                                                                   "sample.models.0.backend=vllm"))
     want = pl.read_parquet(tmp_path / "vllm" / "stages" / "sample" / "data.parquet")
-    assert set(want["backend"]) == {"vllm"} and offline.stages[1].rows_out == 12
+    assert set(want["backend"]) == {"vllm"} and offline.stages[1].rows_kept == 12
     assert got.select(SAME).sort("candidate_id").equals(want.select(SAME).sort("candidate_id"))
 
 

@@ -36,7 +36,7 @@ def test_too_long_prompts_are_dropped_and_near_limit_prompts_truncated(sampler, 
     from prefdata.stages.base import StageContext
     from prefdata.stages.prompts import prompt_id
     from prefdata.stages.sample import SampleConfig, SampleStage
-    from prefdata.tables import frame
+    from prefdata.frames import frame
 
     limit = sampler.max_model_len
     assert limit == 256

@@ -45,4 +45,4 @@ def test_quick_demo_end_to_end(tmp_path):
     assert steps == {report["size"]["train_steps"]}  # every set trains for the same number of steps
     manifest = json.loads((out / "runs" / BEST / "manifest.json").read_text())
     for stage in manifest["stages"]:
-        assert stage["rows_in"] == stage["rows_out"] + sum(stage["dropped"].values()), stage["name"]
+        assert stage["rows_in"] == stage["rows_kept"] + sum(stage["dropped"].values()), stage["name"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prefdata.records import PairRecord
-from prefdata.tables import frame
+from prefdata.frames import frame
 
 
 def _make_pairs(rows: list[dict]):

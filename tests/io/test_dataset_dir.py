@@ -12,7 +12,7 @@ import pytest
 
 from prefdata.errors import DataError
 from prefdata.io.dataset_dir import assign_splits, examples_frame, read_dataset_dir, write_dataset_dir
-from prefdata.tables import Rejects, empty_rejects
+from prefdata.ledger import Rejects, empty_rejects
 
 
 def _rows(n_prompts: int, pairs_per_prompt: int = 3):

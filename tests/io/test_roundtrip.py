@@ -13,7 +13,7 @@ import pytest
 from prefdata.io.dataset_dir import examples_frame, read_dataset_dir, write_dataset_dir
 from prefdata.io.export import export_dataset
 from prefdata.io.importer import import_dataset
-from prefdata.tables import empty_rejects
+from prefdata.ledger import empty_rejects
 
 S = {"role": "system", "content": "Be kind."}
 

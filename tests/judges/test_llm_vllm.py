@@ -17,7 +17,7 @@ import pytest
 from prefdata.records import Candidate, Judgment, PromptRecord
 from prefdata.stages.base import StageContext
 from prefdata.stages.label import LabelConfig, LabelStage
-from prefdata.tables import frame
+from prefdata.frames import frame
 
 pytestmark = [
     pytest.mark.slow,

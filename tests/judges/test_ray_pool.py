@@ -10,7 +10,7 @@ import pytest
 from prefdata.records import Candidate, PromptRecord
 from prefdata.stages.base import StageContext
 from prefdata.stages.label import LabelConfig, LabelStage
-from prefdata.tables import frame
+from prefdata.frames import frame
 
 
 def tables(n_prompts: int):

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from prefdata.records import Candidate, Judgment, PromptRecord
-from prefdata.tables import polars_schema
+from prefdata.frames import polars_schema
 
 WORDS = np.array([f"w{i}" for i in range(300)])
 

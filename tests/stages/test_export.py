@@ -14,7 +14,7 @@ from prefdata.io.dataset_dir import read_dataset_dir
 from prefdata.records import DPOExample, PairRecord
 from prefdata.stages.base import StageContext
 from prefdata.stages.export import ExportConfig, ExportStage, pairs_to_examples
-from prefdata.tables import frame
+from prefdata.frames import frame
 
 
 def make_pairs(n=20):

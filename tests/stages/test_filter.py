@@ -15,7 +15,7 @@ from prefdata.filters.length import LengthFilterConfig
 from prefdata.filters.quality import QualityFilterConfig
 from prefdata.records import PairRecord
 from prefdata.stages.filter import FilterConfig, FilterStage
-from prefdata.tables import frame
+from prefdata.frames import frame
 
 WORDS = st.sampled_from(["yes", "no", "the", "cat", "sat", "on", "mat", "Rome", "!", "", "  "])
 TEXT = st.lists(WORDS, max_size=40).map(" ".join)

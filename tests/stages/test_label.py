@@ -17,7 +17,7 @@ from prefdata.pipelines import PIPELINE_DIR
 from prefdata.records import Candidate, Judgment, PromptRecord
 from prefdata.stages.base import StageContext
 from prefdata.stages.label import LabelConfig, LabelStage
-from prefdata.tables import frame, polars_schema
+from prefdata.frames import frame, polars_schema
 
 MATH = [json.loads(line) for line in (PIPELINE_DIR / "data" / "math_prompts.jsonl").read_text().splitlines()]
 
@@ -165,7 +165,7 @@ def test_shipped_recipe_end_to_end(tmp_path, tiny_model_dir, tiny_reward_model_d
                  "prompts.limit=5", "sample.k=3"]
     manifest = runner.build(RECIPE, tmp_path / "run", overrides)
     label = next(s for s in manifest.stages if s.name == "label")
-    assert label.rows_in == label.rows_out == 15 and label.dropped == {}
+    assert label.rows_in == label.rows_kept == 15 and label.dropped == {}
     stats = json.loads(label.stats)
     for key in ("parse_failure_rate", "swap_consistency_rate", "agreement", "judges"):
         assert key in stats

@@ -17,7 +17,7 @@ from prefdata.errors import DataError
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord
 from prefdata.stages.base import StageContext
 from prefdata.stages.pair import PairConfig, PairStage, build_pairs
-from prefdata.tables import frame
+from prefdata.frames import frame
 
 SCORES = st.sampled_from([None, math.nan, math.inf, 0.0, 0.5, 1.0, 1.0, 2.0, 3.0])
 

@@ -15,7 +15,7 @@ from prefdata.stages import sample as sample_mod
 from prefdata.stages.base import StageContext
 from prefdata.stages.prompts import prompt_id
 from prefdata.stages.sample import MAX_K, SampleConfig, SampleStage, request_seed
-from prefdata.tables import frame
+from prefdata.frames import frame
 
 
 class SeedEcho(Sampler):

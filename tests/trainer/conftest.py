@@ -20,7 +20,7 @@ def write_dpo_dir(out: Path, n_train: int = 16, n_test: int = 4, seed: int = 0, 
     """A dataset dir as `prefdata import` writes it (through write_dataset_dir, so with its
     completion marker): train.parquet / test.parquet, DPOExample columns."""
     from prefdata.io.dataset_dir import examples_frame, write_dataset_dir
-    from prefdata.tables import REJECT_SCHEMA
+    from prefdata.ledger import REJECT_SCHEMA
 
     rng = random.Random(seed)
     lines = default_corpus(200, seed=seed)

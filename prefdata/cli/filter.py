@@ -1,8 +1,5 @@
-"""`prefdata inspect | report | filter`: summaries and HTML reports of runs and datasets, and filters.
+"""`prefdata filter`: filter steps over a dataset directory, with the build's filter stage driver.
 
-    prefdata inspect runs/demo                 # a build run: funnel per stage and filter step
-    prefdata inspect data/hh                   # a dataset directory (import, export or filter output)
-    prefdata report runs/demo                  # one HTML page: funnel, plots, kept pairs, dropped rows by reason
     prefdata filter data/hh --config filters.yaml --out data/hh-filtered --set steps.1.max_ratio=2.0
     # filters.yaml: steps: [{type: quality}, {type: length, max_ratio: 3.0, symmetric: true}, {type: dedup}]
 
@@ -14,21 +11,11 @@ dataset imported with `--format ultrafeedback` (prefdata/filter_dataset.py).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from prefdata.cli._app import SetOption, app
-
-
-@app.command()
-def inspect(
-    path: Annotated[Path, typer.Argument(help="Build run directory (--out of `prefdata build`) or dataset directory.")],
-) -> None:
-    """Print the summary of a run or dataset: rows per stage and filter step, drops by reason, margins, length gap."""
-    from prefdata.report import format_summary, summarize
-
-    print(format_summary(summarize(path)))
 
 
 @app.command("filter")
@@ -51,14 +38,3 @@ def filter_(
     if stats["input_rows"] and not stats["kept"]:
         # e.g. a gap filter on imported pairs that carry no scores (reason missing_margin)
         console.print(f"[yellow]warning: no rows kept; check the steps in {config} against the reasons above[/]")
-
-
-@app.command("report")
-def report(
-    path: Annotated[Path, typer.Argument(help="A build run dir (`prefdata build --out`) or a dataset dir.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default: PATH/report.html).")] = None,
-) -> None:
-    """Write one self-contained HTML page: funnel, plots, kept pairs (searchable), dropped rows by reason."""
-    from prefdata.html_report import write_report
-
-    typer.echo(f"report written to {write_report(path, out)}")

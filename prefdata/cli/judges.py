@@ -1,7 +1,6 @@
-"""`prefdata judges` / `prefdata filters`: the blocks a recipe's `label` and `filter` sections can use.
+"""`prefdata judges`: the judge types and built-in checks a recipe's `label.judges` can use.
 
     prefdata judges
-    prefdata filters
     prefdata build pipelines/label_rm_programmatic.yaml --out runs/label-math   # runs the label stage
 """
 
@@ -34,18 +33,4 @@ def judges() -> None:
     table = Table("kind", "name", "what / params", title="label.judges")
     for row in judge_catalog():
         table.add_row(*row)
-    Console().print(table)
-
-
-@app.command("filters")
-def filters() -> None:
-    """List the filter step types for a recipe's `filter.steps` (and `prefdata filter --config`)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from prefdata.filters import filter_catalog
-
-    table = Table("type", "what", title="filter.steps")
-    for name, what in filter_catalog():
-        table.add_row(name, what)
     Console().print(table)
