@@ -75,8 +75,18 @@ def _walk(root: Path) -> Iterable[Path]:
 
 
 def code_fingerprint(files: Iterable[str | Path]) -> dict[str, str]:
-    """Content digests of source files, plus the prefdata version."""
-    return {"prefdata": __version__, **{Path(f).name: file_digest(Path(f)) for f in sorted(set(map(str, files)))}}
+    """Content digests of source files, plus the prefdata version. prefdata's own files are named by
+    their path in the package (`prefdata/filters/dedup.py`: a plugin `dedup.py` never shadows it), the
+    user's by their full path."""
+    return {"prefdata": __version__, **{_code_name(Path(f)): file_digest(Path(f)) for f in sorted(set(map(str, files)))}}
+
+
+def _code_name(path: Path) -> str:
+    import prefdata
+
+    root = Path(prefdata.__file__).resolve().parent.parent
+    path = path.resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def content_digest(path: Path) -> str:

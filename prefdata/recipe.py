@@ -66,7 +66,7 @@ def recipe_model(stages: tuple[type[Stage], ...] = STAGES, name: str = "Recipe",
     """The recipe model of a stage list: one section per stage, typed by its config model;
     `base` adds sections that are not stages (`prefdata iterate` adds train and iterate)."""
     fields: dict[str, Any] = {
-        c.name: (c.config_model, ...) if c.required else (Optional[c.config_model], None) for c in stages
+        c.name: (c.Config, ...) if c.required else (Optional[c.Config], None) for c in stages
     }
     model = create_model(name, __base__=base, **fields)
     model.stage_classes = tuple(stages)

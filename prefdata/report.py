@@ -241,13 +241,14 @@ def dataset_funnel(stats: dict) -> list[dict]:
 
 def funnel_table(funnel: list[dict]) -> str:
     """The funnel as a plain-text table: one line per step (+ one for the pairs made)."""
-    lines = [f"{'step':<22}{'unit':<12}{'in':>9}{'kept':>9}{'dropped':>9}  reasons"]
+    w = max([22, *(len(s["name"]) + 2 for s in funnel)])  # a plugin's step name is `filter:module:Class`
+    lines = [f"{'step':<{w}}{'unit':<12}{'in':>9}{'kept':>9}{'dropped':>9}  reasons"]
     for s in funnel:
         dropped = sum(s.get("dropped", {}).values())
         why = ", ".join(f"{k}={v}" for k, v in s.get("dropped", {}).items())
-        lines.append(f"{s['name']:<22}{s['unit']:<12}{s['rows_in']:>9}{s['rows_kept']:>9}{dropped:>9}  {why}")
+        lines.append(f"{s['name']:<{w}}{s['unit']:<12}{s['rows_in']:>9}{s['rows_kept']:>9}{dropped:>9}  {why}")
         if "pairs" in s:
-            lines.append(f"{'':<22}{'-> pairs':<12}{'':>9}{s['pairs']:>9}")
+            lines.append(f"{'':<{w}}{'-> pairs':<12}{'':>9}{s['pairs']:>9}")
     return "\n".join(lines)
 
 

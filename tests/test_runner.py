@@ -36,7 +36,7 @@ class Threshold(StrictModel):
 
 
 class LengthLabel(Stage):
-    name, config_model, inputs, output = "label", Threshold, ("prompts", "candidates"), "judgments"
+    name, Config, inputs, output = "label", Threshold, ("prompts", "candidates"), "judgments"
 
     def run(self, inputs, ctx):
         RUNS["label"] += 1
@@ -46,7 +46,7 @@ class LengthLabel(Stage):
 
 
 class MaxMinPair(Stage):
-    name, config_model, inputs, output = "pair", Threshold, ("prompts", "candidates", "judgments"), "pairs"
+    name, Config, inputs, output = "pair", Threshold, ("prompts", "candidates", "judgments"), "pairs"
 
     def run(self, inputs, ctx):
         RUNS["pair"] += 1
@@ -58,7 +58,7 @@ class MaxMinPair(Stage):
 
 
 class MarginFilter(Stage):
-    name, config_model, inputs, output, optional = "filter", Threshold, ("pairs",), "pairs", True
+    name, Config, inputs, output, optional = "filter", Threshold, ("pairs",), "pairs", True
 
     def run(self, inputs, ctx):
         RUNS["filter"] += 1
@@ -69,7 +69,7 @@ class MarginFilter(Stage):
 
 
 class CopyExport(Stage):
-    name, config_model, inputs, output = "export", Threshold, ("pairs",), "dataset"
+    name, Config, inputs, output = "export", Threshold, ("pairs",), "dataset"
 
     def run(self, inputs, ctx):
         RUNS["export"] += 1
@@ -160,7 +160,7 @@ def test_bad_recipe_reports_every_error_at_once(tmp_path):
     text = str(e.value)
     for expected in ("prompts.limt: unknown key", "sample.k: Input should be greater than or equal to 1",
                      "sample.sampling.max_tokens", "sample.models.0.vllm.tensor_parallel_size",
-                     "sample.models.1: Input tag 'tgi'"):
+                     "sample.models.1.plugin: unknown sampler 'tgi'"):
         assert expected in text, text
 
 

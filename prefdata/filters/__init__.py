@@ -34,7 +34,7 @@ FilterStepConfig = plugin_union(FILTERS, "filter", Filter)
 def build_filter(config) -> Filter:
     """The filter block for one step's config (its `type` names the class in `FILTERS`, or the plugin)."""
     if isinstance(config, PluginConfig):
-        return config.block_class(config.block_config)
+        return config.build()
     return lookup(FILTERS, config.type, "filter")(config)
 
 

@@ -50,8 +50,11 @@ class Importer:
             looks_like = staticmethod(lambda row: "question" in row)
             read = staticmethod(read)          # the module's read(path, *, source=None) -> ImportResult
 
-    Register it with one line in `prefdata.io.importer.IMPORTERS` (its order is the sniffing
-    order: the loosest format last).
+    In prefdata itself, register it with one line in `prefdata.io.importer.IMPORTERS` (its order
+    is the sniffing order: the loosest format last). In your own code, name it
+    `--format my_formats:MyFormat` (my_formats.py in the current directory or on PYTHONPATH), or
+    register it under the `prefdata.importers` entry-point group of an installed package
+    (`--format my-format`); `--format auto` never picks these: name them.
     """
 
     name: ClassVar[str]

@@ -5,7 +5,8 @@
 
 `IMPORTERS` lists the format classes (an `Importer`: `name`, a docstring, `looks_like`,
 `read`); a new format is one module plus one line there, and `prefdata import --help`
-lists it. `format="auto"` asks each in turn about the first readable row (a directory is
+lists it. A format of the user's own is `--format my_module:MyFormat`, or an installed
+package's `prefdata.importers` entry point (listed by `--help` too). `format="auto"` asks each in turn about the first readable row (a directory is
 read as a prefdata/TRL dataset directory). UltraFeedback-style sources also write `prompts.parquet`,
 `candidates.parquet` and `judgments.parquet` (PromptRecord / Candidate / Judgment rows)
 for the pair stage. Default `test_size` is 0.0: an import keeps every row in `train`
@@ -25,6 +26,7 @@ from prefdata.io.rows import read_rows
 from prefdata.io.trl import TRL
 from prefdata.io.ultrafeedback import UltraFeedback
 from prefdata.records import Candidate, Judgment, PromptRecord
+from prefdata.plugins import load_block, registered, registered_catalog
 from prefdata.registry import catalog
 from prefdata.atomic import write_parquet
 from prefdata.frames import frame
@@ -37,16 +39,24 @@ FORMATS = ("auto", *(importer.name for importer in IMPORTERS))
 
 def format_help() -> str:
     """`name: what it reads` per format, from the importer classes' docstrings (`prefdata import --help`)."""
-    formats = [("auto", "sniff the format from the first row (a directory: trl)"), *catalog(IMPORTERS)]
+    formats = [("auto", "sniff the format from the first row (a directory: trl)"), *catalog(IMPORTERS),
+               *registered_catalog("importer")]
     return "; ".join(f"{name}: {what.rstrip('.')}" for name, what in formats)
 
 
 def importer(format: str) -> type[Importer]:
-    """The importer class of a format name; DataError listing the names otherwise."""
+    """The importer class of a format name (built-in, `module:Class` from the current directory or
+    PYTHONPATH, or an entry point); DataError listing the names otherwise."""
     found = next((i for i in IMPORTERS if i.name == format), None)
-    if found is None:
-        raise DataError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}.")
-    return found
+    if found is not None:
+        return found
+    if ":" not in format and format not in registered("importer"):
+        raise DataError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}, name a class of your own "
+                        "(--format my_module:MyFormat) or an installed prefdata.importers entry point.")
+    try:
+        return load_block(format, "importer", Importer, Path.cwd(), FORMATS, config=False)
+    except ValueError as e:
+        raise DataError(f"--format {format}: {e}") from None
 
 
 def sniff(path: Path) -> tuple[str, dict]:

@@ -111,10 +111,13 @@ def orphan_judgments(judgments: pl.DataFrame, candidates: pl.DataFrame) -> pl.Da
                         id_column="judgment_id", value_columns=["candidate_id", "prompt_id", "judge_id"])
 
 
-def generate_pairs(values: pl.DataFrame, strategy: str, min_margin: float, seed: int,
+def generate_pairs(values: pl.DataFrame, strategy, min_margin: float, seed: int,
                    cap: int | None) -> pl.DataFrame:
-    """Raw pairs: group columns, chosen_id, rejected_id, chosen_score, rejected_score."""
+    """Raw pairs: group columns, chosen_id, rejected_id, chosen_score, rejected_score. `strategy` is a
+    built-in name or a plugin's config (prefdata/pairing/strategy.py)."""
     group = ["prompt_id"] + (["annotator"] if "annotator" in values.columns else [])
+    if not isinstance(strategy, str):
+        return own_strategy_pairs(values, strategy, min_margin, seed, group)
     ordered = values.lazy().sort([*group, "value", "candidate_id"],
                                  descending=[False] * len(group) + [True, False])
     best = ordered.group_by(group, maintain_order=True).first().select(
@@ -150,6 +153,25 @@ def generate_pairs(values: pl.DataFrame, strategy: str, min_margin: float, seed:
     else:
         raise ValueError(f"unknown pairing strategy {strategy!r}")
     return raw.select(*group, "chosen_id", "rejected_id", "chosen_score", "rejected_score").collect()
+
+
+def own_strategy_pairs(values: pl.DataFrame, strategy, min_margin: float, seed: int,
+                       group: list[str]) -> pl.DataFrame:
+    """A user's PairingStrategy on `values`; its output checked, and held to `min_margin` like a built-in."""
+    columns = [*group, "chosen_id", "rejected_id", "chosen_score", "rejected_score"]
+    raw = strategy.build().pairs(values, min_margin, seed)
+    missing = [c for c in columns if not isinstance(raw, pl.DataFrame) or c not in raw.columns]
+    if missing:
+        raise DataError(f"pair strategy {strategy.type}: pairs() must return a polars DataFrame with the "
+                        f"columns {columns}; missing {missing}")
+    known = values.select(*group, pl.col("candidate_id"))
+    for side in ("chosen_id", "rejected_id"):
+        unknown = raw.join(known.rename({"candidate_id": side}), on=[*group, side], how="anti")
+        if unknown.height:
+            raise DataError(f"pair strategy {strategy.type}: {unknown.height} pairs name a {side} that is not a "
+                            f"labelled candidate of their prompt (e.g. {unknown.row(0, named=True)})")
+    return (raw.filter(pl.col("chosen_score") - pl.col("rejected_score") > min_margin)
+            .select(columns).unique([*group, "chosen_id", "rejected_id"], maintain_order=True))
 
 
 def prompt_rejects(prompts: pl.DataFrame, candidates: pl.DataFrame, status: pl.DataFrame,

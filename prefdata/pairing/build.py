@@ -9,25 +9,25 @@ partition (prefdata/partition/pairs.py); the rules are in that stage's docstring
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Union
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from prefdata.config import StrictModel
 from prefdata.errors import DataError
 from prefdata.records import PairRecord
+from prefdata.pairing.strategy import BUILTIN, Strategy, StrategyPlugin
 from prefdata.pairing.blocks import (
     annotator_agreement, candidate_rejects, candidate_values, generate_pairs, orphan_judgments, prompt_rejects,
     resolve_label_source, swap_consistency,
 )
 from prefdata.frames import polars_schema
 
-Strategy = Literal["best_vs_worst", "best_vs_random_lower", "sweet_spot", "length_matched", "all_pairs", "ranking"]
-
-
 class PairConfig(StrictModel):
-    strategy: Strategy = Field("best_vs_worst", description="How pairs are formed per prompt.")
+    strategy: Union[Strategy, StrategyPlugin] = Field(
+        "best_vs_worst", description="How pairs are formed per prompt: a built-in, or a strategy of your own "
+        "(`my_module:MyStrategy`, or `{type: my_module:MyStrategy, ...options}`; prefdata/pairing/strategy.py).")
     min_margin: float = Field(0.0, ge=0.0, description="Pairs need chosen_score - rejected_score > this.")
     label_source: str | None = Field(
         None, description="Judge id whose labels decide; default: the aggregate judge, else the only judge."
@@ -44,6 +44,15 @@ class PairConfig(StrictModel):
         100_000, ge=1, description="More prompts than this are paired in partitions of this many (same result).")
     executor: Literal["local", "ray"] = Field(
         "local", description="ray: pair the partitions as Ray Data tasks on the recipe's `ray:` cluster.")
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _own_strategy(cls, value):
+        return {"type": value} if isinstance(value, str) and value not in BUILTIN else value
+
+    @property
+    def strategy_name(self) -> str:
+        return self.strategy if isinstance(self.strategy, str) else self.strategy.type
 
 
 def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.DataFrame,
@@ -66,7 +75,7 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
     rejects, accounting = prompt_rejects(prompts, candidates, status, values, pairs)
     rejects = rejects.sort("row_id", nulls_last=True)
     stats = {
-        "label_source": label, "value": "rank" if use_rank else "score", "strategy": config.strategy,
+        "label_source": label, "value": "rank" if use_rank else "score", "strategy": config.strategy_name,
         **accounting, "pairs": pairs.height,
         "candidates": candidates.height,
         "candidates_missing_score": int((candidate_drops["reason"] == "missing_score").sum()),
@@ -104,12 +113,12 @@ def _use_rank(judgments: pl.LazyFrame, label: str, config: PairConfig) -> bool:
                       pl.col("rank").null_count().alias("no_rank")).collect().row(0, named=True))
     if config.value != "auto":
         use_rank = config.value == "rank"
-    elif config.strategy == "ranking":
+    elif config.strategy_name == "ranking":
         use_rank = True
     else:
         use_rank = counts["no_score"] == counts["n"] and counts["no_rank"] < counts["n"]
     if use_rank and counts["n"] and counts["no_rank"] == counts["n"]:
-        raise DataError(f"pair: judge {label!r} has no ranks (Judgment.rank) but strategy {config.strategy!r} / "
+        raise DataError(f"pair: judge {label!r} has no ranks (Judgment.rank) but strategy {config.strategy_name!r} / "
                         f"value {config.value!r} needs them; use a score-based strategy or set value: score")
     return use_rank
 
@@ -132,7 +141,8 @@ def _assemble(raw: pl.DataFrame, prompts: pl.DataFrame, candidates: pl.DataFrame
             (pl.col("chosen_score") - pl.col("rejected_score")).alias("margin"),
             (pl.concat_str([pl.lit(label + ":"), pl.col("annotator")]) if annotated else pl.lit(label))
             .alias("label_source"),
-            pl.lit(config.strategy + ("+rank" if use_rank and config.strategy != "ranking" else "")).alias("strategy"),
+            pl.lit(config.strategy_name + ("+rank" if use_rank and config.strategy_name != "ranking" else ""))
+            .alias("strategy"),
         )
         .rename({"chosen_text": "chosen", "rejected_text": "rejected", "chosen_num_tokens": "chosen_tokens",
                  "rejected_num_tokens": "rejected_tokens"})

@@ -39,12 +39,16 @@ def map_partitions(fn: Callable[[dict], dict], items: list[dict], executor: Exec
 
 
 class _Task:
-    """A Ray Data row function: one partition per row, arguments and result as JSON."""
+    """A Ray Data row function: one partition per row, arguments and result as JSON. `paths`: the
+    recipe folders the driver imported the user's blocks from, so a worker imports them too."""
 
-    def __init__(self, fn: Callable[[dict], dict]):
-        self.fn = fn
+    def __init__(self, fn: Callable[[dict], dict], paths: list[str]):
+        self.fn, self.paths = fn, paths
 
     def __call__(self, row: dict) -> dict:
+        from prefdata.plugins import add_search_paths
+
+        add_search_paths(self.paths)
         return {"index": row["index"], "result": json.dumps(self.fn(json.loads(row["item"])))}
 
 
@@ -54,11 +58,12 @@ def _on_ray(fn: Callable[[dict], dict], items: list[dict]) -> list[dict]:
     import ray
 
     from prefdata.cluster import connect
+    from prefdata.plugins import search_paths
 
     connect()
     rows = [{"index": i, "item": json.dumps(item)} for i, item in enumerate(items)]
     # One block per partition, so each partition is its own task and spreads over the cluster.
-    done = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn)).take_all()
+    done = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_Task(fn, search_paths())).take_all()
     by_index: dict[int, Any] = {int(r["index"]): json.loads(r["result"]) for r in done}
     return [by_index[i] for i in range(len(items))]
 

@@ -1,7 +1,7 @@
 """The contract between the runner and a stage: a stage class is the one declaration of a stage.
 
     class Uppercase(Stage):
-        name, config_model = "upper", UpperConfig
+        name, Config = "upper", UpperConfig
         inputs, output, unit = ("prompts",), "prompts", "prompts"
         def run(self, inputs, ctx):
             df = inputs["prompts"]
@@ -61,7 +61,7 @@ class StageOutput:
 
 class Stage(ABC):
     name: ClassVar[str]  # the recipe section and the stage directory
-    config_model: ClassVar[type[BaseModel]]  # the recipe section's model
+    Config: ClassVar[type[BaseModel]]  # the recipe section's model
     inputs: ClassVar[tuple[str, ...]] = ()  # artifacts read
     optional_inputs: ClassVar[tuple[str, ...]] = ()  # read when some earlier stage made them
     output: ClassVar[str]  # artifact written; a later producer replaces it for the stages after
@@ -87,8 +87,11 @@ class Stage(ABC):
         return []
 
     def code_files(self) -> list[Path]:
-        """Source files whose content decides the output: the stage's own module by default."""
-        return [Path(inspect.getfile(type(self)))]
+        """Source files whose content decides the output: the stage's own module, and the source of
+        every block of the user's own in its config (a plugin filter, sampler, strategy...)."""
+        from prefdata.plugins import plugin_files
+
+        return [Path(inspect.getfile(type(self))), *plugin_files(self.config)]
 
     def fingerprint(self) -> dict[str, Any]:
         """What decides this stage's output besides its input artifacts."""

@@ -56,7 +56,7 @@ def pairs_to_examples(pairs: pl.DataFrame, kind: str, source: str) -> pl.DataFra
 
 
 class ExportStage(Stage):
-    name, config_model = "export", ExportConfig
+    name, Config = "export", ExportConfig
     inputs, output, unit = ("pairs",), "dataset", "pairs"
     optional_inputs = ("pair.pairs",)  # the pairs before filtering, for the before/after plots
     config: ExportConfig

@@ -54,7 +54,7 @@ class FilterConfig(StrictModel):
 
 
 class FilterStage(Stage):
-    name, config_model = "filter", FilterConfig
+    name, Config = "filter", FilterConfig
     inputs, output, unit, optional = ("pairs",), "pairs", "pairs", True
     lazy_inputs = True
     config: FilterConfig
@@ -66,12 +66,8 @@ class FilterStage(Stage):
         import prefdata.partition.files as files
         import prefdata.partition.filters as partitioned
 
-        from prefdata.plugins import PluginConfig, source_file
-
         blocks = sorted(Path(filters.__file__).parent.glob("*.py"))
-        plugins = [source_file(s.block_class) for s in self.config.steps if isinstance(s, PluginConfig)]
-        return [*super().code_files(), *blocks, *(Path(m.__file__) for m in (partitioned, executor, files)),
-                *(p for p in plugins if p is not None)]
+        return [*super().code_files(), *blocks, *(Path(m.__file__) for m in (partitioned, executor, files))]
 
     def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext | None = None) -> StageOutput:
         pairs = inputs["pairs"].lazy()

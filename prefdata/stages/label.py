@@ -120,7 +120,7 @@ class LabelConfig(StrictModel):
 
 
 class LabelStage(Stage):
-    name, config_model = "label", LabelConfig
+    name, Config = "label", LabelConfig
     inputs, output, unit = ("prompts", "candidates"), "judgments", "candidates"
 
     @property

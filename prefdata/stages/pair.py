@@ -46,7 +46,7 @@ from prefdata.atomic import write_parquet
 
 
 class PairStage(Stage):
-    name, config_model = "pair", PairConfig
+    name, Config = "pair", PairConfig
     inputs, output, unit = ("prompts", "candidates", "judgments"), "pairs", "prompts"
     lazy_inputs = True
     config: PairConfig

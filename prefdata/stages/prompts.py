@@ -238,7 +238,7 @@ def _instruction_counts(records: list[PromptRecord]) -> dict[str, int]:
 
 
 class PromptsStage(Stage):
-    name, config_model = "prompts", PromptsConfig
+    name, Config = "prompts", PromptsConfig
     inputs, output, unit, required = (), "prompts", "prompts", True
 
     @property

@@ -60,14 +60,14 @@ def request_seed(run_seed: int, prompt_id: str, model_index: int) -> int:
     return (int(digest[:8], 16) % (2**31 // MAX_K)) * MAX_K
 
 
-def sample_chunk(
-    sampler: Sampler, chunk: list[dict], model_index: int, config: SampleConfig, run_seed: int
+def sample_shard(
+    sampler: Sampler, shard: list[dict], model_index: int, config: SampleConfig, run_seed: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Candidates and rejects for one shard of prompts from one model."""
     rejects = Rejects("sample")
     max_len = sampler.max_model_len
     todo: list[tuple[dict, Request]] = []
-    for rec in chunk:
+    for rec in shard:
         messages = [{"role": m["role"], "content": m["content"]} for m in rec["prompt"]]
         n_tokens = sampler.prompt_tokens(messages) if max_len else None
         if n_tokens is not None and n_tokens >= max_len:
@@ -138,7 +138,7 @@ class _Progress:
 
 
 class SampleStage(Stage):
-    name, config_model = "sample", SampleConfig
+    name, Config = "sample", SampleConfig
     inputs, output, unit = ("prompts",), "candidates", "prompts"
     engines = GENERATION_ENGINES
 
@@ -163,11 +163,11 @@ class SampleStage(Stage):
     def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
         config: SampleConfig = self.config
         records = inputs["prompts"].to_dicts()
-        chunks = [records[i : i + config.shard_size] for i in range(0, len(records), config.shard_size)]
+        shards = [records[i : i + config.shard_size] for i in range(0, len(records), config.shard_size)]
         cand_parts, reject_parts, stats = [], [], {"unit": "prompt x model request", "models": {}}
         fingerprint = self.fingerprint()
         for m, model_config in enumerate(config.models):
-            cands, rejects, model_stats = self._run_model(m, model_config, chunks, ctx, fingerprint)
+            cands, rejects, model_stats = self._run_model(m, model_config, shards, ctx, fingerprint)
             cand_parts += cands
             reject_parts += rejects
             stats["models"][f"{m}:{model_config.model}"] = model_stats
@@ -182,7 +182,7 @@ class SampleStage(Stage):
         stats.update(candidates=data.height, prompts=len(records), generated_tokens=tokens, short_requests=short)
         return StageOutput(data=data, rejects=rejects, rows_in=rows_in, rows_kept=kept, stats=stats)
 
-    def _run_model(self, m: int, model_config: Any, chunks: list[list[dict]], ctx: StageContext,
+    def _run_model(self, m: int, model_config: Any, shards: list[list[dict]], ctx: StageContext,
                    fingerprint: dict[str, Any]):
         config: SampleConfig = self.config
         what = model_config.model_dump(mode="json", exclude=set(getattr(model_config, "transport_fields", ())))
@@ -195,32 +195,32 @@ class SampleStage(Stage):
         store = ShardStore(ctx.stage_dir / "shards" / key)
         sampler: Sampler | None = None
         cands, rejects = [], []
-        total = sum(len(c) for c in chunks)
+        total = sum(len(c) for c in shards)
         t0 = time.perf_counter()
-        identities = [[r["prompt_id"] for r in chunk] for chunk in chunks]
+        identities = [[r["prompt_id"] for r in shard] for shard in shards]
         finished, todo = store.resume(identities)
         try:
             with _Progress(total, f"{'':>8}  {model_config.backend}:{Path(model_config.model).name}",
                            ctx.console) as bar:
-                for i, chunk in enumerate(chunks):
+                for i, shard in enumerate(shards):
                     seconds = None
                     if i in finished:
                         done = (finished[i][0][""], finished[i][0]["rejects"])
                     else:
                         sampler = sampler or make_sampler(model_config)
-                        t_chunk = time.perf_counter()
-                        done = sample_chunk(sampler, chunk, m, config, ctx.seed)
-                        seconds = time.perf_counter() - t_chunk
+                        t_shard = time.perf_counter()
+                        done = sample_shard(sampler, shard, m, config, ctx.seed)
+                        seconds = time.perf_counter() - t_shard
                         store.save(i, identities[i], {"": done[0], "rejects": done[1]},
                                    {"candidates": done[0].height})
                     cands.append(done[0])
                     rejects.append(done[1])
                     tokens = int(done[0]["num_tokens"].fill_null(0).sum()) if done[0].height else 0
-                    bar.advance(len(chunk), tokens, seconds)
+                    bar.advance(len(shard), tokens, seconds)
         finally:
             if sampler is not None:
                 sampler.close()
         dropped = reasons(pl.concat(rejects)) if rejects else {}
-        return cands, rejects, {"shards": len(chunks), "shards_resumed": len(finished), "dropped": dropped,
+        return cands, rejects, {"shards": len(shards), "shards_resumed": len(finished), "dropped": dropped,
                                 "seconds": round(time.perf_counter() - t0, 3), "shard_dir": str(store.root)}
 

@@ -127,6 +127,18 @@ def test_a_filter_that_declares_no_scope_gets_all_pairs_in_slices_too(tmp_path, 
     assert "my_filters:AboveMedianMargin: declares no scope" in log and "ShortChosen: declares" not in log
 
 
+def test_plugin_filters_run_on_ray_workers_that_never_saw_the_recipe_folder(tmp_path, recipe_dir, ray_cluster):
+    """The workers import my_filters from the folders the driver searched (not on their sys.path)."""
+    pairs = scored_pairs(400)
+    steps = [{"type": "my_filters:ShortChosen"}, {"type": "my_filters:AboveMedianMargin"}]
+    whole, whole_data, _ = run(tmp_path, load_config(FilterConfig, config_file(recipe_dir, steps)), pairs, "whole")
+    on_ray = load_config(FilterConfig, config_file(recipe_dir, steps, partition_pairs=100, executor="ray"))
+    parts, parts_data, _ = run(tmp_path, on_ray, pairs, "ray")
+    assert parts.stats["partitions"] == 4
+    assert_frame_equal(parts_data, whole_data)
+    assert_frame_equal(parts.rejects, whole.rejects)
+
+
 def test_plugin_options_are_validated_by_its_config_with_the_other_errors(recipe_dir):
     steps = [{"type": "my_filters:ShortChosen", "min_chars": "many"}, {"type": "gap", "min_margin": -1},
              {"type": "my_filters:Nope"}, {"type": "qualty"}, {"type": "yaml:safe_load"}]
@@ -136,7 +148,7 @@ def test_plugin_options_are_validated_by_its_config_with_the_other_errors(recipe
     assert "my_filters:ShortChosen: min_chars: Input should be a valid integer" in text
     assert "steps.1.gap.min_margin" in text
     assert "module 'my_filters' has no attribute 'Nope'" in text
-    assert "unknown filter type 'qualty'; built-in: gap," in text
+    assert "unknown filter 'qualty'; built-in: gap," in text
     assert "'yaml:safe_load' is not a Filter subclass" in text
 
 
@@ -155,7 +167,8 @@ def test_an_installed_package_registers_a_filter_by_entry_point(tmp_path):
     dist = site / "acme_filters-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-filters\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[prefdata.filters]\nshort_chosen = acme_filters:ShortChosen\n")
+    (dist / "entry_points.txt").write_text("[prefdata.filters]\nshort_chosen = acme_filters:ShortChosen\n"
+                                           "gone = acme_missing:Gone\n")  # a broken one must not break the listing
     script = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(site)!r})
         from prefdata.config import validate
@@ -167,7 +180,9 @@ def test_an_installed_package_registers_a_filter_by_entry_point(tmp_path):
     assert proc.returncode == 0 and proc.stdout.split() == ["Config", "3"], proc.stderr
     listing = subprocess.run([sys.executable, "-m", "prefdata.cli", "filters"], capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200"})
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
     assert "short_chosen" in listing.stdout and "acme_filters:ShortChosen" in listing.stdout, listing.stderr
+    assert "cannot be loaded: ModuleNotFoundError" in listing.stdout
 
 
 def test_a_broken_plugin_is_refused_at_load_in_one_line(recipe_dir):

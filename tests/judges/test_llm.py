@@ -177,7 +177,7 @@ def test_template_and_rubric_errors_at_config_load(tmp_path):
         "judges.1.llm: template", "line 1",
         "missing.jinja' not found",
         "rating_min (5) must be < rating_max (5)",
-        "judges.4.llm.sampler: Input tag 'sglang'",
+        "judges.4.llm.sampler.plugin: unknown sampler 'sglang'",
         "judges.5.llm.mode",
     ]:
         assert expected in text, text

@@ -123,7 +123,7 @@ def test_config_errors_at_load(user_checks):
         "judges.4.programmatic: give exactly one of 'name'",
         "judges.5.programmatic.name",
         "typo: unknown key",
-        "judges.7.plugin: unknown judge type 'gpt_judge'; built-in: reward_model, llm, programmatic",
+        "judges.7.plugin: unknown judge 'gpt_judge'; built-in: reward_model, llm, programmatic",
     ]:
         assert expected in text, text
 

@@ -93,5 +93,8 @@ def test_an_edited_filter_block_or_partition_module_changes_the_stage_key():
     from prefdata.stages.pair import PairConfig, PairStage
 
     code = FilterStage(FilterConfig()).fingerprint()["code"]
-    assert {"gap.py", "quality.py", "dedup.py", "minhash.py", "filters.py", "files.py"} <= set(code)
-    assert {"build.py", "blocks.py", "pairs.py"} <= set(PairStage(PairConfig()).fingerprint()["code"])
+    assert {"prefdata/filters/gap.py", "prefdata/filters/quality.py", "prefdata/filters/dedup.py",
+            "prefdata/filters/minhash.py", "prefdata/filters/__init__.py", "prefdata/partition/filters.py",
+            "prefdata/partition/files.py", "prefdata/stages/filter.py"} <= set(code)
+    pair = PairStage(PairConfig()).fingerprint()["code"]
+    assert {"prefdata/pairing/build.py", "prefdata/pairing/blocks.py", "prefdata/partition/pairs.py"} <= set(pair)
