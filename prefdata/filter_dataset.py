@@ -84,7 +84,7 @@ def filter_dataset_dir(data_dir: str | Path, config_path: str | Path, out: str |
 
 
 def run_filter_stage(pairs: pl.DataFrame, config: FilterConfig, out: Path) -> StageOutput:
-    """The filter stage's driver on `pairs` (in slices above `partition_pairs`); scratch space beside
+    """The filter stage's driver on `pairs` (in partitions above `partition_pairs`); scratch space beside
     `out`, removed after. The output's data is a DataFrame."""
     from rich.console import Console
 

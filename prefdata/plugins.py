@@ -174,7 +174,7 @@ class PluginConfig(BaseModel):
         return super().__getattr__(name)
 
     def model_dump(self, **kwargs) -> dict[str, Any]:
-        """The validated options (paths resolved against the recipe), as the stage key and the slices
+        """The validated options (paths resolved against the recipe), as the stage key and the partitions
         of a partitioned stage read them back."""
         return {**self.block_config.model_dump(**kwargs), self.key: self.name}
 

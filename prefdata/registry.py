@@ -8,7 +8,10 @@
 Each class carries everything about itself: `name` (the `type:` that picks it in a recipe,
 or the `--format` name of an importer), `Config` (a pydantic model whose `type` field is
 `Literal[name]`) and a docstring whose first line says what it does. The package's list
-names each class once, so a new block is one module plus one line in that list.
+names each class once, so a new built-in block is one module plus one line in that list;
+blocks from outside the package (`module:Class`, entry points) go through prefdata/plugins.py,
+which adds them to these unions. Samplers are picked by `backend` (their configs are the
+list, `prefdata/backends/__init__.py`) and pairing strategies by name (prefdata/pairing/strategy.py).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class Filter(ABC):
     `type: Literal[name]`), a docstring whose first line says what it drops, and `apply`;
     one line in `prefdata.filters.FILTERS` registers it (or, from the user's own module,
     `type: my_module:MyFilter` in the recipe). `scope` says what a decision needs, and so
-    how the stage runs it over slices of the pairs (prefdata/filters/phases.py); a filter
+    how the stage runs it over partitions of the pairs (prefdata/filters/phases.py); a filter
     that declares nothing gets all pairs at once.
     """
 
@@ -78,7 +78,7 @@ class Filter(ABC):
         if scope == "columns" and not self.narrow_columns():
             return "scope columns needs narrow_columns(): the columns (with pair_id) its decision reads"
         if scope == "prompt":
-            missing = [hook for hook in ("collect", "decide_slices", "apply_decided")
+            missing = [hook for hook in ("collect", "decide_partitions", "apply_decided")
                        if getattr(type(self), hook) is getattr(Filter, hook)]
             if missing:
                 return f"scope prompt needs {', '.join(missing)} (prefdata/filters/phases.py)"
@@ -97,19 +97,19 @@ class Filter(ABC):
         return None
 
     def merge_stats(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
-        """Scope `pair`: the step's statistics from its slices'. Counts under `dropped` add up; any
-        other value must be the same in every slice (a filter whose values differ declares its rule)."""
+        """Scope `pair`: the step's statistics from its partitions'. Counts under `dropped` add up; any
+        other value must be the same in every partition (a filter whose values differ declares its rule)."""
         merged: dict[str, Any] = {}
-        for part in parts:
-            for key, value in part.items():
+        for partition in parts:
+            for key, value in partition.items():
                 if key == "dropped":
                     totals = merged.setdefault("dropped", {})
                     for reason, n in value.items():
                         totals[reason] = totals.get(reason, 0) + n
                 elif key in merged and merged[key] != value:
                     raise FilterContractError(
-                        f"filter {self.label!r}: statistic {key!r} differs between slices ({merged[key]!r} vs "
-                        f"{value!r}); override merge_stats to say how slices combine, or compute it in summarize")
+                        f"filter {self.label!r}: statistic {key!r} differs between partitions ({merged[key]!r} vs "
+                        f"{value!r}); override merge_stats to say how partitions combine, or compute it in summarize")
                 else:
                     merged.setdefault(key, value)
         return merged
@@ -122,12 +122,12 @@ class Filter(ABC):
         """Statistics over all pairs from `values` of the step's input and of what it kept."""
         return {}
 
-    # scope `prompt`: collect per slice -> decide_slices once -> apply_decided per slice
-    def collect(self, pairs: pl.DataFrame, part: int, n_parts: int, scratch: StepScratch) -> None:
+    # scope `prompt`: collect per partition -> decide_partitions once -> apply_decided per partition
+    def collect(self, pairs: pl.DataFrame, partition: int, n_partitions: int, scratch: StepScratch) -> None:
         raise NotImplementedError(f"filter {self.label!r} has scope prompt but no collect()")
 
-    def decide_slices(self, scratch: StepScratch, n_parts: int) -> tuple[pl.DataFrame, dict[str, Any]]:
-        raise NotImplementedError(f"filter {self.label!r} has scope prompt but no decide_slices()")
+    def decide_partitions(self, scratch: StepScratch, n_partitions: int) -> tuple[pl.DataFrame, dict[str, Any]]:
+        raise NotImplementedError(f"filter {self.label!r} has scope prompt but no decide_partitions()")
 
     def apply_decided(self, pairs: pl.DataFrame, decided: pl.DataFrame, stats: dict[str, Any]) -> FilterResult:
         raise NotImplementedError(f"filter {self.label!r} has scope prompt but no apply_decided()")
@@ -142,7 +142,7 @@ def split_by_reasons(df: pl.DataFrame, rules: list[Rule], *, helper_columns: lis
 
     `helper_columns` are computed columns the rules read (and the rejects record); they are
     removed from the kept frame so every filter returns the input's columns. Rejects in row
-    order make a filter over consecutive slices of the pairs give the same ledger as over all.
+    order make a filter over consecutive partitions of the pairs give the same ledger as over all.
     """
     if df.height == 0 or not rules:
         return FilterResult(df.drop(helper_columns, strict=False), empty_rejects(), {})

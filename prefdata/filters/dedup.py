@@ -51,38 +51,38 @@ class DedupFilter(Filter):
         decided, stats = self.decide(self.prompts(pairs))
         return self.apply_decided(pairs, decided, stats)
 
-    def collect(self, pairs: pl.DataFrame, part: int, n_parts: int, scratch: StepScratch) -> None:
-        """A slice's unique prompts: normalized texts into one bucket file each (bucket = text hash
-        modulo the slices, so exact duplicates meet in one bucket), and their MinHash digests."""
-        prompts = collect_prompts(self.prompts(pairs.with_row_index("_row"), "_row"), part, scratch)
+    def collect(self, pairs: pl.DataFrame, partition: int, n_partitions: int, scratch: StepScratch) -> None:
+        """A partition's unique prompts: normalized texts into one bucket file each (bucket = text hash
+        modulo the partitions, so exact duplicates meet in one bucket), and their MinHash digests."""
+        prompts = collect_prompts(self.prompts(pairs.with_row_index("_row"), "_row"), partition, scratch)
         prompts = prompts.with_columns(normalized_text(pl.col("_text")).alias("_norm"))
-        prompts = prompts.with_columns((pl.col("_norm").hash(0) % n_parts).alias("_bucket"))
-        for b in range(n_parts):
-            scratch.write(prompts.filter(pl.col("_bucket") == b).drop("_text", "_bucket"), f"exact-b{b}", part)
+        prompts = prompts.with_columns((pl.col("_norm").hash(0) % n_partitions).alias("_bucket"))
+        for b in range(n_partitions):
+            scratch.write(prompts.filter(pl.col("_bucket") == b).drop("_text", "_bucket"), f"exact-b{b}", partition)
         if self.config.near:
             from prefdata.filters.minhash import minhash_digests
 
             c = self.config
             scratch.save_array(minhash_digests(prompts["_text"], threshold=c.threshold, num_perm=c.num_perm,
-                                               ngram=c.ngram, seed=c.seed), "digests", part)
+                                               ngram=c.ngram, seed=c.seed), "digests", partition)
 
-    def decide_slices(self, scratch: StepScratch, n_parts: int) -> tuple[pl.DataFrame, dict]:
+    def decide_partitions(self, scratch: StepScratch, n_partitions: int) -> tuple[pl.DataFrame, dict]:
         """Exact duplicates bucket by bucket, then MinHash near duplicates over the stacked digests
         (memory-mapped, banded one band at a time): the dropped prompts only."""
         c = self.config
-        unique = first_seen(scratch, n_parts)
+        unique = first_seen(scratch, n_partitions)
         decided = _DECIDED
         if c.exact:  # a text's duplicates all hash to one bucket: the bucket's first is the text's first
-            decided = pl.concat([decided, *(exact_duplicates(scratch.read(f"exact-b{b}", n_parts).sort("_part", "_row")
-                                                             .unique("prompt_id", keep="first", maintain_order=True))
-                                            for b in range(n_parts))])
+            buckets = (scratch.read(f"exact-b{b}", n_partitions).sort("_partition", "_row")
+                       .unique("prompt_id", keep="first", maintain_order=True) for b in range(n_partitions))
+            decided = pl.concat([decided, *map(exact_duplicates, buckets)])
         near_checked = 0
         if c.near:
             from prefdata.filters.minhash import near_duplicate_of_digests
 
             survivors = unique.join(decided.select("prompt_id"), on="prompt_id", how="anti", maintain_order="left")
             near_checked = survivors.height
-            digests = scratch.stack("digests", n_parts, survivors["_stacked"].to_numpy())
+            digests = scratch.stack("digests", n_partitions, survivors["_stacked"].to_numpy())
             dup_of = near_duplicate_of_digests(digests, threshold=c.threshold, num_perm=c.num_perm)
             decided = pl.concat([decided, near_duplicates(survivors, dup_of)])
         return decided, {"unique_prompts": unique.height, "near_checked_prompts": near_checked}

@@ -98,20 +98,20 @@ class DiversityFilter(Filter):
     def scope(self) -> Scope:
         return "prompt"
 
-    def collect(self, pairs: pl.DataFrame, part: int, n_parts: int, scratch: StepScratch) -> None:
-        """A slice's unique prompts, embedded, and its pairs per prompt (the budget counts pairs)."""
+    def collect(self, pairs: pl.DataFrame, partition: int, n_partitions: int, scratch: StepScratch) -> None:
+        """A partition's unique prompts, embedded, and its pairs per prompt (the budget counts pairs)."""
         c = self.config
-        prompts = collect_prompts(self.prompts(pairs.with_row_index("_row"), "_row"), part, scratch)
+        prompts = collect_prompts(self.prompts(pairs.with_row_index("_row"), "_row"), partition, scratch)
         vectors = (embed(prompts["_text"].to_list(), c.model, c.batch_size) if prompts.height
                    else np.zeros((0, 1), np.float32))
-        scratch.save_array(vectors, "vectors", part)
-        scratch.write(pairs.group_by("prompt_id").len(), "counts", part)
+        scratch.save_array(vectors, "vectors", partition)
+        scratch.write(pairs.group_by("prompt_id").len(), "counts", partition)
 
-    def decide_slices(self, scratch: StepScratch, n_parts: int) -> tuple[pl.DataFrame, dict]:
+    def decide_partitions(self, scratch: StepScratch, n_partitions: int) -> tuple[pl.DataFrame, dict]:
         """Semantic duplicates and the budget on the stacked embeddings of the unique prompts."""
-        unique = first_seen(scratch, n_parts)
-        vectors = np.asarray(scratch.stack("vectors", n_parts, unique["_stacked"].to_numpy()))
-        counts = scratch.read("counts", n_parts).group_by("prompt_id").agg(pl.col("len").sum())
+        unique = first_seen(scratch, n_partitions)
+        vectors = np.asarray(scratch.stack("vectors", n_partitions, unique["_stacked"].to_numpy()))
+        counts = scratch.read("counts", n_partitions).group_by("prompt_id").agg(pl.col("len").sum())
         decided = self.decide(unique["prompt_id"], vectors, counts)
         return decided.filter(pl.col("_div_reason").is_not_null()), {"embedded_prompts": unique.height}
 

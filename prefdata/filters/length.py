@@ -72,7 +72,7 @@ class LengthFilter(Filter):
         return length_gap(pairs).to_frame()
 
     def summarize(self, before: pl.DataFrame, after: pl.DataFrame) -> dict:
-        """The length gap over all pairs, before and after (in slices: from every slice's gaps)."""
+        """The length gap over all pairs, before and after (in partitions: from every partition's gaps)."""
         return {"length_gap_before": gap_summary(before["gap"]), "length_gap_after": gap_summary(after["gap"])}
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:

@@ -5,7 +5,7 @@
 
 - `pairs.py`: the pair stage over prompt-key ranges (each partition is paired by the same
   `build_pairs` as the in-memory path; partitions concatenate in pair_id order).
-- `filters.py`: the filter steps over contiguous slices of the pairs; per-pair steps run
+- `filters.py`: the filter steps over contiguous partitions of the pairs; per-pair steps run
   per partition, global ones decide once on a small frame (margins, prompt hashes, MinHash
   digests, embeddings) and the decision is applied per partition.
 - `executor.py`: runs one function over the partitions, in this process or as Ray Data tasks.

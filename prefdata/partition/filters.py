@@ -1,19 +1,19 @@
-"""The filter steps over consecutive slices of the pairs: memory bounded by the slice.
+"""The filter steps over consecutive partitions of the pairs: memory bounded by the partition.
 
     from prefdata.partition.filters import filter_partitioned
     out_file, rejects, stats, rows_in = filter_partitioned(pairs_scan, config, stage_dir, partition_pairs=100_000)
 
 Each step runs as its filter's declared scope says (prefdata/filters/phases.py); this module
 names no filter:
-- `pair` (quality, length, decontam, gap on absolute thresholds): `apply` on each slice;
+- `pair` (quality, length, decontam, gap on absolute thresholds): `apply` on each partition;
 - `columns` (gap quantiles and observed scales, margin_quantile, rip): `apply` once on
-  `narrow_columns()` of every surviving pair; the slices keep the pair ids it kept;
+  `narrow_columns()` of every surviving pair; the partitions keep the pair ids it kept;
 - `all` (a filter that declares nothing): as `columns`, on every column, with a warning;
-- `prompt` (dedup, diversity): `collect` per slice, `decide_slices` once (one row per
-  dropped prompt), `apply_decided` slice by slice with the filter's own rules.
+- `prompt` (dedup, diversity): `collect` per partition, `decide_partitions` once (one row per
+  dropped prompt), `apply_decided` partition by partition with the filter's own rules.
 
 So the work runs in passes: a pass applies the last global decision and the per-pair steps
-up to the next global step, and collects what that step decides on. Every slice's rejects
+up to the next global step, and collects what that step decides on. Every partition's rejects
 are in row order, so the concatenated ledger, the pairs and the funnel equal the in-memory
 stage's (tests/partition/test_partition_filters.py).
 """
@@ -35,7 +35,7 @@ from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scr
 from prefdata.ledger import empty_rejects, reasons
 
 
-# how each declared scope runs here: per slice (row), once on a few or all columns (narrow), per prompt
+# how each declared scope runs here: per partition (row), once on a few or all columns (narrow), per prompt
 KINDS = {"pair": "row", "columns": "narrow", "all": "narrow", "prompt": "prompt"}
 
 
@@ -51,18 +51,18 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
                        partition_pairs: int, executor: Executor = "local", progress=None, log=None):
     """(kept pairs file in stage_dir, rejects, stats with the funnel, input pairs), as `run_filters` gives.
 
-    `source`: the parquet file `pairs` scans, read slice by slice in place; without it the
-    slices are copied into the scratch directory first.
+    `source`: the parquet file `pairs` scans, read partition by partition in place; without it the
+    partitions are copied into the scratch directory first.
     """
     scratch = fresh_scratch(stage_dir)
     total = pairs.select(pl.len()).collect().item()
-    n_parts = max(1, -(-total // partition_pairs))
-    slices = [(i * partition_pairs, partition_pairs) for i in range(n_parts)]
+    n_partitions = max(1, -(-total // partition_pairs))
+    partitions = [(i * partition_pairs, partition_pairs) for i in range(n_partitions)]
     if source is not None:
-        sources = [{"file": str(source), "offset": offset, "length": length} for offset, length in slices]
+        sources = [{"file": str(source), "offset": offset, "length": length} for offset, length in partitions]
     else:
         sources = []
-        for i, (offset, length) in enumerate(slices):
+        for i, (offset, length) in enumerate(partitions):
             pairs.slice(offset, length).sink_parquet(scratch / f"in-{i}.parquet", compression=SCRATCH_COMPRESSION)
             sources.append({"file": str(scratch / f"in-{i}.parquet")})
     steps = [s.model_dump(mode="json") for s in config.steps]
@@ -71,7 +71,7 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
     for j, (step, scope) in enumerate(zip(config.steps, scopes)):
         if log and scope == "all":
             log(f"filter {j + 1}/{len(steps)} {step.type}: declares no scope, so it runs once over all surviving "
-                f"pairs in memory (not slice by slice); declare scope() to bound its memory "
+                f"pairs in memory (not partition by partition); declare scope() to bound its memory "
                 "(prefdata/filters/phases.py)")
     funnel: list[dict] = []
     step_rejects: dict[int, pl.DataFrame] = {}
@@ -79,17 +79,17 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
     start = 0
     while True:
         stop = next((j for j in range(start, len(steps)) if kinds[j] != "row"), len(steps))
-        collect = ({"step": stop, "config": steps[stop], "kind": kinds[stop], "parts": n_parts}
+        collect = ({"step": stop, "config": steps[stop], "kind": kinds[stop], "parts": n_partitions}
                    if stop < len(steps) else None)
         items = [{"index": i, "scratch": str(scratch), "source": sources[i], "apply": pending,
                   "steps": [(j, steps[j]) for j in range(start, stop)], "collect": collect,
-                  "gap_in": start == 0, "gap_out": stop == len(steps)} for i in range(n_parts)]
+                  "gap_in": start == 0, "gap_out": stop == len(steps)} for i in range(n_partitions)]
         results = map_partitions(filter_partition, items, executor, progress, name=f"filter:pass{start}")
         sources = [r["source"] for r in results]
         for j in ([pending["step"]] if pending else []) + list(range(start, stop)):
             if j not in step_rejects:  # a narrow step's rejects came from its global decision
                 step_rejects[j] = pl.concat([pl.read_parquet(scratch / f"rejects-s{j}-p{i}.parquet")
-                                             for i in range(n_parts)])
+                                             for i in range(n_partitions)])
             entry = _merge_step(j, config.steps[j], [r["steps"][str(j)] for r in results], scratch, pending,
                                 step_rejects[j])
             funnel.append(entry)
@@ -97,29 +97,29 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
                 log(f"filter {j + 1}/{len(steps)} {steps[j]['type']}: {entry['rows_in']} -> {entry['rows_kept']} pairs")
         if stop == len(steps):
             break
-        pending = _decide(stop, config.steps[stop], kinds[stop], scratch, n_parts, step_rejects)
+        pending = _decide(stop, config.steps[stop], kinds[stop], scratch, n_partitions, step_rejects)
         start = stop + 1
     out = Path(stage_dir) / ".pairs.parquet"
     if all("offset" not in s for s in sources):
         concat_parts([Path(s["file"]) for s in sources], out)
-    else:  # no step changed a slice: the input is the output
+    else:  # no step changed a partition: the input is the output
         pl.scan_parquet(source).sink_parquet(out)
     rejects = pl.concat([step_rejects[j] for j in range(len(steps))]) if steps else empty_rejects()
-    gaps = {side: pl.concat([pl.read_parquet(scratch / f"gap-{side}-p{i}.parquet")["gap"] for i in range(n_parts)])
+    gaps = {side: pl.concat([pl.read_parquet(scratch / f"gap-{side}-p{i}.parquet")["gap"] for i in range(n_partitions)])
             for side in ("in", "out")}
     stats = {"funnel": funnel, "length_gap_before": gap_summary(gaps["in"]),
-             "length_gap_after": gap_summary(gaps["out"]), "partitions": n_parts}
+             "length_gap_after": gap_summary(gaps["out"]), "partitions": n_partitions}
     drop_scratch(stage_dir)
     return out, rejects, stats, total
 
 
 def _merge_step(j: int, step, parts: list[dict], scratch: Path, pending: dict | None,
                 rejects: pl.DataFrame) -> dict:
-    """One funnel entry from the slices' counts and statistics (and the step's global decision)."""
+    """One funnel entry from the partitions' counts and statistics (and the step's global decision)."""
     decided = pending if pending and pending["step"] == j else None
     flt, store = build_filter(step), StepScratch(scratch, j)
     summary: dict = {}
-    if store.path("values-before", 0).is_file():  # statistics over all pairs, from every slice's values
+    if store.path("values-before", 0).is_file():  # statistics over all pairs, from every partition's values
         summary = flt.summarize(store.read("values-before", len(parts)), store.read("values-after", len(parts)))
     stats = flt.merge_stats([{k: v for k, v in p["stats"].items() if k not in summary} for p in parts])
     if decided:
@@ -132,7 +132,7 @@ def _merge_step(j: int, step, parts: list[dict], scratch: Path, pending: dict | 
 
 
 def filter_partition(item: dict) -> dict:
-    """One slice through one pass (a task: runs in this process or on a Ray worker)."""
+    """One partition through one pass (a task: runs in this process or on a Ray worker)."""
     from pydantic import TypeAdapter
 
     from prefdata.filters import FilterStepConfig
@@ -192,7 +192,7 @@ def _apply_decision(df: pl.DataFrame, pending: dict, config, scratch: Path, i: i
 
 
 def _collect(df: pl.DataFrame, spec: dict, config, scratch: Path, i: int) -> None:
-    """What the next global step decides on, from this slice."""
+    """What the next global step decides on, from this partition."""
     flt, store = build_filter(config), StepScratch(scratch, spec["step"])
     if spec["kind"] == "narrow":
         store.write(df.select(flt.narrow_columns() or pl.all()), "narrow", i)
@@ -200,20 +200,20 @@ def _collect(df: pl.DataFrame, spec: dict, config, scratch: Path, i: int) -> Non
         flt.collect(df, i, spec["parts"], store)
 
 
-def _decide(j: int, config, kind: str, scratch: Path, n_parts: int, step_rejects: dict) -> dict:
+def _decide(j: int, config, kind: str, scratch: Path, n_partitions: int, step_rejects: dict) -> dict:
     """The global decision of step j, written for the next pass to apply."""
     started = time.perf_counter()
     flt, store = build_filter(config), StepScratch(scratch, j)
     file = store.path("decided")
     if kind == "narrow":
-        narrow = store.read("narrow", n_parts)
+        narrow = store.read("narrow", n_partitions)
         result = flt.apply(narrow)
         check_balance(result, narrow.height, j + 1, config.type)
         write_scratch(result.kept.select("pair_id"), file)
         step_rejects[j] = result.rejects
         stats = _plain(result.stats)
     else:
-        decided, stats = flt.decide_slices(store, n_parts)
+        decided, stats = flt.decide_partitions(store, n_partitions)
         write_scratch(decided, file)
     return {"step": j, "kind": kind, "config": config.model_dump(mode="json"), "file": str(file), "stats": stats,
             "seconds": time.perf_counter() - started}

@@ -38,17 +38,17 @@ def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments:
     check_types(judgments)
     label, use_rank = pair_plan(judgments, config)
     scratch = fresh_scratch(stage_dir)
-    n_parts = _split_inputs(prompts, candidates, judgments, partition_prompts, scratch)
+    n_partitions = _split_inputs(prompts, candidates, judgments, partition_prompts, scratch)
     items = [{"index": i, "scratch": str(scratch), "config": config.model_dump(mode="json"), "seed": seed,
-              "label": label, "use_rank": use_rank} for i in range(n_parts)]
+              "label": label, "use_rank": use_rank} for i in range(n_partitions)]
     results = map_partitions(pair_partition, items, executor, progress, name="pair:partitions")
-    out = concat_parts([scratch / f"pairs-{i}.parquet" for i in range(n_parts)], Path(stage_dir) / ".pairs.parquet",
-                       sort_key="pair_id")
-    rejects = pl.concat([pl.read_parquet(scratch / f"rejects-{i}.parquet") for i in range(n_parts)])
-    drops = pl.concat([pl.read_parquet(scratch / f"candidate-rejects-{i}.parquet") for i in range(n_parts)])
+    out = concat_parts([scratch / f"pairs-{i}.parquet" for i in range(n_partitions)],
+                       Path(stage_dir) / ".pairs.parquet", sort_key="pair_id")
+    rejects = pl.concat([pl.read_parquet(scratch / f"rejects-{i}.parquet") for i in range(n_partitions)])
+    drops = pl.concat([pl.read_parquet(scratch / f"candidate-rejects-{i}.parquet") for i in range(n_partitions)])
     stats = {**results[0]["stats"], **{k: sum(r["stats"][k] for r in results) for k in SUMMED},
              "margin": describe(pl.scan_parquet(out).select("margin").collect()["margin"]),
-             "partitions": n_parts}
+             "partitions": n_partitions}
     drop_scratch(stage_dir)
     return out, rejects.sort("row_id", nulls_last=True), drops.sort(["reason", "row_id"]), stats
 
@@ -58,7 +58,7 @@ def _split_inputs(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl
     ids = pl.concat([prompts.select("prompt_id"), candidates.select("prompt_id")]).unique().collect()
     keyed = ids.with_columns((pl.col("prompt_id") + ":").alias("_key")).sort("_key")
     part = keyed.select("prompt_id", (pl.int_range(pl.len()) // size).cast(pl.Int32).alias("part"))
-    n_parts = max(1, -(-part.height // size))
+    n_partitions = max(1, -(-part.height // size))
     parts = part.lazy()
     cand_parts = candidates.select("candidate_id", "prompt_id").join(parts, on="prompt_id", how="left") \
         .select("candidate_id", pl.col("part").alias("_cpart"))
@@ -75,13 +75,13 @@ def _split_inputs(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl
         frame.with_columns(pl.col("part").fill_null(0)).sink_parquet(
             pl.PartitionBy(scratch / name, key="part", include_key=False), compression=SCRATCH_COMPRESSION)
         schemas[name] = {k: v for k, v in frame.collect_schema().items() if k != "part"}
-    for i in range(n_parts):  # a partition some input has no rows for gets an empty file of the right schema
+    for i in range(n_partitions):  # a partition some input has no rows for gets an empty file of the right schema
         for name, schema in schemas.items():
             folder = scratch / name / f"part={i}"
             if not folder.is_dir():
                 folder.mkdir(parents=True)
                 pl.DataFrame(schema=schema).write_parquet(folder / "empty.parquet")
-    return n_parts
+    return n_partitions
 
 
 def pair_partition(item: dict) -> dict:

@@ -8,8 +8,8 @@
         - {type: dedup}
         - {type: diversity, max_cosine: 0.95}
         - {type: decontam, eval_files: [evals/mt_bench.jsonl]}
-      partition_pairs: 100000    # more pairs than this: filtered in slices (same result, bounded memory)
-      executor: local            # | ray: the slices as Ray Data tasks (prefdata/partition/)
+      partition_pairs: 100000    # more pairs than this: filtered in partitions (same result, bounded memory)
+      executor: local            # | ray: the partitions as Ray Data tasks (prefdata/partition/)
 
 Also runs on an imported dataset: `prefdata filter DATASET_DIR --config filters.yaml --out DIR`.
 The unit is the pair: rows_in = input pairs, rows_kept = pairs left after the last step.
@@ -48,9 +48,9 @@ class FilterConfig(StrictModel):
         "module:Class for a filter of your own).",
     )
     partition_pairs: int = Field(
-        100_000, ge=1, description="More pairs than this are filtered in slices of this many (same result).")
+        100_000, ge=1, description="More pairs than this are filtered in partitions of this many (same result).")
     executor: Literal["local", "ray"] = Field(
-        "local", description="ray: run the slices as Ray Data tasks on the recipe's `ray:` cluster.")
+        "local", description="ray: run the partitions as Ray Data tasks on the recipe's `ray:` cluster.")
 
 
 class FilterStage(Stage):

@@ -122,7 +122,7 @@ def test_a_filter_that_declares_no_scope_gets_all_pairs_in_slices_too(tmp_path, 
     sliced_config = load_config(FilterConfig, config_file(recipe_dir, steps, partition_pairs=60))
     parts, parts_data, log = run(tmp_path, sliced_config, pairs, "parts")
     assert parts.stats["partitions"] == 7
-    assert_frame_equal(parts_data, whole_data)  # per slice, the median of each slice would decide
+    assert_frame_equal(parts_data, whole_data)  # per partition, the median of each partition would decide
     assert_frame_equal(parts.rejects, whole.rejects)
     assert "my_filters:AboveMedianMargin: declares no scope" in log and "ShortChosen: declares" not in log
 
@@ -190,7 +190,7 @@ def test_a_broken_plugin_is_refused_at_load_in_one_line(recipe_dir):
         class Scoped(ShortChosen):
             """Declares a scope that does not exist."""
             def scope(self):
-                return "slice"
+                return "partition"
 
         class PerPrompt(ShortChosen):
             """Per prompt, without the phases."""
@@ -202,6 +202,6 @@ def test_a_broken_plugin_is_refused_at_load_in_one_line(recipe_dir):
     with pytest.raises(ConfigError) as e:
         load_config(FilterConfig, config_file(recipe_dir, steps))
     text = str(e.value)
-    assert "bad_filters:Scoped: scope() returned 'slice'" in text
-    assert "bad_filters:PerPrompt: scope prompt needs collect, decide_slices, apply_decided" in text
+    assert "bad_filters:Scoped: scope() returned 'partition'" in text
+    assert "bad_filters:PerPrompt: scope prompt needs collect, decide_partitions, apply_decided" in text
     assert "importing 'broken' for 'broken:Filter' failed: SyntaxError" in text

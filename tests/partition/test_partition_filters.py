@@ -1,4 +1,4 @@
-"""The filter stage over slices of the pairs equals the in-memory filter stage: the kept
+"""The filter stage over partitions of the pairs equals the in-memory filter stage: the kept
 pairs, the rejects ledger (row order), the funnel and its statistics; locally and on Ray.
 
     python -m pytest -q tests/partition/test_partition_filters.py
@@ -30,19 +30,19 @@ ROW_AND_NARROW = [
 
 @pytest.fixture(scope="module")
 def pairs():
-    """all_pairs: several pairs per prompt, so prompts span slice boundaries."""
+    """all_pairs: several pairs per prompt, so prompts span partition boundaries."""
     prompts, candidates, judgments = random_labels(seed=7, n_prompts=120)
     data = build_pairs(prompts, candidates, judgments, PairConfig(strategy="all_pairs"))[0]
     return data.sample(fraction=1.0, shuffle=True, seed=1)  # not in prompt order: duplicates come first or later
 
 
 def run_filter(tmp_path, pairs, steps, in_place=True, **config):
-    """The stage as the runner runs it: a scan of the pairs artifact, and its file (read slice by
-    slice in place); `in_place=False`: a scan only (slices copied to scratch first)."""
+    """The stage as the runner runs it: a scan of the pairs artifact, and its file (read partition by
+    partition in place); `in_place=False`: a scan only (partitions copied to scratch first)."""
     stage_dir = tmp_path / "stage"
     stage_dir.mkdir(parents=True, exist_ok=True)
     artifact = tmp_path / "pairs.parquet"
-    pairs.write_parquet(artifact, row_group_size=16)  # slices start inside row groups
+    pairs.write_parquet(artifact, row_group_size=16)  # partitions start inside row groups
     out = FilterStage(FilterConfig.model_validate({"steps": steps, **config})).run(
         {"pairs": pl.scan_parquet(artifact)},
         StageContext(run_dir=tmp_path, stage_dir=stage_dir, input_files={"pairs": artifact} if in_place else {}))
