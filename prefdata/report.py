@@ -20,8 +20,8 @@ from typing import Any
 import polars as pl
 
 from prefdata.errors import DataError
-from prefdata.filters.length import length_gap_stats
 from prefdata.ledger import check_balance, funnel_entry
+from prefdata.lengths import length_gap_stats
 from prefdata.rundir import RunDir
 
 

@@ -4,6 +4,7 @@ prefdata modules is an edge, and the graph must be acyclic (the tree shows the d
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,3 +78,28 @@ def test_the_package_has_no_import_cycle():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_partitioned_driver_names_no_filter():
+    """The partitioned stages run every filter by its declared scope: no shipped filter's `type:` is
+    a string there, no filter module or class is imported, and no filter's private column is read."""
+    from prefdata.filters import FILTERS
+
+    names = {cls.name for cls in FILTERS}
+    for path in (REPO / "prefdata" / "partition").glob("*.py"):
+        text = path.read_text()
+        quoted = set(re.findall(r"[\"']([a-z_]+)[\"']", text)) & names
+        imports = re.findall(r"prefdata\.filters\.(?!base\b|phases\b)\w+", text)
+        classes = [cls.__name__ for cls in FILTERS if cls.__name__ in text]
+        private = re.findall(r"_(?:dup|div)_reason|[\"']_text[\"']", text)
+        assert not (quoted or imports or classes or private), (path.name, quoted, imports, classes, private)
+
+
+def test_trl_internals_are_used_in_trl_compat_only():
+    """A private TRL name (imported from trl, or a DPOTrainer method overridden or called) lives in
+    trainer/trl_compat.py, which checks the installed TRL version; nowhere else."""
+    private = re.compile(r"from trl[\w.]* import [^\n]*\b_[a-z]\w*|trl\.\w+(\.\w+)*\._[a-z]\w*|super\(\)\._[a-z]\w*\("
+                         r"|\b_(precompute_ref_logps|precompute_model_hash|tokenize|compute_loss)\b")
+    for path in [*(REPO / "prefdata").rglob("*.py"), *(REPO / "trainer").rglob("*.py")]:
+        if path.name != "trl_compat.py":
+            assert not private.search(path.read_text()), f"{path}: {private.search(path.read_text()).group()}"

@@ -8,7 +8,7 @@
 Judges and annotators favour long answers; a DPO model trained on pairs where the chosen
 side is always longer learns to ramble. The ratio is measured in tokens when both sides
 have token counts, else in characters (`unit: chars` forces characters). The stage report
-shows the chosen-minus-rejected length gap before and after filtering (`length_gap_stats`).
+shows the chosen-minus-rejected length gap before and after filtering (prefdata/lengths.py).
 For a pairing that avoids the bias in the first place, see `pair.strategy: length_matched`.
 """
 
@@ -22,6 +22,7 @@ from pydantic import Field
 from prefdata.config import StrictModel
 from prefdata.filters.base import Filter, FilterResult, Rule, split_by_reasons
 from prefdata.filters.phases import Scope
+from prefdata.lengths import gap_summary, length_expr, length_gap
 
 
 class LengthFilterConfig(StrictModel):
@@ -29,34 +30,6 @@ class LengthFilterConfig(StrictModel):
     max_ratio: float = Field(2.0, gt=1.0, description="Drop pairs with chosen/rejected length above this.")
     symmetric: bool = Field(False, description="Also drop pairs with rejected/chosen length above max_ratio.")
     unit: Literal["auto", "chars"] = Field("auto", description="auto: tokens when known, else characters.")
-
-
-def length_expr(side: str, unit: str = "auto", columns: list[str] = ()) -> pl.Expr:
-    """Length of one side: tokens when known (and unit allows), else characters."""
-    chars = pl.col(side).str.len_chars().cast(pl.Float64)
-    if unit == "chars" or f"{side}_tokens" not in columns:
-        return chars
-    return pl.coalesce(pl.col(f"{side}_tokens").cast(pl.Float64), chars)
-
-
-def length_gap(pairs: pl.DataFrame | pl.LazyFrame) -> pl.Series:
-    """Chosen-minus-rejected length in characters per pair (from a scan, only this column is held)."""
-    return (pairs.lazy().select((pl.col("chosen").str.len_chars().cast(pl.Int64)
-                                 - pl.col("rejected").str.len_chars().cast(pl.Int64)).alias("gap"))
-            .collect()["gap"])
-
-
-def gap_summary(gap: pl.Series) -> dict[str, float | None]:
-    """Mean, median and share with chosen longer, of length_gap values."""
-    if gap.len() == 0:
-        return {"mean": None, "median": None, "chosen_longer_share": None}
-    return {"mean": float(gap.mean()), "median": float(gap.median()),
-            "chosen_longer_share": float((gap > 0).mean())}
-
-
-def length_gap_stats(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, float | None]:
-    """Chosen-minus-rejected length gap in characters: mean, median, share with chosen longer."""
-    return gap_summary(length_gap(pairs))
 
 
 class LengthFilter(Filter):
@@ -73,7 +46,8 @@ class LengthFilter(Filter):
 
     def summarize(self, before: pl.DataFrame, after: pl.DataFrame) -> dict:
         """The length gap over all pairs, before and after (in partitions: from every partition's gaps)."""
-        return {"length_gap_before": gap_summary(before["gap"]), "length_gap_after": gap_summary(after["gap"])}
+        return {"length_gap_before": gap_summary(before["length_gap"]),
+                "length_gap_after": gap_summary(after["length_gap"])}
 
     def apply(self, pairs: pl.DataFrame) -> FilterResult:
         c = self.config

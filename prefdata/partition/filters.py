@@ -3,13 +3,13 @@
     from prefdata.partition.filters import filter_partitioned
     out_file, rejects, stats, rows_in = filter_partitioned(pairs_scan, config, stage_dir, partition_pairs=100_000)
 
-Each step runs as its filter's declared scope says (prefdata/filters/phases.py); this module
-names no filter:
-- `pair` (quality, length, decontam, gap on absolute thresholds): `apply` on each partition;
-- `columns` (gap quantiles and observed scales, margin_quantile, rip): `apply` once on
-  `narrow_columns()` of every surviving pair; the partitions keep the pair ids it kept;
+Each step runs as its filter's declared scope says (prefdata/filters/phases.py lists which
+shipped filter declares what); this module names no filter:
+- `pair` (each pair alone): `apply` on each partition;
+- `columns` (a few columns of all pairs): `apply` once on `narrow_columns()` of every
+  surviving pair; the partitions keep the pair ids it kept;
 - `all` (a filter that declares nothing): as `columns`, on every column, with a warning;
-- `prompt` (dedup, diversity): `collect` per partition, `decide_partitions` once (one row per
+- `prompt` (all prompts' texts): `collect` per partition, `decide_partitions` once (one row per
   dropped prompt), `apply_decided` partition by partition with the filter's own rules.
 
 So the work runs in passes: a pass applies the last global decision and the per-pair steps
@@ -28,11 +28,11 @@ import polars as pl
 
 from prefdata.filters import build_filter
 from prefdata.filters.base import FilterContractError, check_balance
-from prefdata.filters.length import gap_summary, length_gap
 from prefdata.filters.phases import StepScratch
 from prefdata.partition.executor import Executor, map_partitions
 from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
 from prefdata.ledger import empty_rejects, reasons
+from prefdata.lengths import gap_summary, length_gap
 
 
 # how each declared scope runs here: per partition (row), once on a few or all columns (narrow), per prompt
@@ -59,11 +59,11 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
     n_partitions = max(1, -(-total // partition_pairs))
     partitions = [(i * partition_pairs, partition_pairs) for i in range(n_partitions)]
     if source is not None:
-        sources = [{"file": str(source), "offset": offset, "length": length} for offset, length in partitions]
+        sources = [{"file": str(source), "offset": offset, "rows": rows} for offset, rows in partitions]
     else:
         sources = []
-        for i, (offset, length) in enumerate(partitions):
-            pairs.slice(offset, length).sink_parquet(scratch / f"in-{i}.parquet", compression=SCRATCH_COMPRESSION)
+        for i, (offset, rows) in enumerate(partitions):
+            pairs.slice(offset, rows).sink_parquet(scratch / f"in-{i}.parquet", compression=SCRATCH_COMPRESSION)
             sources.append({"file": str(scratch / f"in-{i}.parquet")})
     steps = [s.model_dump(mode="json") for s in config.steps]
     scopes = [step_scope(s) for s in config.steps]
@@ -105,8 +105,8 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
     else:  # no step changed a partition: the input is the output
         pl.scan_parquet(source).sink_parquet(out)
     rejects = pl.concat([step_rejects[j] for j in range(len(steps))]) if steps else empty_rejects()
-    gaps = {side: pl.concat([pl.read_parquet(scratch / f"gap-{side}-p{i}.parquet")["gap"] for i in range(n_partitions)])
-            for side in ("in", "out")}
+    gaps = {side: pl.concat([pl.read_parquet(scratch / f"length-gap-{side}-p{i}.parquet")["length_gap"]
+                             for i in range(n_partitions)]) for side in ("in", "out")}
     stats = {"funnel": funnel, "length_gap_before": gap_summary(gaps["in"]),
              "length_gap_after": gap_summary(gaps["out"]), "partitions": n_partitions}
     drop_scratch(stage_dir)
@@ -140,10 +140,10 @@ def filter_partition(item: dict) -> dict:
     adapter = TypeAdapter(FilterStepConfig)
     scratch, i = Path(item["scratch"]), item["index"]
     source = item["source"]
-    df = (pl.scan_parquet(source["file"]).slice(source["offset"], source["length"]).collect() if "offset" in source
+    df = (pl.scan_parquet(source["file"]).slice(source["offset"], source["rows"]).collect() if "offset" in source
           else pl.read_parquet(source["file"]))
     if item["gap_in"]:
-        write_scratch(length_gap(df).to_frame(), scratch / f"gap-in-p{i}.parquet")
+        write_scratch(length_gap(df).to_frame(), scratch / f"length-gap-in-p{i}.parquet")
     out: dict = {"steps": {}}
     pending = item["apply"]
     if pending:
@@ -170,7 +170,7 @@ def filter_partition(item: dict) -> dict:
     else:
         out["source"] = source
     if item["gap_out"]:
-        write_scratch(length_gap(df).to_frame(), scratch / f"gap-out-p{i}.parquet")
+        write_scratch(length_gap(df).to_frame(), scratch / f"length-gap-out-p{i}.parquet")
     if item["collect"]:
         _collect(df, item["collect"], adapter.validate_python(item["collect"]["config"]), scratch, i)
     return out

@@ -30,7 +30,7 @@ from rich.console import Console
 from prefdata.config import StrictModel
 from prefdata.filters import FilterStepConfig, build_filter
 from prefdata.filters.base import check_balance
-from prefdata.filters.length import length_gap_stats
+from prefdata.lengths import length_gap_stats
 from prefdata.stages.base import Stage, StageContext, StageOutput
 from prefdata.ledger import empty_rejects, reasons
 
