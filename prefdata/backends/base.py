@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterable, Iterator
 
 from pydantic import Field
 
@@ -52,6 +52,14 @@ class Sampler(ABC):
     @abstractmethod
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Generation]]:
         """One list of `request.n` generations per request, in request order."""
+
+    def generate_shards(self, shards: Iterable[tuple[int, list[Request]]],
+                        params: SamplingParams) -> Iterator[tuple[int, list[list[Generation]]]]:
+        """(shard index, `generate` of its requests) per shard, as each shard is done: here one
+        `generate` call per shard, in order; a backend that streams (ray) runs them all as one job
+        and yields each shard as soon as its last row is back."""
+        for index, requests in shards:
+            yield index, self.generate(requests, params)
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """Tokens of the rendered chat prompt, or None when this sampler cannot count them."""

@@ -8,7 +8,8 @@
 
 Each replica is a `vLLMEngineProcessorConfig` engine with the same engine arguments as the
 offline `vllm` backend (prefdata/backends/vllm.py `engine_args`), so the same seeds give the
-same candidates. Ray Data LLM keeps only the first output of a request, so k candidates are
+same candidates. A sample stage run is one Ray Data job over every shard still to do: the
+replicas start once, and each shard is written as soon as its last row is back. Ray Data LLM keeps only the first output of a request, so k candidates are
 k rows per prompt, row i seeded `seed + i`: exactly how vLLM seeds the i-th of n samples
 (prefix caching keeps the shared prompt's cost once). Needs the `ray` extra
 (`pip install 'prefdata[ray]'`).
@@ -17,7 +18,7 @@ k rows per prompt, row i seeded `seed + i`: exactly how vLLM seeds the i-th of n
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 from pydantic import Field
 
@@ -141,29 +142,43 @@ class RaySampler(Sampler):
         return rdl.build_processor(
             proc_cfg,
             preprocess=lambda row: {
-                "messages": row["messages"], "request": row["request"], "sample": row["sample"],
+                "messages": row["messages"], "shard": row["shard"], "request": row["request"], "sample": row["sample"],
                 "sampling_params": {**sampling, **({"seed": row["seed"]} if row["seed"] >= 0 else {})},
             },
             postprocess=lambda row, eos=frozenset(self._eos_ids()): {
-                "request": row["request"], "sample": row["sample"], "text": _text(row["generated_text"]),
+                "shard": row["shard"], "request": row["request"], "sample": row["sample"],
+                "text": _text(row["generated_text"]),
                 "num_tokens": row.get("num_generated_tokens"),
                 "finish_reason": _finish_reason(row, params.max_tokens, eos),
             },
         )
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Generation]]:
+        return next((gens for _, gens in self.generate_shards([(0, requests)], params)), [])
+
+    def generate_shards(self, shards: Iterable[tuple[int, list[Request]]],
+                        params: SamplingParams) -> Iterator[tuple[int, list[list[Generation]]]]:
+        """Every shard in one Ray Data job (one processor: each engine replica starts once), each
+        shard yielded as soon as its last row is back, so the stage writes it at once."""
+        shards = dict(shards)
+        for index in [i for i, requests in shards.items() if not requests]:
+            yield index, []
         rows = [
-            {"messages": r.messages, "seed": -1 if r.seed is None else r.seed + i, "request": j, "sample": i}
-            for j, r in enumerate(requests)
-            for i in range(r.n)
+            {"messages": r.messages, "seed": -1 if r.seed is None else r.seed + i, "shard": s, "request": j,
+             "sample": i}
+            for s, requests in shards.items() for j, r in enumerate(requests) for i in range(r.n)
         ]
         if not rows:
-            return []
-        out = self._processor(params)(self.ray.data.from_items(rows)).take_all()
-        gens: list[list[Generation | None]] = [[None] * r.n for r in requests]
-        for row in out:
-            gens[row["request"]][row["sample"]] = Generation(row["text"], row["num_tokens"], row["finish_reason"])
-        return [[g for g in per if g is not None] for per in gens]
+            return
+        missing = {s: sum(r.n for r in requests) for s, requests in shards.items() if requests}
+        gens = {s: [[None] * r.n for r in requests] for s, requests in shards.items()}
+        for row in self._processor(params)(self.ray.data.from_items(rows)).iter_rows():
+            s = int(row["shard"])
+            gens[s][row["request"]][row["sample"]] = Generation(row["text"], row["num_tokens"], row["finish_reason"])
+            missing[s] -= 1
+            if not missing[s]:
+                del missing[s]
+                yield s, [[g for g in per if g is not None] for per in gens.pop(s)]
 
 
 def _finish_reason(row: dict, max_tokens: int, eos: frozenset[int]) -> str:

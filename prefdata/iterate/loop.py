@@ -19,10 +19,11 @@ DIR/
 Every step is content-addressed and restartable, so a killed loop rerun with the same command
 continues where it stopped: builds reuse their finished stages (the sample stage's key holds
 the fingerprint of the model it samples from, so a new pi_{t-1} is never served stale
-candidates), training is skipped when train.json holds the same key (inputs: the train config,
-the exported dataset's key, the start and reference models' fingerprints, the trainer's code
-and the torch / transformers / trl / peft / accelerate versions) and otherwise
-resumes from its last checkpoint or restarts, and a merge is written to a temp dir and renamed.
+candidates), training is skipped when train.json holds the same key (inputs: the train config
+with paths inside DIR named relative to it, the exported dataset's split files, the start and
+reference models' fingerprints, the trainer's code and the torch / transformers / trl / peft /
+accelerate versions) and otherwise resumes from its last checkpoint or restarts, and a merge
+is written to a temp dir and renamed. A moved DIR reuses its trained rounds.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from rich.console import Console
 import prefdata.trainer
 from prefdata import faults
 from prefdata.config import stable_hash
-from prefdata.fingerprint import code_fingerprint, engine_versions, path_fingerprint
+from prefdata.fingerprint import code_fingerprint, engine_versions, file_digest, path_fingerprint
 from prefdata.iterate.config import IterateRecipe, Plan, load_plan, round_train_config
 from prefdata.iterate.evaluate import eval_overrides, eval_scores, summarize_eval
 from prefdata.iterate.report import fmt_number, write_report
@@ -136,9 +137,9 @@ def _round(plan: Plan, layout: IterateDir, t: int, models: dict[int, str], promp
     console.print(f"round {t}: {funnel_line(manifest)} (sampled from {_name(models[t - 1], layout)})")
     init = models[t - 1] if plan.recipe.iterate.init == "previous" else models[0]
     reference = models[0] if plan.recipe.iterate.reference == "initial" else models[t - 1]
-    export = next(s for s in manifest.stages if s.name == "export")
+    dataset = RunDir(run).dataset
     with console.status(f"round {t}: training (logs: {layout.model(t) / 'logs'})"):
-        summary = _train(plan, layout, t, init, reference, seed, RunDir(run).dataset, export.key + export.output_hash)
+        summary = _train(plan, layout, t, init, reference, seed, dataset, _dataset_key(dataset))
     alarms = summary["alarms"] or "none"
     console.print(f"round {t}: trained {summary['pairs']} pairs, final loss {fmt_number(summary['final_loss'])}, "
                   f"reward accuracy {fmt_number(summary['reward_accuracy'])}, alarms {alarms}")
@@ -154,7 +155,9 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
     train_dir = rdir / ("adapter" if plan.lora else "model")
     raw = round_train_config(plan.train, model=init, reference=reference, dataset=dataset, output=train_dir, seed=seed)
     cfg = validate_train_config(raw, f"{plan.path} (train, round {t})")
-    key = stable_hash({"train": cfg.model_dump(mode="json"), "data": dataset_key,
+    # Paths inside the iterate directory are named relative to it: a moved directory keeps its rounds.
+    train = json.loads(json.dumps(cfg.model_dump(mode="json")).replace(json.dumps(str(layout.root))[1:-1], "$ITERATE"))
+    key = stable_hash({"train": train, "data": dataset_key,
                        "init": path_fingerprint(init), "reference": path_fingerprint(reference),
                        "code": code_fingerprint(sorted(Path(prefdata.trainer.__file__).parent.glob("*.py"))),
                        "engines": engine_versions(TRAIN_ENGINES)})
@@ -172,6 +175,12 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
     summary = _train_summary(train_dir)
     mark_done(marker, {"key": key, "summary": summary})
     return summary
+
+
+def _dataset_key(dataset: Path) -> str:
+    """The training data's content: its split files (the card names the run's path, which may move)."""
+    return stable_hash({p.name: file_digest(p) for p in sorted(dataset.glob("*.parquet"))
+                        if p.name != "rejects.parquet"})
 
 
 def _run_training(cfg, train_dir: Path, started: Path, key: str) -> None:

@@ -180,13 +180,18 @@ class LLMJudge(Judge):
             else:
                 todo.append(i)
         size = self.config.batch_size
-        for start in range(0, len(todo), size):
-            chunk = todo[start : start + size]
-            requests = [Request(messages=conversations[i], n=1, seed=self._seed(conversations[i])) for i in chunk]
-            for i, gens in zip(chunk, self.sampler.generate(requests, self.config.sampling)):
+        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
+        requests = ((b, [Request(messages=conversations[i], n=1, seed=self._seed(conversations[i])) for i in batch])
+                    for b, batch in enumerate(batches))
+        # one call per batch; on ray, all batches as one job (the engine replicas start once per call)
+        for b, outputs in self.sampler.generate_shards(requests, self.config.sampling):
+            for i, gens in zip(batches[b], outputs):
                 out[i] = gens[0].text if gens else ""
             if progress is not None:
-                progress(len(chunk))
+                progress(len(batches[b]))
+        for i in todo:
+            if out[i] is None:  # a batch the backend never returned (a replica died): a missing label, with why
+                out[i] = Parsed(None, "error", f"{self.sampler.backend} returned no output for this judge prompt")
         if progress is not None and len(todo) < len(conversations):
             progress(len(conversations) - len(todo))
         return out

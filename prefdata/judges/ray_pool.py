@@ -20,6 +20,8 @@ from typing import Any, Iterator
 
 from prefdata.judges.base import JudgeItem, shard_meta
 
+ACTOR_START_TIMEOUT_S = 1800  # a large reward model on a busy cluster: loading is minutes, not hours
+
 
 class ShardScorer:
     """A Ray Data actor: one reward-model judge, loaded once, scoring shards."""
@@ -55,10 +57,19 @@ def label_on_ray(config, todo: list[tuple[int, list[JudgeItem]]],
 
     connect()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    shards = ray.data.from_items([{"index": i, "items": json.dumps([asdict(it) for it in shard])} for i, shard in todo])
-    scored = shards.map_batches(
-        ShardScorer, fn_constructor_kwargs={"config": config.model_dump(mode="json")}, batch_size=1,
-        concurrency=min(actors or nodes, len(todo)), num_cpus=1,
-    )
-    for row in scored.iter_rows():
-        yield int(row["index"]), json.loads(row["rows"]), json.loads(row["meta"])
+    size = min(actors or nodes, len(todo))
+    # Which actor scores which shard must not depend on timing or block layout: one block per
+    # shard, every actor loaded before the first shard is handed out, one shard in flight per
+    # actor (otherwise the first actor up can queue every shard while the others load).
+    context = ray.data.DataContext.get_current()
+    waited, context.wait_for_min_actors_s = context.wait_for_min_actors_s, ACTOR_START_TIMEOUT_S
+    try:
+        rows = [{"index": i, "items": json.dumps([asdict(it) for it in shard])} for i, shard in todo]
+        scored = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            ShardScorer, fn_constructor_kwargs={"config": config.model_dump(mode="json")}, batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1), num_cpus=1,
+        )
+        for row in scored.iter_rows():
+            yield int(row["index"]), json.loads(row["rows"]), json.loads(row["meta"])
+    finally:
+        context.wait_for_min_actors_s = waited

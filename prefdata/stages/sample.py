@@ -32,6 +32,7 @@ from pydantic import Field
 from prefdata.backends import SamplerConfig, make_sampler
 from prefdata.backends.base import Request, Sampler, SamplingParams
 from prefdata.config import StrictModel, stable_hash
+from prefdata.errors import PrefdataError
 from prefdata.logs import bars_off
 from prefdata.records import Candidate
 from prefdata.shards import ShardStore
@@ -60,10 +61,9 @@ def request_seed(run_seed: int, prompt_id: str, model_index: int) -> int:
     return (int(digest[:8], 16) % (2**31 // MAX_K)) * MAX_K
 
 
-def sample_shard(
-    sampler: Sampler, shard: list[dict], model_index: int, config: SampleConfig, run_seed: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Candidates and rejects for one shard of prompts from one model."""
+def shard_requests(sampler: Sampler, shard: list[dict], model_index: int, config: SampleConfig,
+                   run_seed: int) -> tuple[list[tuple[dict, Request]], Rejects]:
+    """A shard's requests (prompt record, request) and the prompts refused before generation."""
     rejects = Rejects("sample")
     max_len = sampler.max_model_len
     todo: list[tuple[dict, Request]] = []
@@ -81,7 +81,12 @@ def sample_shard(
             continue
         seed = request_seed(run_seed, rec["prompt_id"], model_index)
         todo.append((rec, Request(messages=messages, n=config.k, seed=seed)))
-    outputs = sampler.generate([r for _, r in todo], config.sampling) if todo else []
+    return todo, rejects
+
+
+def shard_candidates(sampler: Sampler, todo: list[tuple[dict, Request]], outputs: list[list],
+                     rejects: Rejects, model_index: int, config: SampleConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidates (and the requests the backend refused) from a shard's generations."""
     refused = getattr(sampler, "refused", {})
     sampling = json.dumps({**config.sampling.model_dump(mode="json"), "n": config.k}, sort_keys=True)
     cands = []
@@ -199,27 +204,36 @@ class SampleStage(Stage):
         t0 = time.perf_counter()
         identities = [[r["prompt_id"] for r in shard] for shard in shards]
         finished, todo = store.resume(identities)
+        done = {i: (parts[""], parts["rejects"]) for i, (parts, _) in finished.items()}
         try:
             with _Progress(total, f"{'':>8}  {model_config.backend}:{Path(model_config.model).name}",
                            ctx.console) as bar:
-                for i, shard in enumerate(shards):
-                    seconds = None
-                    if i in finished:
-                        done = (finished[i][0][""], finished[i][0]["rejects"])
-                    else:
-                        sampler = sampler or make_sampler(model_config)
+                for i in finished:
+                    bar.advance(len(shards[i]), 0, None)
+                if todo:
+                    sampler = make_sampler(model_config)
+                    prepared = {i: shard_requests(sampler, shards[i], m, config, ctx.seed) for i in todo}
+                    requests = ((i, [r for _, r in prepared[i][0]]) for i in todo)
+                    t_shard = time.perf_counter()
+                    # shards come back as they finish (all at once on ray: one job, engines started once)
+                    for i, outputs in sampler.generate_shards(requests, config.sampling):
+                        shard_todo, shard_rejects = prepared.pop(i)
+                        done[i] = shard_candidates(sampler, shard_todo, outputs, shard_rejects, m, config)
+                        store.save(i, identities[i], {"": done[i][0], "rejects": done[i][1]},
+                                   {"candidates": done[i][0].height})
+                        tokens = int(done[i][0]["num_tokens"].fill_null(0).sum()) if done[i][0].height else 0
+                        bar.advance(len(shards[i]), tokens, time.perf_counter() - t_shard)
                         t_shard = time.perf_counter()
-                        done = sample_shard(sampler, shard, m, config, ctx.seed)
-                        seconds = time.perf_counter() - t_shard
-                        store.save(i, identities[i], {"": done[0], "rejects": done[1]},
-                                   {"candidates": done[0].height})
-                    cands.append(done[0])
-                    rejects.append(done[1])
-                    tokens = int(done[0]["num_tokens"].fill_null(0).sum()) if done[0].height else 0
-                    bar.advance(len(shard), tokens, seconds)
+                    if prepared:  # a backend that lost shards: never a silent gap in the candidates
+                        raise PrefdataError(f"sample: {model_config.backend} returned no result for shard(s) "
+                                            f"{sorted(prepared)} of {store.root}; rerun to resume (finished shards "
+                                            "are kept)")
         finally:
             if sampler is not None:
                 sampler.close()
+        for i in range(len(shards)):
+            cands.append(done[i][0])
+            rejects.append(done[i][1])
         dropped = reasons(pl.concat(rejects)) if rejects else {}
         return cands, rejects, {"shards": len(shards), "shards_resumed": len(finished), "dropped": dropped,
                                 "seconds": round(time.perf_counter() - t0, 3), "shard_dir": str(store.root)}

@@ -5,6 +5,7 @@ the same report)."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -101,3 +102,17 @@ def test_the_html_report_of_an_iterate_dir_shows_every_rounds_drops(two_rounds, 
                   ["low_normalized_margin"] for t in (1, 2))
     assert len(shown) == dropped > 0
     assert {r.find_elements(By.TAG_NAME, "td")[0].text for r in shown} == {"round 1: filter", "round 2: filter"}
+
+
+def test_a_moved_iterate_dir_reuses_its_trained_rounds(two_rounds, addition_policy, tmp_path):
+    out, _ = two_rounds
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)  # copy2: contents and mtimes kept, as `mv` keeps them
+    trained = {t: (moved / f"rounds/{t}/train.json").read_text() for t in (1, 2)}
+    weights = {p: p.stat().st_mtime_ns for p in (moved / "rounds").glob("*/model/*.safetensors")}
+    proc = _iterate(moved, addition_policy)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {t: (moved / f"rounds/{t}/train.json").read_text() for t in (1, 2)} == trained
+    assert weights and {p: p.stat().st_mtime_ns for p in weights} == weights  # nothing retrained or re-merged
+    report = json.loads((moved / "report.json").read_text())
+    assert report["rounds"][2]["train"] == json.loads((out / "report.json").read_text())["rounds"][2]["train"]

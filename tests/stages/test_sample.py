@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from prefdata.errors import PrefdataError
 from prefdata.backends.base import Generation, Sampler
 from prefdata.records import Candidate, PromptRecord
 from prefdata.stages import sample as sample_mod
@@ -171,3 +172,39 @@ def test_transformers_backend_through_the_stage(tmp_path, tiny_model_dir):
     assert set(out.data["finish_reason"]) <= {"stop", "length"} and out.data["backend"][0] == "transformers"
     again = run(tmp_path / "again", cfg, prompts)
     assert again.data.equals(out.data)
+
+
+class Streaming(SeedEcho):
+    """All shards as one job (as the ray backend runs them): finished out of order, or one lost."""
+
+    def __init__(self, model="m0", lose=None):
+        super().__init__(model)
+        self.lose, self.jobs = lose, 0
+
+    def generate_shards(self, shards, params):
+        self.jobs += 1
+        shards = list(shards)
+        for index, requests in reversed(shards):
+            if index != self.lose:
+                yield index, self.generate(requests, params)
+
+
+def test_a_streaming_backend_runs_one_job_and_its_shards_land_in_prompt_order(tmp_path, samplers):
+    prompts = prompts_frame([f"p{i}" for i in range(10)])
+    samplers["m0"] = Streaming()
+    streamed = run(tmp_path / "a", config(shard_size=3), prompts)
+    assert samplers["m0"].jobs == 1 and samplers["m0"].calls == 4
+    samplers["m0"] = SeedEcho("m0")
+    assert streamed.data.equals(run(tmp_path / "b", config(shard_size=3), prompts).data)
+
+
+def test_a_shard_the_backend_never_returns_is_an_error_naming_it_and_the_rerun_resumes(tmp_path, samplers):
+    prompts = prompts_frame([f"p{i}" for i in range(10)])
+    samplers["m0"] = Streaming(lose=2)
+    with pytest.raises(PrefdataError, match=r"returned no result for shard\(s\) \[2\]"):
+        run(tmp_path, config(shard_size=3), prompts)
+    samplers["m0"] = Streaming()
+    resumed = run(tmp_path, config(shard_size=3), prompts)
+    assert samplers["m0"].calls == 1 and resumed.stats["models"]["0:m0"]["shards_resumed"] == 3
+    samplers["m0"] = SeedEcho("m0")
+    assert resumed.data.equals(run(tmp_path / "fresh", config(shard_size=3), prompts).data)
