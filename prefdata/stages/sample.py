@@ -205,6 +205,7 @@ class SampleStage(Stage):
         identities = [[r["prompt_id"] for r in shard] for shard in shards]
         finished, todo = store.resume(identities)
         done = {i: (parts[""], parts["rejects"]) for i, (parts, _) in finished.items()}
+        timing: dict[str, float] = {}
         try:
             with _Progress(total, f"{'':>8}  {model_config.backend}:{Path(model_config.model).name}",
                            ctx.console) as bar:
@@ -212,6 +213,7 @@ class SampleStage(Stage):
                     bar.advance(len(shards[i]), 0, None)
                 if todo:
                     sampler = make_sampler(model_config)
+                    timing["sampler_ready_s"] = time.perf_counter() - t0
                     prepared = {i: shard_requests(sampler, shards[i], m, config, ctx.seed) for i in todo}
                     requests = ((i, [r for _, r in prepared[i][0]]) for i in todo)
                     t_shard = time.perf_counter()
@@ -224,6 +226,7 @@ class SampleStage(Stage):
                         tokens = int(done[i][0]["num_tokens"].fill_null(0).sum()) if done[i][0].height else 0
                         bar.advance(len(shards[i]), tokens, time.perf_counter() - t_shard)
                         t_shard = time.perf_counter()
+                        timing.setdefault("first_shard_s", t_shard - t0)
                     if prepared:  # a backend that lost shards: never a silent gap in the candidates
                         raise PrefdataError(f"sample: {model_config.backend} returned no result for shard(s) "
                                             f"{sorted(prepared)} of {store.root}; rerun to resume (finished shards "
@@ -235,6 +238,9 @@ class SampleStage(Stage):
             cands.append(done[i][0])
             rejects.append(done[i][1])
         dropped = reasons(pl.concat(rejects)) if rejects else {}
+        # where the time went: building the sampler (a local engine starts here), the first shard back
+        # (a Ray job's replicas start before it), the whole run
         return cands, rejects, {"shards": len(shards), "shards_resumed": len(finished), "dropped": dropped,
-                                "seconds": round(time.perf_counter() - t0, 3), "shard_dir": str(store.root)}
+                                "seconds": round(time.perf_counter() - t0, 3),
+                                **{k: round(v, 3) for k, v in timing.items()}, "shard_dir": str(store.root)}
 
