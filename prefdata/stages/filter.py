@@ -62,12 +62,13 @@ class FilterStage(Stage):
     def code_files(self) -> list[Path]:
         """This module, every filter block and the partitioned runner: an edited filter re-filters."""
         import prefdata.filters as filters
+        import prefdata.partition as package
         import prefdata.partition.executor as executor
         import prefdata.partition.files as files
         import prefdata.partition.filters as partitioned
 
         blocks = sorted(Path(filters.__file__).parent.glob("*.py"))
-        return [*super().code_files(), *blocks, *(Path(m.__file__) for m in (partitioned, executor, files))]
+        return [*super().code_files(), *blocks, *(Path(m.__file__) for m in (package, partitioned, executor, files))]
 
     def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext | None = None) -> StageOutput:
         pairs = inputs["pairs"].lazy()

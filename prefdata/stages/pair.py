@@ -52,13 +52,16 @@ class PairStage(Stage):
     config: PairConfig
 
     def code_files(self) -> list[Path]:
+        import prefdata.partition as package
         import prefdata.partition.executor as executor
         import prefdata.partition.files as files
         import prefdata.partition.pairs as partitioned
         import prefdata.pairing.blocks as blocks
         import prefdata.pairing.build as logic
+        import prefdata.pairing.strategy as strategy
 
-        return [*super().code_files(), *(Path(m.__file__) for m in (logic, blocks, partitioned, files, executor))]
+        modules = (logic, blocks, strategy, package, partitioned, files, executor)
+        return [*super().code_files(), *(Path(m.__file__) for m in modules)]
 
     def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext) -> StageOutput:
         seed = self.config.seed if self.config.seed is not None else ctx.seed

@@ -96,7 +96,8 @@ def test_engine_replicas_start_once_per_stage_run_not_once_per_shard(ray_run, ti
     before = engine_actors()
     manifest = runner.build(RECIPE, tmp_path / "run", _overrides(tiny_model_dir, ray_cluster, "sample.shard_size=3"))
     assert next(iter(json.loads(manifest.stages[1].stats)["models"].values()))["shards"] == 4
-    assert len(engine_actors() - before) == 2  # one per replica (one per node), not one per replica and shard
+    # at most one per replica (Ray Data may start with fewer), never one per shard: per-shard jobs made >= 4
+    assert 1 <= len(engine_actors() - before) <= 2
 
 
 def test_an_unreachable_ray_address_fails_in_seconds(tmp_path):

@@ -95,6 +95,6 @@ def test_an_edited_filter_block_or_partition_module_changes_the_stage_key():
     code = FilterStage(FilterConfig()).fingerprint()["code"]
     assert {"prefdata/filters/gap.py", "prefdata/filters/quality.py", "prefdata/filters/dedup.py",
             "prefdata/filters/minhash.py", "prefdata/filters/__init__.py", "prefdata/partition/filters.py",
-            "prefdata/partition/files.py", "prefdata/stages/filter.py"} <= set(code)
+            "prefdata/partition/files.py", "prefdata/partition/__init__.py", "prefdata/stages/filter.py"} <= set(code)
     pair = PairStage(PairConfig()).fingerprint()["code"]
     assert {"prefdata/pairing/build.py", "prefdata/pairing/blocks.py", "prefdata/partition/pairs.py"} <= set(pair)
