@@ -124,12 +124,14 @@ class PluginConfig(BaseModel):
     _block: tuple[type, BaseModel] | None = PrivateAttr(None)
 
     @property
-    def name(self) -> str:
+    def block_name(self) -> str:
+        """What the recipe names the block by (`module:Class` or the entry point); a property of its
+        own, so a plugin's Config may have a `name` option."""
         return getattr(self, self.key)
 
     @model_validator(mode="after")
     def _load(self, info: ValidationInfo):
-        name = self.name
+        name = self.block_name
         cls = load_block(name, self.kind, self.base, (info.context or {}).get("base_dir"), self.builtin)
         missing = [f for f in self.required if f not in cls.Config.model_fields]
         if missing:
@@ -176,7 +178,7 @@ class PluginConfig(BaseModel):
     def model_dump(self, **kwargs) -> dict[str, Any]:
         """The validated options (paths resolved against the recipe), as the stage key and the partitions
         of a partitioned stage read them back."""
-        return {**self.block_config.model_dump(**kwargs), self.key: self.name}
+        return {**self.block_config.model_dump(**kwargs), self.key: self.block_name}
 
 
 def load_block(name: str, kind: str, base: type, base_dir: Path | None = None, builtin: tuple[str, ...] = (),
