@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import (
-    BaseModel, ConfigDict, Discriminator, PrivateAttr, Tag, ValidationError, ValidationInfo, create_model,
-    model_validator,
+    BaseModel, ConfigDict, Discriminator, PrivateAttr, SerializationInfo, Tag, ValidationError, ValidationInfo,
+    create_model, model_serializer, model_validator,
 )
 
 GROUPS = {"filter": "prefdata.filters", "judge": "prefdata.judges", "sampler": "prefdata.samplers",
@@ -175,10 +175,14 @@ class PluginConfig(BaseModel):
             return getattr(block[1], name)
         return super().__getattr__(name)
 
-    def model_dump(self, **kwargs) -> dict[str, Any]:
-        """The validated options (paths resolved against the recipe), as the stage key and the partitions
-        of a partitioned stage read them back."""
-        return {**self.block_config.model_dump(**kwargs), self.key: self.block_name}
+    @model_serializer(mode="wrap")
+    def _validated(self, handler, info: SerializationInfo) -> dict[str, Any]:
+        """The validated options (paths resolved against the recipe), wherever the block is dumped,
+        alone or inside its section: what the stage key holds and what a partition on a Ray worker
+        validates again (without the recipe's folder)."""
+        if self._block is None:
+            return handler(self)
+        return {**self.block_config.model_dump(mode=info.mode, exclude=info.exclude), self.key: self.block_name}
 
 
 def load_block(name: str, kind: str, base: type, base_dir: Path | None = None, builtin: tuple[str, ...] = (),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 Role = Literal["system", "user", "assistant"]
@@ -173,7 +173,7 @@ class StageManifest(Record):
     input_hashes: dict[str, str]
     output_hash: str
     rows_in: int
-    rows_kept: int
+    rows_kept: int = Field(validation_alias=AliasChoices("rows_kept", "rows_out"))  # rows_out: run dirs written before the rename
     dropped: dict[str, int] = Field(description="Dropped rows by reason code.")
     seconds: float
     skipped: bool = Field(False, description="True when reused from an earlier run.")

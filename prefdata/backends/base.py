@@ -59,7 +59,7 @@ class Sampler(ABC):
         `generate` call per shard, in order; a backend that streams (ray) runs them all as one job
         and yields each shard as soon as its last row is back."""
         for index, requests in shards:
-            yield index, self.generate(requests, params)
+            yield index, self.generate(requests, params) if requests else []
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """Tokens of the rendered chat prompt, or None when this sampler cannot count them."""

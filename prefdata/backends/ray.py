@@ -184,25 +184,31 @@ class RaySampler(Sampler):
         shards = dict(shards)
         for index in [i for i, requests in shards.items() if not requests]:
             yield index, []
-        rows = []
-        for s, requests in shards.items():
-            for j, r in enumerate(requests):
-                tokens = self.chat_tokens(r.messages)
-                rows += [{"tokenized_prompt": tokens, "seed": -1 if r.seed is None else r.seed + i, "shard": s,
-                          "request": j, "sample": i} for i in range(r.n)]
+        # one row per request here; its k samples become k rows on the cluster (`_samples`)
+        rows = [{"tokenized_prompt": self.chat_tokens(r.messages), "seed": -1 if r.seed is None else r.seed,
+                 "n": r.n, "shard": s, "request": j}
+                for s, requests in shards.items() for j, r in enumerate(requests)]
         if not rows:
             return
         missing = {s: sum(r.n for r in requests) for s, requests in shards.items() if requests}
         gens = {s: [[None] * r.n for r in requests] for s, requests in shards.items()}
-        # one block per shard: a shard flows through the engines on its own and comes back when it is done
-        blocks = self.ray.data.from_items(rows, override_num_blocks=len(missing))
-        for row in self._processor(params)(blocks).iter_rows():
+        # about one block per shard (blocks split by row count): shards flow through the engines
+        # and come back as they finish, not all at the end
+        requests = self.ray.data.from_items(rows, override_num_blocks=len(missing))
+        samples = requests.flat_map(_samples, num_cpus=LIGHT_STAGE_CPUS)
+        for row in self._processor(params)(samples).iter_rows():
             s = int(row["shard"])
             gens[s][row["request"]][row["sample"]] = Generation(row["text"], row["num_tokens"], row["finish_reason"])
             missing[s] -= 1
             if not missing[s]:
                 del missing[s]
                 yield s, [[g for g in per if g is not None] for per in gens.pop(s)]
+
+
+def _samples(row: dict) -> list[dict]:
+    """A request's n rows, row i seeded `seed + i` (how vLLM seeds the i-th of n samples)."""
+    return [{"tokenized_prompt": row["tokenized_prompt"], "seed": -1 if row["seed"] < 0 else row["seed"] + i,
+             "shard": row["shard"], "request": row["request"], "sample": i} for i in range(row["n"])]
 
 
 def _finish_reason(row: dict, max_tokens: int, eos: frozenset[int]) -> str:

@@ -23,7 +23,9 @@ candidates), training is skipped when train.json holds the same key (inputs: the
 with paths inside DIR named relative to it, the exported dataset's split files, the start and
 reference models' fingerprints, the trainer's code and the torch / transformers / trl / peft /
 accelerate versions) and otherwise resumes from its last checkpoint or restarts, and a merge
-is written to a temp dir and renamed. A moved DIR reuses its trained rounds.
+is written to a temp dir and renamed. A moved DIR (moved with its files' times, as `mv` does)
+reuses its trained rounds: its builds rerun the sample stages whose key holds a model path
+inside DIR, and training is skipped when they give the same data (deterministic engines).
 """
 
 from __future__ import annotations
@@ -156,8 +158,7 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
     raw = round_train_config(plan.train, model=init, reference=reference, dataset=dataset, output=train_dir, seed=seed)
     cfg = validate_train_config(raw, f"{plan.path} (train, round {t})")
     # Paths inside the iterate directory are named relative to it: a moved directory keeps its rounds.
-    train = json.loads(json.dumps(cfg.model_dump(mode="json")).replace(json.dumps(str(layout.root))[1:-1], "$ITERATE"))
-    key = stable_hash({"train": train, "data": dataset_key,
+    key = stable_hash({"train": _relative_to(cfg.model_dump(mode="json"), layout.root), "data": dataset_key,
                        "init": path_fingerprint(init), "reference": path_fingerprint(reference),
                        "code": code_fingerprint(sorted(Path(prefdata.trainer.__file__).parent.glob("*.py"))),
                        "engines": engine_versions(TRAIN_ENGINES)})
@@ -175,6 +176,17 @@ def _train(plan: Plan, layout: IterateDir, t: int, init: str, reference: str, se
     summary = _train_summary(train_dir)
     mark_done(marker, {"key": key, "summary": summary})
     return summary
+
+
+def _relative_to(value, root: Path):
+    """`value` (a JSON tree) with every string that is a path inside `root` written `$ITERATE/...`."""
+    if isinstance(value, dict):
+        return {k: _relative_to(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative_to(v, root) for v in value]
+    if isinstance(value, str) and value.startswith("/") and Path(value).is_relative_to(root):
+        return str(Path("$ITERATE") / Path(value).relative_to(root))
+    return value
 
 
 def _dataset_key(dataset: Path) -> str:

@@ -37,6 +37,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from prefdata.backends import SamplerConfig, SamplingParams
 from prefdata.backends.base import Request, Sampler
 from prefdata.config import StrictModel, config_path, stable_hash
+from prefdata.errors import PrefdataError
 from prefdata.judges.base import Judge, JudgeItem, judgment_row
 from prefdata.judges.pairwise import candidate_pairs, pairwise_rows
 from prefdata.judges.parsing import Parsed, fence, parse_ratings, parse_verdict, template_tags
@@ -189,9 +190,10 @@ class LLMJudge(Judge):
                 out[i] = gens[0].text if gens else ""
             if progress is not None:
                 progress(len(batches[b]))
-        for i in todo:
-            if out[i] is None:  # a batch the backend never returned (a replica died): a missing label, with why
-                out[i] = Parsed(None, "error", f"{self.sampler.backend} returned no output for this judge prompt")
+        lost = [i for i in todo if out[i] is None]
+        if lost:  # a batch the backend never returned (a replica died): never cached as a label, rerun instead
+            raise PrefdataError(f"judge {self.judge_id}: {self.sampler.backend} returned no output for {len(lost)} "
+                                "judge prompts (an engine replica died?); rerun to resume (finished shards are kept)")
         if progress is not None and len(todo) < len(conversations):
             progress(len(conversations) - len(todo))
         return out

@@ -57,7 +57,8 @@ def label_on_ray(config, todo: list[tuple[int, list[JudgeItem]]],
 
     connect()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    size = min(actors or nodes, len(todo))
+    # never more actors than CPUs: the pool waits for all of them before it starts (below)
+    size = max(1, min(actors or nodes, len(todo), int(ray.cluster_resources().get("CPU", 1))))
     # Which actor scores which shard must not depend on timing or block layout: one block per
     # shard, every actor loaded before the first shard is handed out, one shard in flight per
     # actor (otherwise the first actor up can queue every shard while the others load).

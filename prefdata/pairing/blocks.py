@@ -157,21 +157,27 @@ def generate_pairs(values: pl.DataFrame, strategy, min_margin: float, seed: int,
 
 def own_strategy_pairs(values: pl.DataFrame, strategy, min_margin: float, seed: int,
                        group: list[str]) -> pl.DataFrame:
-    """A user's PairingStrategy on `values`; its output checked, and held to `min_margin` like a built-in."""
-    columns = [*group, "chosen_id", "rejected_id", "chosen_score", "rejected_score"]
+    """A user's PairingStrategy on `values`: which candidates it pairs is its choice, their scores
+    are the labels' (never the strategy's numbers), and a pair is held to `min_margin` like a
+    built-in one, so a plugin cannot make a tie, a self-pair or an inverted pair."""
     raw = strategy.build().pairs(values, min_margin, seed)
+    columns = [*group, "chosen_id", "rejected_id"]
     missing = [c for c in columns if not isinstance(raw, pl.DataFrame) or c not in raw.columns]
     if missing:
         raise DataError(f"pair strategy {strategy.type}: pairs() must return a polars DataFrame with the "
-                        f"columns {columns}; missing {missing}")
-    known = values.select(*group, pl.col("candidate_id"))
-    for side in ("chosen_id", "rejected_id"):
-        unknown = raw.join(known.rename({"candidate_id": side}), on=[*group, side], how="anti")
+                        f"columns {columns} (scores are taken from the labels); missing {missing}")
+    known = values.select(*group, "candidate_id", "value")
+    pairs = raw.select(columns).unique(maintain_order=True)
+    for side in ("chosen", "rejected"):
+        scored = pairs.join(known.rename({"candidate_id": f"{side}_id", "value": f"{side}_score"}),
+                            on=[*group, f"{side}_id"], how="left")
+        unknown = scored.filter(pl.col(f"{side}_score").is_null()).drop(f"{side}_score")
         if unknown.height:
-            raise DataError(f"pair strategy {strategy.type}: {unknown.height} pairs name a {side} that is not a "
+            raise DataError(f"pair strategy {strategy.type}: {unknown.height} pairs name a {side}_id that is not a "
                             f"labelled candidate of their prompt (e.g. {unknown.row(0, named=True)})")
-    return (raw.filter(pl.col("chosen_score") - pl.col("rejected_score") > min_margin)
-            .select(columns).unique([*group, "chosen_id", "rejected_id"], maintain_order=True))
+        pairs = scored
+    return pairs.filter(pl.col("chosen_score") - pl.col("rejected_score") > min_margin).select(
+        *columns, "chosen_score", "rejected_score")
 
 
 def prompt_rejects(prompts: pl.DataFrame, candidates: pl.DataFrame, status: pl.DataFrame,

@@ -41,8 +41,9 @@ class PairingStrategy:
 
     `values` has one row per labelled candidate: prompt_id (and annotator when pairing per
     annotator), candidate_id, value (the score, or the rank turned so that higher is better),
-    length (characters). Return the same group columns plus chosen_id, rejected_id,
-    chosen_score, rejected_score. A call sees every candidate of the prompts it gets (large
+    length (characters). Return the same group columns plus chosen_id and rejected_id: the
+    scores are taken from the labels, and a pair whose chosen score does not beat the rejected
+    one by more than min_margin is dropped. A call sees every candidate of the prompts it gets (large
     runs are paired in partitions of whole prompts), so a strategy may look at a prompt's
     candidates together, never across prompts.
     """

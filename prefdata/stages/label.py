@@ -47,6 +47,8 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from prefdata.config import StrictModel, stable_hash
+from prefdata.fingerprint import code_fingerprint
+from prefdata.plugins import plugin_files
 from prefdata.judges.aggregate import combine, ranks_within_groups
 from prefdata.judges.agreement import agreement_report
 from prefdata.judges import JudgeConfig
@@ -190,7 +192,8 @@ class LabelStage(Stage):
             store = None
             if judge_config.type in SHARDED_JUDGES:
                 key = stable_hash({"judge": judge_config.model_dump(mode="json"), "engines": fingerprint.get("engines"),
-                                   "paths": fingerprint.get("paths")})  # model files and templates
+                                   "paths": fingerprint.get("paths"),  # model files and templates
+                                   "code": code_fingerprint(plugin_files(judge_config))})  # e.g. a plugin sampler
                 store = ShardStore(ctx.stage_dir / "shards" / f"{judge_config.id}-{key}")
             if self.config.executor == "ray":
                 judge_config = on_ray(judge_config)

@@ -32,6 +32,8 @@ from pydantic import Field
 from prefdata.backends import SamplerConfig, make_sampler
 from prefdata.backends.base import Request, Sampler, SamplingParams
 from prefdata.config import StrictModel, stable_hash
+from prefdata.fingerprint import code_fingerprint
+from prefdata.plugins import plugin_files
 from prefdata.errors import PrefdataError
 from prefdata.logs import bars_off
 from prefdata.records import Candidate
@@ -196,7 +198,8 @@ class SampleStage(Stage):
         key = stable_hash({"model": what, "model_index": m, "k": config.k,
                            "sampling": config.sampling.model_dump(mode="json"), "seed": ctx.seed,
                            "model_files": fingerprint.get("paths", {}).get(model_config.model),
-                           "engines": fingerprint.get("engines")})
+                           "engines": fingerprint.get("engines"),
+                           "code": code_fingerprint(plugin_files(model_config))})  # an edited plugin sampler resamples
         store = ShardStore(ctx.stage_dir / "shards" / key)
         sampler: Sampler | None = None
         cands, rejects = [], []

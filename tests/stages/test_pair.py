@@ -196,3 +196,36 @@ def test_judgments_of_unknown_candidates_are_counted_orphans():
     assert pairs.height == 1 and stats["orphan_judgments"] == 1
     orphan = candidate_drops.filter(pl.col("reason") == "orphan_judgment")
     assert orphan["row_id"].to_list() == ["stale"] and "p:0:7" in orphan["values"][0]
+
+
+BAD_STRATEGY = '''
+import polars as pl
+from pydantic import BaseModel
+
+from prefdata.pairing.strategy import PairingStrategy
+
+
+class Everything(PairingStrategy):
+    """Every ordered pair, self-pairs included, with made-up scores."""
+
+    class Config(BaseModel):
+        pass
+
+    def pairs(self, values, min_margin, seed):
+        ids = values.select("prompt_id", "candidate_id")
+        both = ids.join(ids.rename({"candidate_id": "rejected_id"}), on="prompt_id").rename({"candidate_id": "chosen_id"})
+        return both.with_columns(pl.lit(9.0).alias("chosen_score"), pl.lit(0.0).alias("rejected_score"))
+'''
+
+
+def test_a_strategy_of_ones_own_cannot_make_ties_self_pairs_or_inverted_pairs(tmp_path, monkeypatch):
+    (tmp_path / "bad_pairing.py").write_text(BAD_STRATEGY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    prompts, cands, judgments = make_tables({"p1": [1.0, 2.0, 2.0, 3.0], "p2": [0.5, 0.5]})
+    pairs, rejects, _, stats = build_pairs(prompts, cands, judgments,
+                                           PairConfig.model_validate({"strategy": "bad_pairing:Everything"}))
+    assert stats["strategy"] == "bad_pairing:Everything"
+    # the labels' scores, not the strategy's 9.0 / 0.0: only the 5 pairs with a real gap survive
+    assert sorted(zip(pairs["chosen_id"], pairs["rejected_id"])) == [
+        ("p1:0:1", "p1:0:0"), ("p1:0:2", "p1:0:0"), ("p1:0:3", "p1:0:0"), ("p1:0:3", "p1:0:1"), ("p1:0:3", "p1:0:2")]
+    assert (pairs["margin"] > 0).all() and set(rejects["row_id"]) == {"p2"}
