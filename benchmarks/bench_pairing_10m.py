@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from synthetic_labels import floor_query, make_data
+from synthetic_labels import floor_query, in_child, make_data
 
 
 def run_prefdata(data: Path, work: Path, partition_prompts: int, partition_pairs: int) -> dict:
@@ -100,7 +100,7 @@ def main() -> None:
     data.mkdir(parents=True, exist_ok=True)
     if not (data / "judgments.parquet").is_file():
         t0 = time.perf_counter()
-        make_data(args.prompts, args.k, data)
+        in_child(make_data, args.prompts, args.k, data)
         print(f"data: {args.prompts} prompts x {args.k} = {args.prompts * args.k} candidates "
               f"({sum(f.stat().st_size for f in data.glob('*.parquet')) / 2**20:.0f} MiB parquet) "
               f"in {time.perf_counter() - t0:.1f}s", flush=True)

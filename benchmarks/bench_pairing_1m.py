@@ -11,6 +11,9 @@ first. Then child processes read it and run, each measuring its own wall time an
   length, dedup(exact)], in memory (at this size the stages do not partition);
 - floor: a minimal hand-written polars version of the same pairing + exact prompt dedup.
 Prints each run and the median ratio (target: prefdata within 1.5x of the floor, under 4 GiB).
+The floor runs no quality rule, so the quality filter is also timed alone on prefdata's pairs
+against `synthetic_labels.quality_floor`, the same rules as one plain polars query run by the
+streaming engine (children `quality` / `quality-floor`; same kept pairs checked; target 1.3x).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
-from synthetic_labels import floor_query, make_data
+from synthetic_labels import floor_query, in_child, make_data
 
 
 def run_prefdata(data: Path) -> dict:
@@ -57,8 +60,44 @@ def run_floor(data: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "kept": pairs.height}
 
 
+def run_quality(data: Path) -> dict:
+    from prefdata.filters.quality import QualityFilter, QualityFilterConfig
+
+    pairs = pl.read_parquet(data / "pairs.parquet")
+    t0 = time.perf_counter()
+    result = QualityFilter(QualityFilterConfig()).apply(pairs)
+    seconds = time.perf_counter() - t0
+    result.kept.select("pair_id").write_parquet(data / "quality-kept.parquet")
+    return {"seconds": seconds, "kept": result.kept.height, "dropped": result.stats["dropped"]}
+
+
+def run_quality_floor(data: Path) -> dict:
+    from synthetic_labels import quality_floor
+
+    pairs = pl.read_parquet(data / "pairs.parquet")
+    t0 = time.perf_counter()
+    decided = quality_floor(pairs.lazy()).select("pair_id", "reason").collect(engine="streaming")
+    seconds = time.perf_counter() - t0
+    kept = decided.filter(pl.col("reason").is_null())["pair_id"]
+    same = (data / "quality-kept.parquet").is_file() and \
+        kept.equals(pl.read_parquet(data / "quality-kept.parquet")["pair_id"])
+    return {"seconds": seconds, "kept": kept.len(), "same_kept_pairs_as_prefdata": same,
+            "dropped": dict(decided.drop_nulls("reason").group_by("reason").len().iter_rows())}
+
+
+def write_pairs(data: Path) -> None:
+    """prefdata's pairs (best vs worst), the quality filter's input in both quality children."""
+    from prefdata.stages.pair import PairConfig, build_pairs
+
+    frames = {n: pl.read_parquet(data / f"{n}.parquet") for n in ("prompts", "candidates", "judgments")}
+    build_pairs(*frames.values(), PairConfig(strategy="best_vs_worst"))[0].write_parquet(data / "pairs.parquet")
+
+
+CHILDREN = {"prefdata": run_prefdata, "floor": run_floor, "quality": run_quality, "quality-floor": run_quality_floor}
+
+
 def child(which: str, data: Path) -> None:
-    result = (run_prefdata if which == "prefdata" else run_floor)(Path(data))
+    result = CHILDREN[which](Path(data))
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -68,20 +107,21 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=250_000)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", choices=["prefdata", "floor"])
+    parser.add_argument("--child", choices=list(CHILDREN))
     parser.add_argument("--data", type=Path)
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.data)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        make_data(args.prompts, args.k, Path(tmp))
+        in_child(make_data, args.prompts, args.k, Path(tmp))
         print(f"data: {args.prompts} prompts x {args.k} = {args.prompts * args.k} candidates "
               f"({sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20:.0f} MiB parquet) "
               f"in {time.perf_counter() - t0:.1f}s")
-        runs = {"floor": [], "prefdata": []}
+        in_child(write_pairs, Path(tmp))
+        runs = {which: [] for which in CHILDREN}
         for _ in range(args.repeats):  # alternating: both arms see the same machine state
-            for which in ("floor", "prefdata"):
+            for which in ("floor", "prefdata", "quality", "quality-floor"):
                 proc = subprocess.run([sys.executable, __file__, "--child", which, "--data", tmp],
                                       capture_output=True, text=True, check=True)
                 runs[which].append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -91,6 +131,9 @@ def main() -> None:
     print(f"median wall time: floor {median['floor']:.2f}s, prefdata {median['prefdata']:.2f}s; ratio "
           f"{median['prefdata'] / median['floor']:.2f}x (target <= 1.5x); prefdata peak RSS {peak:.2f} GiB "
           f"(target < 4 GiB)")
+    same = all(r["same_kept_pairs_as_prefdata"] for r in runs["quality-floor"])
+    print(f"quality filter alone: prefdata {median['quality']:.2f}s, polars floor {median['quality-floor']:.2f}s; "
+          f"ratio {median['quality'] / median['quality-floor']:.2f}x (target <= 1.3x); same kept pairs: {same}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
 
     python benchmarks/bench_ray_sampling.py --prompts 2000 --k 4 --shard-size 16
 
+    python benchmarks/bench_ray_sampling.py --replicas --prompts 400 --k 4   # 1 vs 2 replicas, two nodes
+
 Runs `pipelines/sample_ray_cpu.yaml` twice through `prefdata.runner.build` on a fresh local
 Ray cluster (all CPUs): once with `backend: ray` (Ray Data LLM, engine replicas started by
 Ray), once with `--set sample.models.0.backend=vllm` (one in-process engine), both with
@@ -12,6 +14,11 @@ all shards, so its engines start once either way). Prints per backend where the 
 (cluster connect, sampler ready: the local engine starts here; first shard back: the Ray
 replicas start before it; the rest: generation), the overhead ratio ray / vllm end to end
 and after the first shard, and whether the candidates are identical.
+
+`--replicas`: the same work on a two-node cluster on loopback addresses (one CPU per node,
+prefdata.cluster.loopback_cluster) with `concurrency: 1` and then `concurrency: 2` engine
+replicas: candidates/s of each, end to end and after the first shard, their ratio, and
+whether both runs made the same candidates.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=200)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--shard-size", type=int, default=16)
+    ap.add_argument("--replicas", action="store_true", help="1 vs 2 engine replicas on a two-node cluster")
     args = ap.parse_args()
 
     from prefdata.tiny import build_tiny_model
@@ -64,7 +72,10 @@ def main() -> None:
     prompts.write_text("".join(json.dumps({"id": f"{i}", "prompt": f"{base[i % len(base)]['prompt']} ({i})"}) + "\n"
                                for i in range(args.prompts)))
     common = [f"sample.models.0.model={model}", f"prompts.path={prompts}", f"sample.k={args.k}",
-              f"sample.shard_size={args.shard_size}", "ray.num_cpus=2"]
+              f"sample.shard_size={args.shard_size}"]
+    if args.replicas:
+        return replicas(root, common, args)
+    common.append("ray.num_cpus=2")
     from prefdata.cluster import RayClusterConfig, configure, connect
 
     configure(RayClusterConfig(num_cpus=2))
@@ -79,6 +90,27 @@ def main() -> None:
         "overhead_ratio_ray_over_vllm": round(ray_t["sample_stage_s"] / vllm_t["sample_stage_s"], 2),
         "ratio_after_first_shard": round(ray_t["after_first_shard_s"] / max(vllm_t["after_first_shard_s"], 1e-9), 2),
         "identical_candidates": ray_c.equals(vllm_c),
+    }, indent=2))
+
+
+def replicas(root: Path, common: list[str], args) -> None:
+    from prefdata.cluster import RayClusterConfig, configure, connect, loopback_cluster
+
+    with loopback_cluster(nodes=2, cpus_per_node=1) as address:
+        configure(RayClusterConfig(address=address))
+        connect()
+        runs = {n: run(root / f"replicas{n}", [*common, f"ray.address={address}", f"sample.models.0.concurrency={n}"])
+                for n in (1, 2)}
+    timing = {n: {**t, "candidates_per_s": round(c.height / t["sample_stage_s"], 2),
+                  "candidates_per_s_after_first_shard": round(c.height / max(t["after_first_shard_s"], 1e-9), 2)}
+              for n, (t, c) in runs.items()}
+    print(json.dumps({
+        "prompts": args.prompts, "k": args.k, "shard_size": args.shard_size, "nodes": 2, "cpus_per_node": 1,
+        "replicas_1": timing[1], "replicas_2": timing[2],
+        "speedup_2_over_1": round(timing[2]["candidates_per_s"] / timing[1]["candidates_per_s"], 2),
+        "speedup_after_first_shard": round(timing[2]["candidates_per_s_after_first_shard"]
+                                           / timing[1]["candidates_per_s_after_first_shard"], 2),
+        "identical_candidates": runs[1][1].equals(runs[2][1]),
     }, indent=2))
 
 

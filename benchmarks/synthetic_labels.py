@@ -2,6 +2,7 @@
 
     from synthetic_labels import make_data
     make_data(2_500_000, 4, Path("/tmp/data"))   # prompts/candidates/judgments.parquet, 10M candidates
+    in_child(make_data, 2_500_000, 4, Path("/tmp/data"))   # the same in a child process (see below)
 
 Realistic lengths (prompts 10-80 words, responses 20-300 words), 2% missing scores, scores
 rounded to 0.1 (ties), 5% planted duplicate prompts (an earlier prompt, shouted), 3% of
@@ -12,6 +13,7 @@ time and streamed into one file per table, so memory stays at one chunk.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +75,19 @@ def make_data(n_prompts: int, k: int, out: Path, seed: int = 0, chunk_prompts: i
     shutil.rmtree(chunks)
 
 
+def in_child(fn, *args) -> None:
+    """fn(*args) in a fresh Python process. Benchmarks measure their children's peak RSS, and a
+    forked child starts with its parent's peak (Linux keeps ru_maxrss across fork and exec):
+    work that fills memory, like making the data, must not happen in the parent."""
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(target=fn, args=args)
+    process.start()
+    process.join()
+    if process.exitcode:
+        sys.exit(f"{fn.__name__} failed (exit code {process.exitcode})")
+
+
 def floor_query(data: Path) -> pl.LazyFrame:
     """Best vs worst per prompt (ties broken by candidate id), margin > 0, prompt text, exact dedup."""
     prompts, candidates, judgments = (pl.scan_parquet(data / f"{n}.parquet") for n in TABLES)
@@ -90,3 +105,44 @@ def floor_query(data: Path) -> pl.LazyFrame:
                           .str.strip_chars().alias("norm"))
             .sort("prompt_id")
             .unique("norm", keep="first", maintain_order=True))
+
+
+def quality_floor(pairs: pl.LazyFrame) -> pl.LazyFrame:
+    """The quality filter's rules at their default settings as one plain polars query: a `reason`
+    column per pair (null: kept), the first rule that matches, in the filter's order."""
+    def words(side):
+        return pl.col(side).str.to_lowercase().str.split(" ")
+
+    def trigram_share(side):
+        w = words(side)
+        tri = w.list.eval(pl.concat_str(pl.element(), pl.element().shift(-1), pl.element().shift(-2),
+                                         separator="\x1f")).list.drop_nulls()
+        return pl.when(w.list.len() >= 16).then(1.0 - tri.list.n_unique() / tri.list.len()).otherwise(0.0)
+
+    def echo_share(side):
+        user = pl.col("prompt").list.last().struct.field("content").str.strip_chars()
+        resp_len = pl.col(side).str.strip_chars().str.len_chars()
+        hit = (user.str.len_chars() >= 16) & (resp_len > 0) & pl.col(side).str.contains(user, literal=True)
+        return pl.when(hit).then(user.str.len_chars() / resp_len).otherwise(0.0)
+
+    def alnum(side):
+        return pl.col(side).str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
+
+    nu_c, nu_r = words("chosen").list.n_unique(), words("rejected").list.n_unique()
+    bytes_c, bytes_r = pl.col("chosen").str.len_bytes(), pl.col("rejected").str.len_bytes()
+    comparable = (((pl.min_horizontal(bytes_c, bytes_r) >= 0.9 * pl.max_horizontal(bytes_c, bytes_r))
+                   | (pl.min_horizontal(bytes_c, bytes_r) < 256))
+                  & (pl.min_horizontal(nu_c, nu_r) >= 0.5 * pl.max_horizontal(nu_c, nu_r)))
+    jaccard = (words("chosen").list.set_intersection(words("rejected")).list.len()
+               / words("chosen").list.set_union(words("rejected")).list.len())
+    rules = [(f"empty_{s}", pl.col(s).str.replace_all(r"[\s\p{C}]+", "").str.len_chars() == 0)
+             for s in ("chosen", "rejected")]
+    rules += [(f"truncated_{s}", pl.col(f"{s}_finish_reason") == "length") for s in ("chosen", "rejected")]
+    rules += [(f"repetitive_{s}", trigram_share(s) > 0.5) for s in ("chosen", "rejected")]
+    rules += [(f"prompt_echo_{s}", echo_share(s) > 0.8) for s in ("chosen", "rejected")]
+    rules += [("identical_pair", comparable & (alnum("chosen") == alnum("rejected"))),
+              ("near_identical_pair", jaccard >= 0.95)]
+    reason = pl.lit(None, dtype=pl.String)
+    for name, rule in reversed(rules):
+        reason = pl.when(rule.fill_null(False)).then(pl.lit(name)).otherwise(reason)
+    return pairs.with_columns(reason.alias("reason"))

@@ -7,12 +7,19 @@
 
 The runner hands the recipe's `ray:` section to `configure`; the first sampler or executor
 that needs Ray calls `connect()`, which uses it (no section: a local cluster on 127.0.0.1).
+
+    with loopback_cluster(nodes=2) as address:   # a real multi-node cluster on one machine (tests, benchmarks)
+        connect(RayClusterConfig(address=address))
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 from pydantic import Field
 
@@ -71,3 +78,45 @@ def connect(config: RayClusterConfig | None = None) -> None:
         ray.init(address=address, **kwargs)
     except ConnectionError as e:
         raise PrefdataError(f"ray.address {config.address!r}: cannot connect ({e})") from None
+
+
+@contextmanager
+def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1):
+    """A real Ray cluster of `nodes` nodes on this machine (head 127.0.0.2, workers 127.0.0.3, ...),
+    for exercising the multi-node paths without a second machine; yields the head's address.
+
+    Ray turns 127.0.0.1 into the machine's external address, so each node gets its own loopback
+    address; token auth is off (the nodes would need a shared token). Everything started here is
+    stopped here, by pid, and the caller's ray.init (if any) is shut down first.
+    """
+    import shutil
+    import tempfile
+
+    import psutil
+    import ray
+
+    with socket.socket() as s:  # a free port on the head's address
+        s.bind(("127.0.0.2", 0))
+        port = s.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's unix sockets live under it
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_bin = Path(sys.executable).with_name("ray")
+    common = [f"--num-cpus={cpus_per_node}", "--disable-usage-stats", f"--temp-dir={temp}"]
+    try:
+        subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.2", f"--port={port}",
+                        "--include-dashboard=false", *common], env=env, check=True, capture_output=True, timeout=120)
+        for n in range(1, nodes):
+            subprocess.run([ray_bin, "start", f"--address=127.0.0.2:{port}", f"--node-ip-address=127.0.0.{2 + n}",
+                            *common], env=env, check=True, capture_output=True, timeout=120)
+        os.environ["RAY_AUTH_MODE"] = "disabled"
+        yield f"127.0.0.2:{port}"
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        ours = [p for p in psutil.process_iter(["cmdline"]) if any(temp in a for a in (p.info["cmdline"] or []))]
+        for p in ours:
+            p.terminate()
+        _, alive = psutil.wait_procs(ours, timeout=15)
+        for p in alive:
+            p.kill()
+        shutil.rmtree(temp, ignore_errors=True)

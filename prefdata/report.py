@@ -21,34 +21,44 @@ import polars as pl
 
 from prefdata.errors import DataError
 from prefdata.ledger import check_balance, funnel_entry
-from prefdata.lengths import length_gap_stats
+from prefdata.lengths import gap_summary
 from prefdata.rundir import RunDir
 
 
 
 # ----------------------------------------------------------------------------- statistics
-def describe_pairs(pairs: pl.DataFrame) -> dict[str, Any]:
-    """Counts, margin and length-gap statistics of a frame with chosen/rejected (+ margin)."""
-    chosen, rejected = _text(pairs, "chosen"), _text(pairs, "rejected")
-    texts = pl.DataFrame({"chosen": chosen, "rejected": rejected})
-    margin = pairs["margin"].drop_nulls() if "margin" in pairs.columns else pl.Series([], dtype=pl.Float64)
-    margin = margin.filter(margin.is_finite()) if margin.len() else margin
+def narrow_pairs(pairs: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """What the statistics and plots read of pairs (or DPO examples): prompt_id, margin and the
+    chosen-minus-rejected length in characters; from a scan, only these columns are held."""
+    lf = pairs.lazy()
+    schema = lf.collect_schema()
+
+    def chars(side: str) -> pl.Expr:
+        text = pl.col(side) if schema[side] == pl.String else pl.col(side).list.last().struct.field("content")
+        return text.str.len_chars().cast(pl.Int64)
+
+    keep = [c for c in ("prompt_id", "margin") if c in schema]
+    return lf.select(*keep, (chars("chosen") - chars("rejected")).alias("length_gap")).collect()
+
+
+def describe_pairs(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """Counts, margin and length-gap statistics of pairs with chosen/rejected (+ margin), or of
+    their `narrow_pairs`."""
+    pairs = pairs if "length_gap" in pairs.collect_schema() else narrow_pairs(pairs)
+    margin = _margins(pairs)
     return {
         "pairs": pairs.height,
         "prompts": pairs["prompt_id"].n_unique() if "prompt_id" in pairs.columns else None,
         "with_margin": int(margin.len()),
         "margin": {"mean": _f(margin.mean()), "median": _f(margin.median()), "min": _f(margin.min()),
                    "max": _f(margin.max())} if margin.len() else None,
-        "length_gap": length_gap_stats(texts),
+        "length_gap": gap_summary(pairs["length_gap"]),
     }
 
 
-def _text(df: pl.DataFrame, column: str) -> pl.Series:
-    """Response text whether stored as a string or as a one-message conversation."""
-    series = df[column]
-    if series.dtype == pl.String:
-        return series
-    return df.select(pl.col(column).list.last().struct.field("content").alias(column))[column]
+def _margins(pairs: pl.DataFrame) -> pl.Series:
+    margin = pairs["margin"].drop_nulls() if "margin" in pairs.columns else pl.Series([], dtype=pl.Float64)
+    return margin.filter(margin.is_finite()) if margin.len() else margin
 
 
 def _f(value) -> float | None:
@@ -112,10 +122,10 @@ def pyplot():
 
 
 def plot_margins(pairs: pl.DataFrame, path: Path) -> Path:
+    """`pairs`: narrow_pairs of the pairs."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    margin = pairs["margin"].drop_nulls() if "margin" in pairs.columns else pl.Series([], dtype=pl.Float64)
-    margin = margin.filter(margin.is_finite())
+    margin = _margins(pairs)
     if margin.len():
         ax.hist(margin.to_numpy(), bins=40, color="#4c72b0")
         ax.set_xlabel("margin (chosen score - rejected score)")
@@ -128,13 +138,14 @@ def plot_margins(pairs: pl.DataFrame, path: Path) -> Path:
 
 
 def plot_length_gap(before: pl.DataFrame | None, after: pl.DataFrame, path: Path) -> Path:
+    """`before`, `after`: narrow_pairs of the pairs."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     series = [("after filters", after, "#55a868")]
     if before is not None:
         series.append(("before filters", before, "#c44e52"))
     for label, df, color in reversed(series):
-        gap = _text(df, "chosen").str.len_chars().cast(pl.Int64) - _text(df, "rejected").str.len_chars().cast(pl.Int64)
+        gap = df["length_gap"]
         if gap.len():
             ax.hist(gap.to_numpy(), bins=40, alpha=0.55, color=color,
                     label=f"{label}: n={gap.len()}, mean {gap.mean():+.0f}")
@@ -180,11 +191,12 @@ def funnel_markdown(funnel: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out_dir: Path, *, before: pl.DataFrame | None, after: pl.DataFrame,
+def write_report(out_dir: Path, *, before: pl.DataFrame | pl.LazyFrame | None, after: pl.DataFrame | pl.LazyFrame,
                  funnel: list[dict]) -> tuple[list[str], list[tuple[str, str]], dict]:
     """Plots under out_dir/plots; returns (image paths relative to out_dir, card sections, stats)."""
     check_funnel(funnel)
     out_dir = Path(out_dir)
+    before, after = (narrow_pairs(f) if f is not None else None for f in (before, after))
     images = [plot_margins(after, out_dir / "plots" / "margin_hist.png"),
               plot_length_gap(before, after, out_dir / "plots" / "length_gap_hist.png"),
               plot_funnel(funnel, out_dir / "plots" / "funnel.png")]
@@ -215,7 +227,7 @@ def summarize(path: str | Path) -> dict[str, Any]:
         summary: dict[str, Any] = {"kind": "run", "path": str(path), "funnel": funnel}
         final = run.final_pairs_file()
         if final is not None:
-            summary["pairs"] = describe_pairs(pl.read_parquet(final))
+            summary["pairs"] = describe_pairs(pl.scan_parquet(final))
         if (run.dataset / "stats.json").is_file():
             summary["dataset"] = json.loads((run.dataset / "stats.json").read_text())
         return summary

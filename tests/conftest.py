@@ -8,7 +8,6 @@ cached by prefdata.backends.vllm per engine settings, so every test that samples
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 # Before anything imports transformers / vllm / datasets.
@@ -80,49 +79,21 @@ def tiny_reward_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A real two-node Ray cluster on loopback: head 127.0.0.2, worker 127.0.0.3, 1 CPU each.
-
-    Ray turns 127.0.0.1 into the machine's external address, so the nodes get their own
-    loopback addresses; token auth is off (the nodes would need a shared token). The test
-    process connects as the driver; everything started here is stopped here, by pid.
-    """
+    """A real two-node Ray cluster on loopback (prefdata.cluster.loopback_cluster): head 127.0.0.2,
+    worker 127.0.0.3, 1 CPU each. The test process connects as the driver."""
     import importlib.util
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
 
     if importlib.util.find_spec("ray") is None:
         pytest.skip("ray is not installed (pip install 'prefdata[ray]')")
-    import psutil
     import ray
 
-    with socket.socket() as s:  # a free port on the head's address
-        s.bind(("127.0.0.2", 0))
-        port = s.getsockname()[1]
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's unix sockets live under it
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    ray_bin = Path(sys.executable).with_name("ray")
-    common = ["--num-cpus=1", "--disable-usage-stats", f"--temp-dir={temp}"]
-    subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.2", f"--port={port}",
-                    "--include-dashboard=false", *common], env=env, check=True, capture_output=True, timeout=120)
-    subprocess.run([ray_bin, "start", f"--address=127.0.0.2:{port}", "--node-ip-address=127.0.0.3", *common],
-                   env=env, check=True, capture_output=True, timeout=120)
-    os.environ["RAY_AUTH_MODE"] = "disabled"
+    from prefdata.cluster import loopback_cluster
+
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(address=f"127.0.0.2:{port}", log_to_driver=False)
-    try:
-        yield f"127.0.0.2:{port}"
-    finally:
-        ray.shutdown()
-        ours = [p for p in psutil.process_iter(["cmdline"]) if any(temp in a for a in (p.info["cmdline"] or []))]
-        for p in ours:
-            p.terminate()
-        _, alive = psutil.wait_procs(ours, timeout=15)
-        for p in alive:
-            p.kill()
-        shutil.rmtree(temp, ignore_errors=True)
+    with loopback_cluster(nodes=2, cpus_per_node=1) as address:
+        ray.init(address=address, log_to_driver=False)
+        yield address
 
 
 @pytest.fixture()

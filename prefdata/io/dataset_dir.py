@@ -32,7 +32,7 @@ from prefdata.errors import DataError
 from prefdata.faults import crash_point
 from prefdata.ledger import check_balance
 from prefdata.records import DPOExample
-from prefdata.atomic import mark_done, read_done, write_parquet, write_text_atomic
+from prefdata.atomic import atomic_path, mark_done, read_done, write_parquet, write_text_atomic
 from prefdata.frames import MESSAGES
 from prefdata.ledger import REJECT_SCHEMA, reasons
 
@@ -59,8 +59,8 @@ def example_schema(kind: str) -> dict[str, pl.DataType]:
             "chosen_score": pl.Float64, "rejected_score": pl.Float64, "margin": pl.Float64, "source": pl.String}
 
 
-def kind_of(df: pl.DataFrame) -> str:
-    return "standard" if df.schema["prompt"] == pl.String else "conversational"
+def kind_of(df: pl.DataFrame | pl.LazyFrame) -> str:
+    return "standard" if df.collect_schema()["prompt"] == pl.String else "conversational"
 
 
 def examples_frame(rows: Iterable[dict], kind: str | None = None) -> pl.DataFrame:
@@ -93,7 +93,7 @@ def assign_splits(prompt_ids: list[str], test_size: float, seed: int) -> list[st
 
 def write_dataset_dir(
     out_dir: str | Path,
-    examples: pl.DataFrame,
+    examples: pl.DataFrame | pl.LazyFrame,
     rejects: pl.DataFrame,
     *,
     test_size: float = 0.0,
@@ -109,18 +109,20 @@ def write_dataset_dir(
     """Write the directory; returns the stats written to stats.json.
 
     `splits` (one name per row) keeps an existing split instead of drawing one. `input_rows`
-    defaults to kept + rejected; a different number is a bookkeeping bug and raises.
+    defaults to kept + rejected; a different number is a bookkeeping bug and raises. From a
+    LazyFrame (a scan) the splits are streamed into their files: only the prompt ids are held.
     """
     out = Path(out_dir)
-    missing = [c for c in COLUMNS if c not in examples.columns]
+    missing = [c for c in COLUMNS if c not in examples.collect_schema()]
     if missing:
         raise DataError(f"examples lack the columns {missing}; expected {COLUMNS}.")
-    examples = examples.select(COLUMNS)
+    examples = examples.lazy().select(COLUMNS)
     rejects = rejects.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) if rejects.height else pl.DataFrame(schema=REJECT_SCHEMA)
-    kept, dropped = examples.height, rejects.height
+    prompt_ids = examples.select("prompt_id").collect()["prompt_id"]
+    kept, dropped = prompt_ids.len(), rejects.height
     input_rows = kept + dropped if input_rows is None else input_rows
     check_balance(f"dataset directory {out}", input_rows, kept, dropped)
-    labels = splits if splits is not None else assign_splits(examples["prompt_id"].to_list(), test_size, seed)
+    labels = splits if splits is not None else assign_splits(prompt_ids.to_list(), test_size, seed)
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).unlink(missing_ok=True)  # from here until the end the directory is incomplete
     # A rerun with other splits must not leave old split files behind (datasets would load them).
@@ -130,12 +132,15 @@ def write_dataset_dir(
             stale.unlink()
     (out / "stats.json").unlink(missing_ok=True)
     split_counts = {}
-    labelled = examples.with_columns(pl.Series("_split", labels, dtype=pl.String))
+    counts = Counter(labels)
+    labelled = examples.with_row_index("_row").join(
+        pl.LazyFrame({"_split": pl.Series(labels, dtype=pl.String)}).with_row_index("_row"), on="_row",
+        how="left", maintain_order="left").drop("_row")
     for name in dict.fromkeys(["train", *labels]):
-        part = labelled.filter(pl.col("_split") == name).drop("_split")
-        if part.height or name == "train":
-            write_parquet(part, out / f"{name}.parquet")
-            split_counts[name] = part.height
+        if counts[name] or name == "train":
+            with atomic_path(out / f"{name}.parquet") as tmp:
+                labelled.filter(pl.col("_split") == name).drop("_split").sink_parquet(tmp)
+            split_counts[name] = counts[name]
             crash_point(f"dataset_dir:after_{name}")
     write_parquet(rejects, out / "rejects.parquet")
     stats = {
@@ -148,7 +153,7 @@ def write_dataset_dir(
         "splits": split_counts,
         "test_size": test_size if splits is None else None,
         "seed": seed,
-        "prompts": examples["prompt_id"].n_unique(),
+        "prompts": prompt_ids.n_unique(),
         **(stats_extra or {}),
     }
     crash_point("dataset_dir:before_card")

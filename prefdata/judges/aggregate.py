@@ -33,12 +33,16 @@ def combine(
     scores: dict[str, Sequence[float | None]],
     method: Combine,
     weights: dict[str, float] | None = None,
+    scales: dict[str, tuple[float, float] | None] | None = None,
 ) -> list[float | None]:
-    """One aggregate score per candidate (aligned with `groups`), None if no judge scored it."""
+    """One aggregate score per candidate (aligned with `groups`), None if no judge scored it.
+
+    `scales` (mean only): each judge's (mean, std) over the whole run, when `scores` hold only
+    part of it (the partitioned label stage); by default they are taken from `scores`."""
     weights = {j: (weights or {}).get(j, 1.0) for j in scores}
     matrix = {j: _as_array(s) for j, s in scores.items()}
     if method == "mean":
-        parts = {j: _zscore(v) for j, v in matrix.items()}
+        parts = {j: _zscore(v, scales.get(j) if scales is not None else zscale(v)) for j, v in matrix.items()}
         return _weighted_mean(parts, weights)
     if method == "rank":
         parts = {j: _borda(groups, v) for j, v in matrix.items()}
@@ -75,14 +79,19 @@ def group_indices(groups: Sequence) -> list[list[int]]:
     return list(order.values())
 
 
-def _zscore(values: np.ndarray) -> np.ndarray:
+def zscale(values: np.ndarray) -> tuple[float, float] | None:
+    """(mean, std) of the present scores, None if there are none."""
     present = values[~np.isnan(values)]
-    if present.size == 0:
+    return (float(present.mean()), float(present.std())) if present.size else None
+
+
+def _zscore(values: np.ndarray, scale: tuple[float, float] | None) -> np.ndarray:
+    if scale is None:
         return values
-    std = present.std()
+    mean, std = scale
     if std == 0:
         return np.where(np.isnan(values), np.nan, 0.0)
-    return (values - present.mean()) / std
+    return (values - mean) / std
 
 
 def _borda(groups: Sequence, values: np.ndarray) -> np.ndarray:

@@ -105,7 +105,12 @@ def agreement_report(groups: Sequence, scores_by_source: dict[str, Sequence]) ->
     own; `decisive_agreement` is over the pairs where both sources prefer one candidate
     (a 0/1 check that ties most pairs says little about a reward model that never ties).
     """
-    labels = {name: derived_pair_labels(groups, s) for name, s in scores_by_source.items()}
+    return agreement_of_labels({name: derived_pair_labels(groups, s) for name, s in scores_by_source.items()})
+
+
+def agreement_of_labels(labels: dict[str, np.ndarray]) -> dict:
+    """`agreement_report` from each source's derived pair labels (aligned arrays). Pairs never
+    cross prompts, so labels of disjoint prompt sets concatenate (the partitioned label stage)."""
     pairs = {}
     for (na, la), (nb, lb) in itertools.combinations(labels.items(), 2):
         both = ~(np.isnan(la) | np.isnan(lb))

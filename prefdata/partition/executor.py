@@ -11,31 +11,51 @@ outputs). Results come back in the order of `items`.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 from prefdata.faults import crash_point
+from prefdata.partition.files import finished, mark_finished
 
 Executor = Literal["local", "ray"]
 
 
 def map_partitions(fn: Callable[[dict], dict], items: list[dict], executor: Executor = "local",
-                   progress: Callable[[int, int], None] | None = None, name: str = "partitions") -> list[dict]:
+                   progress: Callable[[int, int], None] | None = None, name: str = "partitions",
+                   scratch: Path | None = None, cleanup: Callable[[dict, dict], None] | None = None) -> list[dict]:
     """fn(item) for every item; `progress(done, total)` after each (local) or at the end (ray).
 
-    Crash point `<name>:<done>` after each item (local) for the kill -9 tests.
+    With `scratch`, an item finished by an earlier run of the same stage key is not run again
+    (its result is read back), and each finished item is marked there (local: as it finishes;
+    ray: when the job is done). `cleanup(item, result)` runs after an item is marked (e.g.
+    deleting an input it has consumed). Crash point `<name>:<done>` after each item (local) for the
+    kill -9 tests.
     """
+    results: dict[int, dict] = {}
+    for i in range(len(items)):
+        if (done := finished(scratch, f"{name}-{i}")) is not None:
+            results[i] = done
+    todo = [i for i in range(len(items)) if i not in results]
     if executor == "ray":
-        results = _on_ray(fn, items)
+        for i, result in zip(todo, _on_ray(fn, [items[i] for i in todo])):
+            results[i] = result
+            _finish(scratch, name, i, result, cleanup, items[i])
         if progress:
             progress(len(items), len(items))
-        return results
-    results = []
-    for item in items:
-        results.append(fn(item))
+        return [results[i] for i in range(len(items))]
+    for i in todo:
+        results[i] = fn(items[i])
+        _finish(scratch, name, i, results[i], cleanup, items[i])
         crash_point(f"{name}:{len(results)}")
         if progress:
             progress(len(results), len(items))
-    return results
+    return [results[i] for i in range(len(items))]
+
+
+def _finish(scratch: Path | None, name: str, i: int, result: dict, cleanup, item: dict) -> None:
+    mark_finished(scratch, f"{name}-{i}", result)
+    if cleanup is not None:
+        cleanup(item, result)
 
 
 class _Task:

@@ -1,11 +1,15 @@
 """Scratch space of a partitioned stage, and the one-file artifact made from its parts.
 
-    scratch = fresh_scratch(stage_dir)                  # stage_dir/partitions/, emptied
+    scratch = open_scratch(stage_dir, key)             # stage_dir/partitions/, kept for a rerun of `key`
+    parts, n = prompt_partitions([prompts, candidates], 100_000)   # prompt_id -> part, in prompt-key order
+    sink_partitions({"candidates": candidates.join(parts, on="prompt_id", how="left")}, n, scratch)
+    read_partition(scratch, "candidates", 3)
     concat_parts([scratch / "pairs-0.parquet", ...], out, sort_key="pair_id")
 
-A killed partitioned run leaves only scratch files behind; the next run empties the
-scratch directory first and starts over (partitions are cheap next to sampling and
-labelling, which resume shard by shard).
+The scratch directory belongs to one stage key (`KEY.json`): a killed partitioned run
+rerun with the same key keeps what it finished (each finished partition task leaves a marker
+`done/<pass>-<i>.json` holding its result, written after its files), and any other run
+empties it first. A partition killed half way is redone from its inputs.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from prefdata.atomic import atomic_path
+from prefdata.atomic import atomic_path, mark_done, read_done
 
 
 # Scratch files are written once and read once: lz4 writes about twice as fast as zstd
@@ -28,15 +32,78 @@ def write_scratch(df: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def fresh_scratch(stage_dir: Path) -> Path:
+def open_scratch(stage_dir: Path, key: str | None = None) -> Path:
+    """stage_dir/partitions/: kept as it is when a run of the same stage key left it, else emptied."""
     scratch = Path(stage_dir) / "partitions"
+    if key and (read_done(scratch / "KEY.json") or {}).get("key") == key:
+        return scratch
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
+    if key:
+        mark_done(scratch / "KEY.json", {"key": key})
     return scratch
+
+
+def finished(scratch: Path | None, name: str) -> dict | None:
+    """The result a finished partition task `name` left in `scratch`, None if it has not finished."""
+    info = read_done(Path(scratch) / "done" / f"{name}.json") if scratch is not None else None
+    return info["result"] if info is not None and "result" in info else None
+
+
+def once(scratch: Path, name: str, fn) -> dict:
+    """fn()'s result (a JSON object), computed unless an earlier run of the same key finished it."""
+    result = finished(scratch, name)
+    if result is None:
+        result = fn()
+        mark_finished(scratch, name, result)
+    return result
+
+
+def count_finished(scratch: Path, name: str, n: int) -> int:
+    """How many of the tasks `name-0` .. `name-<n-1>` an earlier run finished (for the stage's stats)."""
+    return sum(finished(scratch, f"{name}-{i}") is not None for i in range(n))
+
+
+def mark_finished(scratch: Path | None, name: str, result: dict) -> None:
+    """Called after the task's files are written: a rerun of the same key skips the task."""
+    if scratch is not None:
+        (Path(scratch) / "done").mkdir(exist_ok=True)
+        mark_done(Path(scratch) / "done" / f"{name}.json", {"result": result})
 
 
 def drop_scratch(stage_dir: Path) -> None:
     shutil.rmtree(Path(stage_dir) / "partitions", ignore_errors=True)
+
+
+def prompt_partitions(frames: list[pl.LazyFrame], size: int) -> tuple[pl.LazyFrame, int]:
+    """(prompt_id -> part, number of parts): the prompt ids of `frames` cut into ranges of `size`,
+    ordered by `prompt_id + ":"` (candidate ids start with their prompt id and a colon, so parts
+    in this order hold ids in sorted order)."""
+    ids = pl.concat([f.select("prompt_id") for f in frames]).unique().collect()
+    keyed = ids.with_columns((pl.col("prompt_id") + ":").alias("_key")).sort("_key")
+    part = keyed.select("prompt_id", (pl.int_range(pl.len()) // size).cast(pl.Int32).alias("part"))
+    return part.lazy(), max(1, -(-part.height // size))
+
+
+def sink_partitions(routed: dict[str, pl.LazyFrame], n_partitions: int, scratch: Path) -> None:
+    """Stream each frame (with a `part` column; null: part 0) into `scratch/<name>/part=<i>/`; a
+    part that some frame has no rows for gets an empty file of the right schema."""
+    schemas = {}
+    for name, frame in routed.items():
+        shutil.rmtree(scratch / name, ignore_errors=True)  # a split killed half way left some files
+        frame.with_columns(pl.col("part").fill_null(0)).sink_parquet(
+            pl.PartitionBy(scratch / name, key="part", include_key=False), compression=SCRATCH_COMPRESSION)
+        schemas[name] = {k: v for k, v in frame.collect_schema().items() if k != "part"}
+    for i in range(n_partitions):
+        for name, schema in schemas.items():
+            folder = scratch / name / f"part={i}"
+            if not folder.is_dir():
+                folder.mkdir(parents=True)
+                pl.DataFrame(schema=schema).write_parquet(folder / "empty.parquet")
+
+
+def read_partition(scratch: Path, name: str, index: int) -> pl.DataFrame:
+    return pl.read_parquet(sorted((Path(scratch) / name / f"part={index}").glob("*.parquet")))
 
 
 def concat_parts(parts: list[Path], out: Path, sort_key: str | None = None) -> Path:

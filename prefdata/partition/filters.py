@@ -30,7 +30,8 @@ from prefdata.filters import build_filter
 from prefdata.filters.base import FilterContractError, check_balance
 from prefdata.filters.phases import StepScratch
 from prefdata.partition.executor import Executor, map_partitions
-from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
+from prefdata.partition.files import (SCRATCH_COMPRESSION, concat_parts, count_finished, drop_scratch, once,
+                                     open_scratch, write_scratch)
 from prefdata.ledger import empty_rejects, reasons
 from prefdata.lengths import gap_summary, length_gap
 
@@ -48,23 +49,29 @@ def step_scope(step) -> str:
 
 
 def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: Path | None = None,
-                       partition_pairs: int, executor: Executor = "local", progress=None, log=None):
+                       partition_pairs: int, executor: Executor = "local", progress=None, log=None,
+                       key: str | None = None):
     """(kept pairs file in stage_dir, rejects, stats with the funnel, input pairs), as `run_filters` gives.
 
     `source`: the parquet file `pairs` scans, read partition by partition in place; without it the
-    partitions are copied into the scratch directory first.
+    partitions are copied into the scratch directory first. `key`: the stage key; a rerun of the
+    same key keeps the partitions a killed run finished, pass by pass.
     """
-    scratch = fresh_scratch(stage_dir)
+    scratch = open_scratch(stage_dir, key)
     total = pairs.select(pl.len()).collect().item()
     n_partitions = max(1, -(-total // partition_pairs))
     partitions = [(i * partition_pairs, partition_pairs) for i in range(n_partitions)]
     if source is not None:
         sources = [{"file": str(source), "offset": offset, "rows": rows} for offset, rows in partitions]
     else:
-        sources = []
-        for i, (offset, rows) in enumerate(partitions):
-            pairs.slice(offset, rows).sink_parquet(scratch / f"in-{i}.parquet", compression=SCRATCH_COMPRESSION)
-            sources.append({"file": str(scratch / f"in-{i}.parquet")})
+        sources = [{"file": str(scratch / f"in-{i}.parquet")} for i in range(n_partitions)]
+
+        def copy() -> dict:
+            for i, (offset, rows) in enumerate(partitions):
+                pairs.slice(offset, rows).sink_parquet(sources[i]["file"], compression=SCRATCH_COMPRESSION)
+            return {}
+
+        once(scratch, "filter:copy", copy)
     steps = [s.model_dump(mode="json") for s in config.steps]
     scopes = [step_scope(s) for s in config.steps]
     kinds = [KINDS[scope] for scope in scopes]
@@ -76,7 +83,7 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
     funnel: list[dict] = []
     step_rejects: dict[int, pl.DataFrame] = {}
     pending: dict | None = None  # the last global decision, applied by the next pass
-    start = 0
+    start = resumed = 0
     while True:
         stop = next((j for j in range(start, len(steps)) if kinds[j] != "row"), len(steps))
         collect = ({"step": stop, "config": steps[stop], "kind": kinds[stop], "parts": n_partitions}
@@ -84,7 +91,9 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
         items = [{"index": i, "scratch": str(scratch), "source": sources[i], "apply": pending,
                   "steps": [(j, steps[j]) for j in range(start, stop)], "collect": collect,
                   "gap_in": start == 0, "gap_out": stop == len(steps)} for i in range(n_partitions)]
-        results = map_partitions(filter_partition, items, executor, progress, name=f"filter:pass{start}")
+        resumed += count_finished(scratch, f"filter:pass{start}", n_partitions)
+        results = map_partitions(filter_partition, items, executor, progress, name=f"filter:pass{start}",
+                                 scratch=scratch, cleanup=_drop_consumed)
         sources = [r["source"] for r in results]
         for j in ([pending["step"]] if pending else []) + list(range(start, stop)):
             if j not in step_rejects:  # a narrow step's rejects came from its global decision
@@ -108,7 +117,8 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
     gaps = {side: pl.concat([pl.read_parquet(scratch / f"length-gap-{side}-p{i}.parquet")["length_gap"]
                              for i in range(n_partitions)]) for side in ("in", "out")}
     stats = {"funnel": funnel, "length_gap_before": gap_summary(gaps["in"]),
-             "length_gap_after": gap_summary(gaps["out"]), "partitions": n_partitions}
+             "length_gap_after": gap_summary(gaps["out"]), "partitions": n_partitions,
+             "partitions_resumed": resumed}
     drop_scratch(stage_dir)
     return out, rejects, stats, total
 
@@ -164,8 +174,6 @@ def filter_partition(item: dict) -> dict:
     if pending or item["steps"]:
         target = scratch / f"pass-{item['collect']['step'] if item['collect'] else 'final'}-p{i}.parquet"
         write_scratch(df, target)
-        if Path(source["file"]).name.startswith(("pass-", "in-")):
-            Path(source["file"]).unlink()  # read in full above: one copy of the pairs on disk at a time
         out["source"] = {"file": str(target)}
     else:
         out["source"] = source
@@ -174,6 +182,14 @@ def filter_partition(item: dict) -> dict:
     if item["collect"]:
         _collect(df, item["collect"], adapter.validate_python(item["collect"]["config"]), scratch, i)
     return out
+
+
+def _drop_consumed(item: dict, result: dict) -> None:
+    """After a partition's pass is marked finished: the scratch copy it read and replaced is no
+    longer needed (one copy of the pairs on disk at a time; the input artifact itself is kept)."""
+    source = Path(item["source"]["file"])
+    if source != Path(result["source"]["file"]) and source.name.startswith(("pass-", "in-")):
+        source.unlink(missing_ok=True)
 
 
 def _apply_decision(df: pl.DataFrame, pending: dict, config, scratch: Path, i: int, out: dict) -> pl.DataFrame:

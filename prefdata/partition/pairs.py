@@ -22,7 +22,8 @@ from pathlib import Path
 import polars as pl
 
 from prefdata.partition.executor import Executor, map_partitions
-from prefdata.partition.files import SCRATCH_COMPRESSION, concat_parts, drop_scratch, fresh_scratch, write_scratch
+from prefdata.partition.files import (concat_parts, count_finished, drop_scratch, once, open_scratch,
+                                     prompt_partitions, read_partition, sink_partitions, write_scratch)
 
 INPUTS = ("prompts", "candidates", "judgments")
 SUMMED = ("prompts_in", "prompts_paired", "pairs", "candidates", "candidates_missing_score",
@@ -31,56 +32,44 @@ SUMMED = ("prompts_in", "prompts_paired", "pairs", "candidates", "candidates_mis
 
 def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl.LazyFrame, config,
                      seed: int, stage_dir: Path, *, partition_prompts: int, executor: Executor = "local",
-                     progress=None) -> tuple[Path, pl.DataFrame, pl.DataFrame, dict]:
-    """(pairs file in stage_dir, prompt rejects, candidate rejects, stats), as `build_pairs` gives."""
+                     progress=None, key: str | None = None) -> tuple[Path, pl.DataFrame, pl.DataFrame, dict]:
+    """(pairs file in stage_dir, prompt rejects, candidate rejects, stats), as `build_pairs` gives.
+    `key`: the stage key; a rerun of the same key keeps the partitions a killed run finished."""
     from prefdata.pairing.build import check_types, describe, pair_plan
 
     check_types(judgments)
     label, use_rank = pair_plan(judgments, config)
-    scratch = fresh_scratch(stage_dir)
-    n_partitions = _split_inputs(prompts, candidates, judgments, partition_prompts, scratch)
+    scratch = open_scratch(stage_dir, key)
+    n_partitions = once(scratch, "pair:split", lambda: {
+        "partitions": _split_inputs(prompts, candidates, judgments, partition_prompts, scratch)})["partitions"]
     items = [{"index": i, "scratch": str(scratch), "config": config.model_dump(mode="json"), "seed": seed,
               "label": label, "use_rank": use_rank} for i in range(n_partitions)]
-    results = map_partitions(pair_partition, items, executor, progress, name="pair:partitions")
+    resumed = count_finished(scratch, "pair:partitions", n_partitions)
+    results = map_partitions(pair_partition, items, executor, progress, name="pair:partitions", scratch=scratch)
     out = concat_parts([scratch / f"pairs-{i}.parquet" for i in range(n_partitions)],
                        Path(stage_dir) / ".pairs.parquet", sort_key="pair_id")
     rejects = pl.concat([pl.read_parquet(scratch / f"rejects-{i}.parquet") for i in range(n_partitions)])
     drops = pl.concat([pl.read_parquet(scratch / f"candidate-rejects-{i}.parquet") for i in range(n_partitions)])
     stats = {**results[0]["stats"], **{k: sum(r["stats"][k] for r in results) for k in SUMMED},
              "margin": describe(pl.scan_parquet(out).select("margin").collect()["margin"]),
-             "partitions": n_partitions}
+             "partitions": n_partitions, "partitions_resumed": resumed}
     drop_scratch(stage_dir)
     return out, rejects.sort("row_id", nulls_last=True), drops.sort(["reason", "row_id"]), stats
 
 
 def _split_inputs(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl.LazyFrame, size: int,
                   scratch: Path) -> int:
-    ids = pl.concat([prompts.select("prompt_id"), candidates.select("prompt_id")]).unique().collect()
-    keyed = ids.with_columns((pl.col("prompt_id") + ":").alias("_key")).sort("_key")
-    part = keyed.select("prompt_id", (pl.int_range(pl.len()) // size).cast(pl.Int32).alias("part"))
-    n_partitions = max(1, -(-part.height // size))
-    parts = part.lazy()
+    parts, n_partitions = prompt_partitions([prompts, candidates], size)
     cand_parts = candidates.select("candidate_id", "prompt_id").join(parts, on="prompt_id", how="left") \
         .select("candidate_id", pl.col("part").alias("_cpart"))
-    routed = {
+    sink_partitions({
         "prompts": prompts.join(parts, on="prompt_id", how="left", maintain_order="left"),
         "candidates": candidates.join(parts, on="prompt_id", how="left", maintain_order="left"),
         # A judgment goes with its candidate; one of an unknown candidate (counted, never used) with its prompt.
         "judgments": judgments.join(cand_parts, on="candidate_id", how="left", maintain_order="left")
         .join(parts, on="prompt_id", how="left", maintain_order="left")
         .with_columns(pl.coalesce("_cpart", "part", pl.lit(0, dtype=pl.Int32)).alias("part")).drop("_cpart"),
-    }
-    schemas = {}
-    for name, frame in routed.items():
-        frame.with_columns(pl.col("part").fill_null(0)).sink_parquet(
-            pl.PartitionBy(scratch / name, key="part", include_key=False), compression=SCRATCH_COMPRESSION)
-        schemas[name] = {k: v for k, v in frame.collect_schema().items() if k != "part"}
-    for i in range(n_partitions):  # a partition some input has no rows for gets an empty file of the right schema
-        for name, schema in schemas.items():
-            folder = scratch / name / f"part={i}"
-            if not folder.is_dir():
-                folder.mkdir(parents=True)
-                pl.DataFrame(schema=schema).write_parquet(folder / "empty.parquet")
+    }, n_partitions, scratch)
     return n_partitions
 
 
@@ -89,7 +78,7 @@ def pair_partition(item: dict) -> dict:
     from prefdata.pairing.build import PairConfig, build_pairs
 
     scratch, i = Path(item["scratch"]), item["index"]
-    frames = {name: pl.read_parquet(sorted((scratch / name / f"part={i}").glob("*.parquet"))) for name in INPUTS}
+    frames = {name: read_partition(scratch, name, i) for name in INPUTS}
     pairs, rejects, drops, stats = build_pairs(frames["prompts"], frames["candidates"], frames["judgments"],
                                                PairConfig(**item["config"]), item["seed"],
                                                plan=(item["label"], item["use_rank"]))

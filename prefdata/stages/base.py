@@ -43,6 +43,7 @@ class StageContext:
     extra: dict[str, Path] = field(default_factory=dict)  # files the stage declared in extra_inputs()
     console: Any = None  # where progress bars go (rich Console); None: rich's default
     input_files: dict[str, Path] = field(default_factory=dict)  # the input artifacts' files, by name
+    key: str | None = None  # the stage key of this run: a partitioned stage keeps finished partitions of it
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
+from prefdata.atomic import atomic_path
 from prefdata.config import StrictModel
 from prefdata.rundir import RunDir
 from prefdata.stages.base import Stage, StageContext, StageOutput
@@ -35,8 +36,8 @@ class ExportConfig(StrictModel):
     plots: bool = Field(True, description="Write the PNG plots and add them to the card.")
 
 
-def pairs_to_examples(pairs: pl.DataFrame, kind: str, source: str) -> pl.DataFrame:
-    """PairRecord frame -> DPOExample frame (vectorised)."""
+def pairs_to_examples(pairs: pl.DataFrame | pl.LazyFrame, kind: str, source: str) -> pl.DataFrame | pl.LazyFrame:
+    """PairRecord frame -> DPOExample frame (vectorised; a LazyFrame stays lazy)."""
     from prefdata.io.dataset_dir import COLUMNS, example_schema
 
     if kind == "conversational":
@@ -59,20 +60,22 @@ class ExportStage(Stage):
     name, Config = "export", ExportConfig
     inputs, output, unit = ("pairs",), "dataset", "pairs"
     optional_inputs = ("pair.pairs",)  # the pairs before filtering, for the before/after plots
+    lazy_inputs = True  # the dataset is streamed from the pairs: memory does not grow with them
     config: ExportConfig
 
-    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
+    def run(self, inputs: dict[str, pl.LazyFrame], ctx: StageContext) -> StageOutput:
         from prefdata.io.dataset_dir import write_dataset_dir
         from prefdata.report import run_funnel, write_report
 
         c = self.config
-        pairs = inputs["pairs"]
+        pairs = inputs["pairs"].lazy()
+        n_pairs = pairs.select(pl.len()).collect().item()
         name = getattr(ctx.recipe, "name", None) or "prefdata"
         source = f"prefdata build run {name!r} ({ctx.run_dir})"
         examples = pairs_to_examples(pairs, c.format, source=name)
         out = RunDir(ctx.run_dir).dataset
         stages = [s for s in ctx.recipe.stages() if s != "export"] if ctx.recipe is not None else None
-        funnel = run_funnel(ctx.run_dir, stages) + [funnel_entry("export", "pairs", pairs.height, pairs.height, {})]
+        funnel = run_funnel(ctx.run_dir, stages) + [funnel_entry("export", "pairs", n_pairs, n_pairs, {})]
         filtered = stages is None or "filter" in stages
         before = inputs.get("pair.pairs") if filtered else None
         images, sections, report = ([], [], {"funnel": funnel})
@@ -83,6 +86,9 @@ class ExportStage(Stage):
             seed=c.seed if c.seed is not None else ctx.seed, source=source,
             title=c.title or f"prefdata DPO dataset: {name}", stats_extra=report,
             card_sections=sections, images=images)
-        return StageOutput(data=examples, rejects=empty_rejects(), rows_in=pairs.height,
+        artifact = ctx.stage_dir / ".dataset.parquet"
+        with atomic_path(artifact) as tmp:
+            examples.sink_parquet(tmp)
+        return StageOutput(data=artifact, rejects=empty_rejects(), rows_in=n_pairs, rows_kept=n_pairs,
                            stats={"dataset_dir": str(out), "splits": stats["splits"], "format": c.format})
 

@@ -82,7 +82,7 @@ class FilterStage(Stage):
                 pairs, c, ctx.stage_dir, source=ctx.input_files.get("pairs"), partition_pairs=c.partition_pairs,
                 executor=c.executor,
                 progress=console_progress(console, "filter"),
-                log=console.log)
+                log=console.log, key=ctx.key)
             stats["dropped"] = reasons(rejects)
             return StageOutput(data=out, rejects=rejects, rows_in=rows_in, stats=stats)
         return run_filters(pairs.collect(), c, quiet=ctx is None)

@@ -12,7 +12,10 @@ Judges run one after another (each model is freed before the next loads). Model 
 (reward models, LLM judges) label in shards of about `shard_size` candidates, whole
 prompts per shard, written to `<stage dir>/shards/<judge>-<key>/` as they finish: a build
 killed while labelling resumes with only the missing shards' requests (stats: per judge
-`shards_resumed`, `requests_sent`). Programmatic judges run whole (they are cheap). Output: a
+`shards_resumed`, `requests_sent`). Programmatic judges run whole (they are cheap). Above
+`partition_prompts` prompts the stage labels partition by partition in bounded memory, with
+the same labels and statistics (prefdata/partition/labels.py); the labelling itself is
+prefdata/judges/labelling.py. Output: a
 frame with records.Judgment columns holding exactly one row per judge and candidate
 (pairwise judges, LLM or programmatic: the candidate's win rate, see prefdata/judges/pairwise.py; their
 per-pair rows, with `opponent_id`, go to `<stage dir>/pairwise_judgments.parquet`). With
@@ -37,38 +40,29 @@ overall parse-failure and swap-consistency rates; inter-judge agreement on deriv
 
 from __future__ import annotations
 
-import gc
-import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import polars as pl
 from pydantic import Field, model_validator
 
+from prefdata.atomic import write_parquet
 from prefdata.config import StrictModel, stable_hash
-from prefdata.fingerprint import code_fingerprint
-from prefdata.plugins import plugin_files
-from prefdata.judges.aggregate import combine, ranks_within_groups
-from prefdata.judges.agreement import agreement_report
-from prefdata.judges import JudgeConfig
-from prefdata.faults import crash_point
-from prefdata.judges.base import JudgeItem, build_judge, shard_meta
 from prefdata.errors import PrefdataError
-from prefdata.logs import bars_off
+from prefdata.faults import crash_point
+from prefdata.fingerprint import code_fingerprint
+from prefdata.frames import frame, read_record_file
+from prefdata.judges import JudgeConfig
+from prefdata.judges.labelling import (SHARDED_JUDGES, JudgeRunner, build_items, finish_labels, label_stats,
+                                       run_judge)
+from prefdata.plugins import plugin_files
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
 from prefdata.shards import ShardStore
 from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
-from prefdata.atomic import write_parquet
-from prefdata.frames import frame, read_record_file
-from prefdata.ledger import Rejects
 
-PARSE_FAILURES = ("parse_error", "out_of_range")
 PARSE_FAILURE_WARNING = 0.2  # parse-failure rate of a judge above which the console says so
-
-
-SHARDED_JUDGES = ("reward_model", "llm")  # programmatic checks are cheap: they run whole
 
 
 class LabelConfig(StrictModel):
@@ -84,6 +78,9 @@ class LabelConfig(StrictModel):
     aggregate_id: str = Field("aggregate", description="judge_id of the combined judgment rows.")
     shard_size: int = Field(256, ge=1, description="Candidates per finished shard of a model judge (whole "
                             "prompts): a kill loses at most one shard of judge calls.")
+    partition_prompts: int = Field(
+        100_000, ge=1, description="More prompts than this are labelled in partitions of this many (same labels, "
+        "memory bounded by the partition).")
     executor: Literal["local", "ray"] = Field(
         "local", description="ray: reward models score shards on a pool of Ray actors (each loads the model "
         "once); LLM judges with a vllm sampler run as Ray Data LLM engine replicas. Same output as local.")
@@ -124,6 +121,7 @@ class LabelConfig(StrictModel):
 class LabelStage(Stage):
     name, Config = "label", LabelConfig
     inputs, output, unit = ("prompts", "candidates"), "judgments", "candidates"
+    lazy_inputs = True
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -169,9 +167,15 @@ class LabelStage(Stage):
         edited judge or check re-labels."""
         import importlib.util
 
+        import prefdata.judges.aggregate as aggregate
+        import prefdata.judges.agreement as agreement
+        import prefdata.judges.labelling as labelling
+        import prefdata.partition.files as scratch
+        import prefdata.partition.labels as partitioned
         from prefdata.judges.base import judge_class
 
-        files = super().code_files()
+        files = [*super().code_files(), *(Path(m.__file__) for m in (labelling, aggregate, agreement, partitioned,
+                                                                      scratch))]
         for cls in sorted({judge_class(j) for j in self.config.judges}, key=lambda c: c.__qualname__):
             files += cls.code_files()
         for judge in self.config.judges:
@@ -181,40 +185,58 @@ class LabelStage(Stage):
                 files.append(Path(spec.origin))
         return files
 
-    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
-        if self.config.source == "argilla":
-            return human_labels(ctx.extra["human_judgments"], inputs["candidates"])
-        prompts, candidates = inputs["prompts"], inputs["candidates"]
-        items, rejects = build_items(prompts, candidates)
-        rows, judge_stats = [], {}
-        fingerprint = self.fingerprint()
-        for judge_config in self.config.judges:
-            store = None
-            if judge_config.type in SHARDED_JUDGES:
-                key = stable_hash({"judge": judge_config.model_dump(mode="json"), "engines": fingerprint.get("engines"),
-                                   "paths": fingerprint.get("paths"),  # model files and templates
-                                   "code": code_fingerprint(plugin_files(judge_config))})  # e.g. a plugin sampler
-                store = ShardStore(ctx.stage_dir / "shards" / f"{judge_config.id}-{key}")
-            if self.config.executor == "ray":
-                judge_config = on_ray(judge_config)
-            judge_rows, judge_stats[judge_config.id] = run_judge(
-                judge_config, items, store, self.config.shard_size, self.config.executor, self.config.ray_actors,
-                ctx.console)
+    def run(self, inputs: dict[str, pl.LazyFrame], ctx: StageContext) -> StageOutput:
+        c = self.config
+        if c.source == "argilla":
+            return human_labels(ctx.extra["human_judgments"], inputs["candidates"].lazy().collect())
+        prompts, candidates = inputs["prompts"].lazy(), inputs["candidates"].lazy()
+        rows_in = candidates.select(pl.len()).collect().item()
+        if prompts.select(pl.len()).collect().item() > c.partition_prompts:
+            from prefdata.partition.executor import console_progress
+            from prefdata.partition.labels import label_partitioned
+
+            out, rejects, stats = label_partitioned(
+                prompts, candidates, c, ctx.stage_dir, self._store_for(ctx.stage_dir), self._runner,
+                partition_prompts=c.partition_prompts, console=ctx.console,
+                progress=console_progress(ctx.console, "label"), key=ctx.key)
+            return StageOutput(data=out, rejects=rejects, rows_in=rows_in, rows_kept=stats["candidates"], stats=stats)
+        items, rejects = build_items(prompts.collect(), candidates.collect())
+        store_for, rows, judge_stats = self._store_for(ctx.stage_dir), [], {}
+        for judge_config in c.judges:
+            with self._runner(judge_config) as runner:
+                judge_rows, judge_stats[judge_config.id] = run_judge(
+                    runner.config, items, runner, store_for(judge_config), c.shard_size, ctx.console)
             rows += judge_rows
         crash_point("label:judged")  # kill tests: every judge has answered, nothing written yet
         pairwise = [r for r in rows if r["opponent_id"] is not None]
         rows = [r for r in rows if r["opponent_id"] is None]
-        per_judge = candidate_scores(rows, items, [j.id for j in self.config.judges])
-        if len(self.config.judges) > 1:
-            rows += aggregate_rows(self.config, items, per_judge)
-        stats = label_stats(self.config, items, rows, per_judge, judge_stats)
+        aggregate, counts, labels = finish_labels(c, items, rows)
+        stats = label_stats(c, counts, judge_stats, labels)
         if pairwise:
             path = write_parquet(frame(pairwise, Judgment), ctx.stage_dir / "pairwise_judgments.parquet")
             stats["pairwise_judgments"] = {"rows": len(pairwise), "file": str(path)}
-        return StageOutput(
-            data=frame(rows, Judgment), rejects=rejects.frame(), rows_in=candidates.height,
-            rows_kept=len(items), stats=stats,
-        )
+        return StageOutput(data=frame(rows + aggregate, Judgment), rejects=rejects.frame(), rows_in=rows_in,
+                           rows_kept=len(items), stats=stats)
+
+    def _runner(self, judge_config) -> JudgeRunner:
+        """The judge as this stage's executor runs it (an LLM judge's vllm sampler as Ray engine replicas)."""
+        c = self.config
+        return JudgeRunner(on_ray(judge_config) if c.executor == "ray" else judge_config, c.executor, c.ray_actors)
+
+    def _store_for(self, stage_dir: Path):
+        """store_for(judge_config, partition=None): a model judge's ShardStore, keyed by what decides
+        its labels (config, engines, model files, plugin code); None for judges that run whole."""
+        fingerprint = self.fingerprint()
+
+        def store_for(judge_config, partition: int | None = None) -> ShardStore | None:
+            if judge_config.type not in SHARDED_JUDGES:
+                return None
+            key = stable_hash({"judge": judge_config.model_dump(mode="json"), "engines": fingerprint.get("engines"),
+                               "paths": fingerprint.get("paths"),  # model files and templates
+                               "code": code_fingerprint(plugin_files(judge_config))})  # e.g. a plugin sampler
+            root = stage_dir / "shards" / f"{judge_config.id}-{key}"
+            return ShardStore(root if partition is None else root / f"p{partition}")
+        return store_for
 
 
 def on_ray(judge_config):
@@ -238,178 +260,3 @@ def human_labels(path: Path, candidates: pl.DataFrame) -> StageOutput:
     rejects = orphan_judgments(human, candidates).with_columns(pl.lit("label").alias("stage"))
     return StageOutput(data=known, rejects=rejects, rows_in=human.height,
                        stats={"source": "argilla", "file": str(path), "orphan_judgments": rejects.height})
-
-
-def build_items(prompts: pl.DataFrame, candidates: pl.DataFrame) -> tuple[list[JudgeItem], Rejects]:
-    """One JudgeItem per candidate whose prompt is known; the others are `unknown_prompt` rejects."""
-    lookup = {
-        p["prompt_id"]: ([{"role": m["role"], "content": m["content"]} for m in p["prompt"]], p.get("reference"))
-        for p in prompts.select([c for c in ("prompt_id", "prompt", "reference") if c in prompts.columns]).iter_rows(named=True)
-    }
-    items, rejects = [], Rejects(stage="label", source="candidates")
-    for row_no, c in enumerate(candidates.select("candidate_id", "prompt_id", "text").iter_rows(named=True), 1):
-        if c["prompt_id"] not in lookup:
-            rejects.add("unknown_prompt", f"candidate's prompt_id {c['prompt_id']!r} is not in the prompts artifact; "
-                        "label candidates together with the prompts they were sampled from",
-                        row=row_no, row_id=c["candidate_id"], field="prompt_id", values={"prompt_id": c["prompt_id"]})
-            continue
-        messages, reference = lookup[c["prompt_id"]]
-        items.append(JudgeItem(c["prompt_id"], c["candidate_id"], messages, c["text"] or "", reference))
-    return items, rejects
-
-
-def run_judge(config, items: list[JudgeItem], store: ShardStore | None = None, shard_size: int = 256,
-              executor: str = "local", actors: int | None = None, console=None) -> tuple[list[dict], dict[str, Any]]:
-    """Label every item with one judge, shard by shard (whole prompts per shard).
-
-    With a `store`, finished shards are read back and only the missing ones are judged, so a
-    resumed run sends only the missing requests. `executor="ray"` scores reward-model shards
-    on a pool of Ray actors (prefdata/judges/ray_pool.py); the rows are the same."""
-    from rich.progress import Progress
-
-    shards = _shards(items, shard_size) if store is not None else [items]
-    finished, todo = store.resume([_shard_identity(s) for s in shards]) if store is not None else ({}, [0])
-    results = {index: (frames["judgments"].to_dicts(), meta) for index, (frames, meta) in finished.items()}
-    sent = 0
-    with Progress(transient=True, console=console, disable=bars_off(console)) as bar:
-        task = bar.add_task(f"{'':>8}  judge {config.id} ({config.type})", total=len(items))
-        bar.advance(task, sum(len(shards[i]) for i in results))
-        label = _label_on_ray if executor == "ray" and config.type == "reward_model" else _label_here
-        for index, shard_rows, meta in label(config, [(i, shards[i]) for i in todo], actors):
-            if store is not None:
-                store.save(index, _shard_identity(shards[index]), {"judgments": frame(shard_rows, Judgment)}, meta)
-            results[index] = (shard_rows, meta)
-            sent += meta["requests"]
-            bar.advance(task, len(shards[index]))
-    rows = [r for i in range(len(shards)) for r in results[i][0]]
-    shard_stats = [dict(results[i][1]) for i in range(len(shards))]
-    meta = next((s["judge_meta"] for s in shard_stats if "judge_meta" in s), {})
-    for s in shard_stats:
-        s.pop("judge_meta", None)
-        s.pop("node", None)
-    own = [r for r in rows if r["opponent_id"] is None]
-    statuses = Counter(r["parse_status"] for r in own)
-    n = len(own)
-    sharding = {"shards": len(shards), "shards_resumed": len(shards) - len(todo), "requests_sent": sent,
-                "nodes": sorted({results[i][1]["node"] for i in todo if results[i][1].get("node")})} \
-        if store is not None else {}
-    return rows, {
-        "type": config.type, "model": meta.get("model"), "template_hash": meta.get("template_hash"),
-        "candidates": n,
-        "labelled": n - sum(r["score"] is None for r in own),
-        "parse_failure_rate": sum(statuses[s] for s in PARSE_FAILURES) / n if n else None,
-        "missing_rate": sum(r["score"] is None for r in own) / n if n else None,
-        "parse_status": dict(statuses),
-        **merge_judge_stats(shard_stats),
-        **sharding,
-    }
-
-
-def _label_here(config, todo: list[tuple[int, list[JudgeItem]]], actors: int | None = None):
-    """(index, rows, meta) per shard, judged in this process; the judge is built only if needed."""
-    if not todo:
-        return
-    judge = build_judge(config)
-    try:
-        for index, shard in todo:
-            shard_rows = judge.judge(shard)
-            yield index, shard_rows, shard_meta(judge, shard)
-    finally:
-        judge.close()
-        del judge
-        gc.collect()
-
-
-def _label_on_ray(config, todo: list[tuple[int, list[JudgeItem]]], actors: int | None = None):
-    from prefdata.judges.ray_pool import label_on_ray
-
-    yield from label_on_ray(config, todo, actors)
-
-
-def _shards(items: list[JudgeItem], size: int) -> list[list[JudgeItem]]:
-    """Consecutive items cut into shards of about `size`, never splitting a prompt's candidates
-    (pairwise judges compare within a prompt)."""
-    shards, current = [], []
-    for i, item in enumerate(items):
-        current.append(item)
-        last_of_prompt = i + 1 == len(items) or items[i + 1].prompt_id != item.prompt_id
-        if len(current) >= size and last_of_prompt:
-            shards.append(current)
-            current = []
-    return shards + ([current] if current else [])
-
-
-def _shard_identity(shard: list[JudgeItem]) -> str:
-    """Digest of exactly what is judged: a re-sampled candidate (same id, new text) is judged anew."""
-    return stable_hash([[it.prompt_id, it.candidate_id, it.prompt, it.response, it.reference] for it in shard])
-
-
-def merge_judge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Judge statistics over shards: counts add up; rates are recomputed from the summed counts."""
-    total: dict[str, Any] = {}
-    for part in parts:
-        for k, v in part.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith("_rate"):
-                total[k] = total.get(k, 0) + v
-            elif not k.endswith("_rate"):
-                total.setdefault(k, v)
-    if "failed_outputs" in total and total.get("requests"):
-        total["output_parse_failure_rate"] = total["failed_outputs"] / total["requests"]
-    judged = total.get("swap_consistent_pairs", 0) + total.get("swap_inconsistent_pairs", 0)
-    if "swap_consistent_pairs" in total:
-        total["swap_consistency_rate"] = total["swap_consistent_pairs"] / judged if judged else None
-    return total
-
-
-def candidate_scores(rows: list[dict], items: list[JudgeItem], judge_ids: list[str]) -> dict[str, list[float | None]]:
-    """Per judge, each item's candidate-level score (None if missing), aligned with `items`."""
-    index = {(r["judge_id"], r["candidate_id"]): r["score"] for r in rows if r["opponent_id"] is None}
-    return {j: [index.get((j, it.candidate_id)) for it in items] for j in judge_ids}
-
-
-def aggregate_rows(config: LabelConfig, items: list[JudgeItem], per_judge: dict[str, list]) -> list[dict]:
-    groups = [it.prompt_id for it in items]
-    if config.aggregate_judges:
-        per_judge = {j: s for j, s in per_judge.items() if j in config.aggregate_judges}
-    scores = combine(groups, per_judge, config.combine, config.weights)
-    ranks = ranks_within_groups(groups, scores)
-    rows = []
-    for k, item in enumerate(items):
-        inputs = {j: s[k] for j, s in per_judge.items()}
-        missing = scores[k] is None
-        rows.append({
-            "judgment_id": f"{config.aggregate_id}:{item.candidate_id}", "prompt_id": item.prompt_id,
-            "candidate_id": item.candidate_id, "judge_id": config.aggregate_id, "judge_type": "aggregate",
-            "model": None, "template_hash": None, "score": scores[k], "rank": ranks[k],
-            "raw_output": json.dumps({"combine": config.combine, "inputs": inputs}, sort_keys=True),
-            "parse_status": "error" if missing else "ok",
-            "reason": "no judge labelled this candidate" if missing else _partial_reason(inputs),
-            "annotator": None, "aspects": None, "opponent_id": None, "swap_consistent": None,
-        })
-    return rows
-
-
-def _partial_reason(inputs: dict[str, float | None]) -> str | None:
-    absent = sorted(j for j, s in inputs.items() if s is None)
-    return f"combined without {absent} (no label from them)" if absent else None
-
-
-def label_stats(config: LabelConfig, items, rows, per_judge, judge_stats) -> dict[str, Any]:
-    own = [r for r in rows if r["opponent_id"] is None and r["judge_type"] != "aggregate"]
-    failures = sum(r["parse_status"] in PARSE_FAILURES for r in own)
-    consistent = sum(s.get("swap_consistent_pairs", 0) for s in judge_stats.values())
-    inconsistent = sum(s.get("swap_inconsistent_pairs", 0) for s in judge_stats.values())
-    final = {r["candidate_id"]: r["score"] for r in rows
-             if r["judge_id"] == config.score_judge_id and r["opponent_id"] is None}
-    groups = [it.prompt_id for it in items]
-    return {
-        "candidates": len(items),
-        "prompts": len(set(groups)),
-        "score_judge_id": config.score_judge_id,
-        "unlabelled_candidates": sum(final.get(it.candidate_id) is None for it in items),
-        "parse_failure_rate": failures / len(own) if own else None,
-        "swap_consistency_rate": consistent / (consistent + inconsistent) if consistent + inconsistent else None,
-        "judges": judge_stats,
-        "combine": config.combine if len(config.judges) > 1 else None,
-        "agreement": agreement_report(groups, per_judge) if len(per_judge) > 1 else None,
-    }

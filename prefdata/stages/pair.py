@@ -74,7 +74,7 @@ class PairStage(Stage):
             pairs, rejects, candidate_drops, stats = pair_partitioned(
                 prompts, candidates, judgments, self.config, seed, ctx.stage_dir,
                 partition_prompts=self.config.partition_prompts, executor=self.config.executor,
-                progress=console_progress(ctx.console, "pair"))
+                progress=console_progress(ctx.console, "pair"), key=ctx.key)
         else:
             pairs, rejects, candidate_drops, stats = build_pairs(
                 prompts.collect(), candidates.collect(), judgments.collect(), self.config, seed)
