@@ -61,24 +61,27 @@ def frame(rows: Iterable[dict | BaseModel], model: type[BaseModel]) -> pl.DataFr
     return df.select([c for c in model.model_fields if c in df.columns])
 
 
-def with_all_columns(df: pl.DataFrame, model: type[BaseModel]) -> pl.DataFrame:
+def with_all_columns(df: pl.DataFrame | pl.LazyFrame, model: type[BaseModel]) -> pl.DataFrame | pl.LazyFrame:
     """Optional record columns a producer left out become typed nulls, so stages can rely on them."""
-    schema = polars_schema(model)
-    missing = [pl.lit(None, dtype=dtype).alias(c) for c, dtype in schema.items() if c not in df.columns]
-    return df.with_columns(missing).select([c for c in model.model_fields if c in df.columns or c in schema])
+    schema, have = polars_schema(model), df.collect_schema().names()
+    missing = [pl.lit(None, dtype=dtype).alias(c) for c, dtype in schema.items() if c not in have]
+    return df.with_columns(missing).select([c for c in model.model_fields if c in have or c in schema])
 
 
-def read_record_file(path: Path, model: type[BaseModel], what: str) -> pl.DataFrame:
+def read_record_file(path: Path, model: type[BaseModel], what: str, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
     """A parquet file of `model` records made outside the pipeline (e.g. labels pulled from
-    Argilla), checked for the required columns, with the optional ones filled in."""
+    Argilla), checked for the required columns, with the optional ones filled in. `lazy`: a
+    scan (nothing read but the schema), for files too large to hold."""
     from prefdata.errors import PrefdataError
 
     try:
-        df = pl.read_parquet(path)
+        df = pl.scan_parquet(path)
+        columns = df.collect_schema().names()
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise PrefdataError(f"{what}{path}: cannot read it as parquet ({e})") from None
     required = [f for f, info in model.model_fields.items() if info.is_required()]
-    missing = [c for c in required if c not in df.columns]
+    missing = [c for c in required if c not in columns]
     if missing:
-        raise PrefdataError(f"{what}{path}: missing column(s) {missing} of {model.__name__} (has {df.columns})")
-    return with_all_columns(df, model)
+        raise PrefdataError(f"{what}{path}: missing column(s) {missing} of {model.__name__} (has {columns})")
+    df = with_all_columns(df, model)
+    return df if lazy else df.collect()

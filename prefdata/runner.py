@@ -34,7 +34,7 @@ from prefdata.recipe import Recipe, RecipeBase
 from prefdata.records import Candidate, Judgment, PairRecord, PromptRecord, RunManifest, StageManifest
 from prefdata.rundir import RunDir
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.atomic import write_text_atomic, write_text_if_changed
+from prefdata.atomic import atomic_path, write_text_atomic, write_text_if_changed
 from prefdata.frames import read_record_file
 from prefdata.ledger import empty_rejects, reasons
 
@@ -123,14 +123,17 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
 
 
 def use_external(stage: Stage, path: Path, run: RunDir, console) -> StageManifest:
-    """Stand an externally made artifact (`--artifact NAME=FILE`) in for the stage producing it."""
+    """Stand an externally made artifact (`--artifact NAME=FILE`) in for the stage producing it.
+    The file is streamed into the stage's directory (checked and completed as a scan), so an
+    artifact of any size is never held in memory."""
     artifact = stage.output
     model = RECORD_OF.get(artifact)
     if model is not None:
-        df = read_record_file(path, model, what=f"--artifact {artifact}=")
+        scan = read_record_file(path, model, what=f"--artifact {artifact}=", lazy=True)
     else:
         try:
-            df = pl.read_parquet(path)
+            scan = pl.scan_parquet(path)
+            scan.collect_schema()
         except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
             raise PrefdataError(f"--artifact {artifact}={path}: cannot read it as parquet ({e})") from None
     digest = content_digest(path)
@@ -139,10 +142,18 @@ def use_external(stage: Stage, path: Path, run: RunDir, console) -> StageManifes
     if sdir.finished_with(f"external-{digest}") and json.loads(sdir.manifest().stats) == stats:
         console.print(f"[dim]{stage.name:>8}  reused   (replaced by {path})[/]")
         return sdir.manifest()
-    console.print(f"[bold]stage {stage.name}[/]: replaced by {path} ({df.height} rows)")
-    return sdir.write(df, empty_rejects(), StageManifest(
+    sdir.path.mkdir(parents=True, exist_ok=True)
+    staged = sdir.path / f".{artifact}.external.parquet"
+    try:
+        with atomic_path(staged) as tmp:
+            scan.sink_parquet(tmp)
+    except pl.exceptions.PolarsError as e:  # a damaged file, or a column of another type in some row group
+        raise PrefdataError(f"--artifact {artifact}={path}: cannot read it as parquet ({e})") from None
+    rows = pl.scan_parquet(staged).select(pl.len()).collect().item()
+    console.print(f"[bold]stage {stage.name}[/]: replaced by {path} ({rows} rows)")
+    return sdir.write(staged, empty_rejects(), StageManifest(
         name=stage.name, key=f"external-{digest}", unit=stage.unit, config_hash="external",
-        input_hashes={"external": digest}, output_hash="", rows_in=df.height, rows_kept=df.height, dropped={},
+        input_hashes={"external": digest}, output_hash="", rows_in=rows, rows_kept=rows, dropped={},
         seconds=0.0, skipped=True, stats=json.dumps(stats),
     ))
 

@@ -9,7 +9,9 @@ Reads RUN_DIR/stages/{prompts,sample}/data.parquet (and label/data.parquet when 
 scores become metadata and suggestions). Idempotent: a record's external_id is its prompt_id,
 so a re-push (after a crash, or with new judge labels) updates records, never duplicates them.
 Each record's metadata keeps `candidate_ids`, the candidate shown as response_1..n, which is
-how `pull` maps answers back. Writes RUN_DIR/human/push.json.
+how `pull` maps answers back. Writes RUN_DIR/human/push.json. With `argilla.budget` only the
+selected prompts are pushed (prefdata/argilla/select.py; RUN_DIR/human/selection.parquet is
+written first), their rank and value in metadata hidden from annotators.
 
 Answers stay true to what the annotator saw: a re-push that would change the prompt or
 candidates of a record that already has answers (the run was re-sampled) is refused, unless
@@ -159,6 +161,27 @@ def build_records(prompts: pl.DataFrame, candidates: pl.DataFrame, config: Argil
     return records, counts
 
 
+def select_records(run_dir: Path, records: list[dict], labels: pl.DataFrame | None,
+                   config: ArgillaConfig) -> tuple[list[dict], dict]:
+    """The records of the prompts `config.select` ranks within `config.budget`, with their rank and value."""
+    from prefdata.argilla.select import select
+
+    selection = select(run_dir, labels, [r["external_id"] for r in records], config.select, config.budget,
+                       config.select_seed, config.suggestions_from)
+    chosen = {p: (rank, value) for p, rank, value in
+              selection.filter("selected").select("prompt_id", "rank", "value").iter_rows()}
+    out = []
+    for r in records:
+        if r["external_id"] in chosen:
+            rank, value = chosen[r["external_id"]]
+            r["metadata"]["selection_rank"] = rank
+            if value is not None:
+                r["metadata"]["selection_value"] = float(value)
+            out.append(r)
+    return out, {"criterion": config.select, "selected": len(out), "of": len(records),
+                 "budget_exceeds_prompts": config.budget >= 1 and config.budget > len(records)}
+
+
 def suggestions(record: dict, questions: dict[str, str], config: ArgillaConfig, judge_id: str | None) -> list[dict]:
     """Judge labels as suggestions: a ranking by score, or each score as a rating when it fits the scale."""
     scores = record["_scores"]
@@ -216,8 +239,12 @@ def push(run_dir: str | Path, client: ArgillaClient, config: ArgillaConfig, data
     if not name:
         raise PrefdataError("no dataset name: pass --dataset NAME or set argilla.dataset in the recipe")
     prompts, candidates = read_stage(run_dir, "prompts"), read_stage(run_dir, "sample")
-    judge_id, scores = judge_scores(read_stage(run_dir, "label", required=False), config.suggestions_from)
+    labels = read_stage(run_dir, "label", required=False)
+    judge_id, scores = judge_scores(labels, config.suggestions_from)
     records, counts = build_records(prompts, candidates, config, scores, judge_id)
+    if config.budget is not None:
+        records, counts["selection"] = select_records(run_dir, records, labels, config)
+        counts["records"] = len(records)
     n_needed = max((len(r["metadata"][CANDIDATE_IDS]) for r in records), default=0)
     if config.max_candidates is not None and n_needed > config.max_candidates:
         worst = [r["external_id"] for r in records if len(r["metadata"][CANDIDATE_IDS]) > config.max_candidates]

@@ -6,6 +6,8 @@
       rationale: true            # optional free-text "why" question
       min_submitted: 2           # task distribution: annotators per record
       max_candidates: 4          # response fields; default: the most candidates any prompt has
+      budget: 200                # push only the 200 prompts the machines are least sure of (or 0.2: a share)
+      select: margin             # margin | disagreement | swap | random (prefdata/argilla/select.py)
 
     from prefdata.argilla.settings import ArgillaConfig, dataset_spec
     spec = dataset_spec(ArgillaConfig(), n_responses=4)   # fields / questions / metadata / distribution
@@ -47,6 +49,13 @@ class ArgillaConfig(StrictModel):
     suggestions_from: str | None = Field(
         None, description="judge_id whose labels become suggestions; default: the aggregate, else the only judge."
     )
+    budget: float | None = Field(
+        None, gt=0, description="Push only this many prompts (>= 1) or this share of them (< 1), chosen by `select`; "
+        "default: every prompt.")
+    select: Literal["margin", "disagreement", "swap", "random"] = Field(
+        "margin", description="How `budget` picks prompts: smallest judge margin, judges' disagreement, pairwise "
+        "verdicts that flip with the order, or random (seeded by select_seed).")
+    select_seed: int = Field(0, description="Seed of `select: random`.")
     batch_size: int = Field(100, ge=1, le=500, description="Records per bulk upsert request.")
     guidelines: str = Field(DEFAULT_GUIDELINES, description="Annotation guidelines shown in the UI (markdown).")
 
@@ -91,6 +100,11 @@ def dataset_spec(config: ArgillaConfig, n_responses: int) -> dict:
         questions.append({"name": "rationale", "title": "Why? (optional)", "required": False,
                           "settings": {"type": "text", "use_markdown": False}})
     metadata = [{"name": "prompt_chars", "title": "Prompt length (chars)", "settings": {"type": "integer"}}]
+    if config.budget is not None:  # an admin sorts by them; annotators never see them (no anchoring)
+        metadata += [{"name": "selection_rank", "title": f"Selection rank ({config.select})",
+                      "settings": {"type": "integer"}},
+                     {"name": "selection_value", "title": f"Selection value ({config.select})",
+                      "settings": {"type": "float"}}]
     for i in range(1, n_responses + 1):
         metadata += [
             {"name": f"{response_field(i)}_chars", "title": f"Response {i} length (chars)", "settings": {"type": "integer"}},

@@ -2,6 +2,7 @@
 
     prefdata argilla serve --port 6900               # local server; prints URL, user, password, API key
     prefdata argilla push runs/hh --dataset hh-round-1 --set argilla.min_submitted=2
+    prefdata argilla push runs/hh --budget 0.2 --select margin   # the 20% of prompts the judges are least sure of
     prefdata argilla pull runs/hh --dataset hh-round-1
     prefdata argilla stop
 
@@ -108,6 +109,10 @@ def push(
     replace: Annotated[bool, typer.Option(
         "--replace", help="Discard the answers of records whose candidates changed since they were pushed "
         "(without it such a push is refused).")] = False,
+    budget: Annotated[Optional[float], typer.Option(
+        "--budget", help="Push only this many prompts (or this share of them, below 1): argilla.budget.")] = None,
+    select: Annotated[Optional[str], typer.Option(
+        "--select", help="How the budget picks prompts: margin | disagreement | swap | random (argilla.select).")] = None,
     api_url: ApiUrlOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -115,12 +120,18 @@ def push(
     from prefdata.argilla.client import connect
     from prefdata.argilla.push import push as run_push
 
-    config = _config(run_dir, recipe, set_, "push", PUSH_KEYS)
+    flags = [f"argilla.{k}={v}" for k, v in (("budget", budget), ("select", select)) if v is not None]
+    config = _config(run_dir, recipe, [*set_, *flags], "push", PUSH_KEYS)
     with connect(api_url, None, home) as client:
         report = run_push(run_dir, client, config, dataset=dataset, replace=replace)
     if report["answers_discarded"] or report["records_replaced"]:
         print(f"--replace: discarded {report['answers_discarded']} answers on {report['records_replaced']} records "
               "whose candidates changed")
+    if "selection" in report:
+        chosen = report["selection"]
+        print(f"selected {chosen['selected']} of {chosen['of']} prompts by {chosen['criterion']} "
+              f"(RUN_DIR/human/selection.parquet)" + ("; the budget is larger than the prompts: all pushed"
+                                                      if chosen["budget_exceeds_prompts"] else ""))
     print(f"pushed {report['records']} records to {report['dataset']!r} at {report['api_url']} "
           f"({report['records_in_dataset']} in the dataset; {report['prompts_without_candidates']} prompts had no candidates)")
 
@@ -149,5 +160,9 @@ def pull(
         report = run_pull(run_dir, client, name, workspace=config.workspace, suggestions_from=config.suggestions_from)
     print(f"{report['records_kept']} of {report['records']} records had submitted answers "
           f"(responses by status: {report['response_statuses']}; dropped: {report['dropped']})")
+    outside = report.get("answers_outside_selection")
+    if outside and outside["prompts"]:
+        print(f"{outside['prompts']} answered prompts were not in the last push's selection (kept, e.g. "
+              f"{', '.join(outside['examples'][:3])})")
     print(json.dumps(report["agreement"], indent=2))
     print(f"judgments: {report['files']['judgments']}")

@@ -72,9 +72,10 @@ class QualityFilter(Filter):
         for side in SIDES:
             if c.drop_empty:
                 # Python's str.strip (what `prefdata validate` and the trainer's check use) also strips
-                # control characters such as \x1d, which polars' strip_chars keeps: drop them all
-                visible = pl.col(side).str.replace_all(r"[\s\p{C}]+", "").str.len_chars()
-                rules.append(Rule(f"empty_{side}", visible == 0,
+                # control characters such as \x1d, which polars' strip_chars keeps: empty = no character
+                # outside whitespace and control characters (a search that stops at the first one)
+                visible = pl.col(side).str.contains(r"[^\s\p{C}]")
+                rules.append(Rule(f"empty_{side}", ~visible,
                                   f"quality filter: {side} response is empty", [side]))
         for side in SIDES:
             if c.drop_truncated and f"{side}_finish_reason" in work.columns:
