@@ -84,4 +84,9 @@ def read_record_file(path: Path, model: type[BaseModel], what: str, lazy: bool =
     if missing:
         raise PrefdataError(f"{what}{path}: missing column(s) {missing} of {model.__name__} (has {columns})")
     df = with_all_columns(df, model)
-    return df if lazy else df.collect()
+    if lazy:
+        return df
+    try:
+        return df.collect()
+    except pl.exceptions.PolarsError as e:  # a damaged row group, a column of another type
+        raise PrefdataError(f"{what}{path}: cannot read it as parquet ({e})") from None

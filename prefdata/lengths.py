@@ -22,11 +22,20 @@ def length_expr(side: str, unit: str = "auto", columns: list[str] = ()) -> pl.Ex
     return pl.coalesce(pl.col(f"{side}_tokens").cast(pl.Float64), chars)
 
 
+def length_gap_expr(schema: pl.Schema) -> pl.Expr:
+    """Chosen-minus-rejected length in characters, for pairs (plain strings) or DPO examples
+    (conversational: a list holding one assistant message)."""
+    def chars(side: str) -> pl.Expr:
+        text = pl.col(side) if schema[side] == pl.String else pl.col(side).list.last().struct.field("content")
+        return text.str.len_chars().cast(pl.Int64)
+
+    return (chars("chosen") - chars("rejected")).alias("length_gap")
+
+
 def length_gap(pairs: pl.DataFrame | pl.LazyFrame) -> pl.Series:
     """Chosen-minus-rejected length in characters per pair (from a scan, only this column is held)."""
-    return (pairs.lazy().select((pl.col("chosen").str.len_chars().cast(pl.Int64)
-                                 - pl.col("rejected").str.len_chars().cast(pl.Int64)).alias("length_gap"))
-            .collect()["length_gap"])
+    lf = pairs.lazy()
+    return lf.select(length_gap_expr(lf.collect_schema())).collect()["length_gap"]
 
 
 def gap_summary(gap: pl.Series) -> dict[str, float | None]:

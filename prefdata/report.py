@@ -21,7 +21,7 @@ import polars as pl
 
 from prefdata.errors import DataError
 from prefdata.ledger import check_balance, funnel_entry
-from prefdata.lengths import gap_summary
+from prefdata.lengths import gap_summary, length_gap_expr
 from prefdata.rundir import RunDir
 
 
@@ -32,13 +32,8 @@ def narrow_pairs(pairs: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     chosen-minus-rejected length in characters; from a scan, only these columns are held."""
     lf = pairs.lazy()
     schema = lf.collect_schema()
-
-    def chars(side: str) -> pl.Expr:
-        text = pl.col(side) if schema[side] == pl.String else pl.col(side).list.last().struct.field("content")
-        return text.str.len_chars().cast(pl.Int64)
-
     keep = [c for c in ("prompt_id", "margin") if c in schema]
-    return lf.select(*keep, (chars("chosen") - chars("rejected")).alias("length_gap")).collect()
+    return lf.select(*keep, length_gap_expr(schema)).collect()
 
 
 def describe_pairs(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:

@@ -94,7 +94,8 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
     console.print(f"[bold]{name:>8}[/]  running  key {key}")
     sdir.path.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(run_dir=run.root, stage_dir=sdir.path, seed=recipe.seed, recipe=recipe, extra=extra,
-                       console=console, input_files={a: artifacts.files[a][0] for a in wanted}, key=key)
+                       console=console, input_files={a: artifacts.files[a][0] for a in wanted},
+                       key=None if force else key)  # forced: no partition of a killed run is kept
     t0 = time.perf_counter()
     with engine_output(log, echo=verbose):
         out = stage.run(artifacts.read(wanted, lazy=stage.lazy_inputs), ctx)

@@ -145,20 +145,21 @@ def pull(run_dir: str | Path, client: ArgillaClient, dataset: str, workspace: st
         "files": {k: str(out / f) for k, f in (("judgments", "judgments.parquet"), ("consensus", "consensus.parquet"),
                                                   ("rejects", "rejects.parquet"), ("agreement", "agreement.json"))},
     }
-    unselected = _unselected(run_dir, annotations)
+    unselected = _unselected(run_dir, dataset, annotations)
     if unselected is not None:
         report["answers_outside_selection"] = unselected
     (out / "pull.json").write_text(json.dumps(report, indent=2))
     return report
 
 
-def _unselected(run_dir: Path, annotations: list[dict]) -> dict | None:
-    """Answers on prompts the last budgeted push did not select (pushed earlier, or by hand): kept,
-    and counted, so a budget study knows what it spent."""
+def _unselected(run_dir: Path, dataset: str, annotations: list[dict]) -> dict | None:
+    """Answers on prompts the last budgeted push to this dataset did not select (pushed earlier, or
+    by hand): kept, and counted, so a budget study knows what it spent."""
     path = RunDir(run_dir).human / "selection.parquet"
-    if not path.is_file():
+    selection = pl.read_parquet(path) if path.is_file() else None
+    if selection is None or selection.height == 0 or selection["dataset"][0] != dataset:
         return None
-    selected = set(pl.read_parquet(path).filter("selected")["prompt_id"].to_list())
+    selected = set(selection.filter("selected")["prompt_id"].to_list())
     outside = sorted({a["prompt_id"] for a in annotations} - selected)
     return {"prompts": len(outside), "examples": outside[:20]}
 

@@ -161,13 +161,14 @@ def build_records(prompts: pl.DataFrame, candidates: pl.DataFrame, config: Argil
     return records, counts
 
 
-def select_records(run_dir: Path, records: list[dict], labels: pl.DataFrame | None,
-                   config: ArgillaConfig) -> tuple[list[dict], dict]:
-    """The records of the prompts `config.select` ranks within `config.budget`, with their rank and value."""
+def select_records(run_dir: Path, records: list[dict], labels: pl.DataFrame | None, judge_id: str | None,
+                   config: ArgillaConfig, dataset: str) -> tuple[list[dict], dict]:
+    """The records of the prompts `config.select` ranks within `config.budget`, with their rank and
+    value. `labels`: the judges' labels; `judge_id`: the one suggestions come from (margins)."""
     from prefdata.argilla.select import select
 
     selection = select(run_dir, labels, [r["external_id"] for r in records], config.select, config.budget,
-                       config.select_seed, config.suggestions_from)
+                       config.select_seed, judge_id, dataset)
     chosen = {p: (rank, value) for p, rank, value in
               selection.filter("selected").select("prompt_id", "rank", "value").iter_rows()}
     out = []
@@ -243,7 +244,7 @@ def push(run_dir: str | Path, client: ArgillaClient, config: ArgillaConfig, data
     judge_id, scores = judge_scores(labels, config.suggestions_from)
     records, counts = build_records(prompts, candidates, config, scores, judge_id)
     if config.budget is not None:
-        records, counts["selection"] = select_records(run_dir, records, labels, config)
+        records, counts["selection"] = select_records(run_dir, records, judge_labels(labels), judge_id, config, name)
         counts["records"] = len(records)
     n_needed = max((len(r["metadata"][CANDIDATE_IDS]) for r in records), default=0)
     if config.max_candidates is not None and n_needed > config.max_candidates:

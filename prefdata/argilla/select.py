@@ -4,7 +4,7 @@
     argilla: {budget: 200, select: disagreement}                     # the same, in the recipe
 
     from prefdata.argilla.select import select
-    selection = select(run_dir, labels, prompt_ids, "margin", budget=200, seed=0)
+    selection = select(run_dir, judge_labels, prompt_ids, "margin", budget=200, score_judge="rm", dataset="hh-1")
 
 Every prompt with candidates gets a value and a rank (1 = asked first); the first `budget`
 ranks are pushed. Criteria, each from the run's label stage:
@@ -17,10 +17,12 @@ ranks are pushed. Criteria, each from the run's label stage:
 - `swap`: the share of a prompt's candidates that a pairwise judge judged differently in the
   two orders (`swap_consistent` false); largest first. Needs a pairwise judge.
 - `random`: a seeded hash of the prompt id: the baseline to compare the others with.
-Ties go to the prompt id. The selection is written to RUN_DIR/human/selection.parquet
-(prompt_id, criterion, value, rank, selected) before anything is pushed. A later push with a
-larger budget and the same criterion keeps the order it wrote (prompts added since rank after
-it), so what was selected stays selected and the next prompts are the next in line.
+`labels` are the judges' candidate-level labels (push.judge_labels: no human answers). Ties go
+to the prompt id. The selection is written to RUN_DIR/human/selection.parquet (prompt_id,
+criterion, value, rank, selected, and what decided it: judge, seed, dataset) before anything is
+pushed. A later push to the same dataset with a larger budget and the same criterion, judge
+and seed keeps the order it wrote (prompts added since rank after it), so what was selected
+stays selected and the next prompts are the next in line.
 """
 
 from __future__ import annotations
@@ -69,15 +71,10 @@ def values(labels: pl.DataFrame | None, prompt_ids: list[str], criterion: str, s
 
 
 def _candidate_scores(labels: pl.DataFrame | None) -> pl.DataFrame:
-    """Candidate-level judge scores (no human answers, no pairwise rows)."""
     if labels is None or labels.height == 0:
-        raise PrefdataError("the run has no label stage: --select needs the judges' labels "
-                            "(build the recipe's label stage first), or use --select random")
-    keep = pl.col("judge_type") != "human"
-    if "opponent_id" in labels.columns:
-        keep = keep & pl.col("opponent_id").is_null()
-    return labels.filter(keep).select("prompt_id", "candidate_id", "judge_id", "judge_type",
-                                      pl.col("score").cast(pl.Float64))
+        raise PrefdataError("the run has no judges' labels: --select needs them (build the recipe's label stage "
+                            "with judges first), or use --select random")
+    return labels.select("prompt_id", "candidate_id", "judge_id", "judge_type", pl.col("score").cast(pl.Float64))
 
 
 def _margins(scores: pl.DataFrame, judge: str | None) -> pl.DataFrame:
@@ -106,8 +103,8 @@ def _disagreement(scores: pl.DataFrame) -> pl.DataFrame:
 
 
 def _swaps(labels: pl.DataFrame) -> pl.DataFrame:
-    flags = labels.filter(pl.col("opponent_id").is_null() & pl.col("swap_consistent").is_not_null()) \
-        if "swap_consistent" in labels.columns else labels.clear()
+    flags = labels.filter(pl.col("swap_consistent").is_not_null()) if "swap_consistent" in labels.columns \
+        else labels.clear()
     if flags.height == 0:
         raise PrefdataError("--select swap needs a pairwise judge (its verdicts in both orders); the label stage "
                             "has none: add one, or choose --select margin")
@@ -115,8 +112,9 @@ def _swaps(labels: pl.DataFrame) -> pl.DataFrame:
 
 
 def select(run_dir: Path, labels: pl.DataFrame | None, prompt_ids: list[str], criterion: str, budget: float,
-           seed: int = 0, score_judge: str | None = None) -> pl.DataFrame:
-    """The selection (prompt_id, criterion, value, rank, selected), written to RUN_DIR/human/selection.parquet."""
+           seed: int = 0, score_judge: str | None = None, dataset: str | None = None) -> pl.DataFrame:
+    """The selection, written to RUN_DIR/human/selection.parquet. `score_judge`: whose margins
+    `margin` reads (default: the aggregate, else the only judge)."""
     size = budget_size(budget, len(prompt_ids))
     ranked = values(labels, prompt_ids, criterion, seed, score_judge).sort(
         [pl.col("value").is_not_null(), "value", "prompt_id"], descending=[False, LARGEST_FIRST[criterion], False],
@@ -124,11 +122,16 @@ def select(run_dir: Path, labels: pl.DataFrame | None, prompt_ids: list[str], cr
     path = Path(run_dir) / "human" / "selection.parquet"
     if path.is_file():  # a larger budget extends the earlier order; it never reshuffles it
         earlier = pl.read_parquet(path)
-        if earlier.height and earlier["criterion"][0] == criterion:
+        same = (criterion, score_judge, seed, dataset)
+        if earlier.height and "dataset" in earlier.columns and tuple(
+                earlier.select("criterion", "judge", "seed", "dataset").row(0)) == same:
             kept = earlier.select("prompt_id").join(ranked, on="prompt_id", how="inner", maintain_order="left")
             ranked = pl.concat([kept, ranked.join(kept.select("prompt_id"), on="prompt_id", how="anti")])
-    selection = ranked.with_columns(pl.lit(criterion).alias("criterion"),
-                                    pl.int_range(1, pl.len() + 1).alias("rank")).select(
-        "prompt_id", "criterion", "value", "rank", (pl.col("rank") <= size).alias("selected"))
+    selection = ranked.with_columns(
+        pl.lit(criterion).alias("criterion"), pl.int_range(1, pl.len() + 1).alias("rank"),
+        pl.lit(score_judge, dtype=pl.String).alias("judge"), pl.lit(seed).alias("seed"),
+        pl.lit(dataset, dtype=pl.String).alias("dataset"),
+    ).select("prompt_id", "criterion", "value", "rank", (pl.col("rank") <= size).alias("selected"),
+             "judge", "seed", "dataset")
     write_parquet(selection, path)
     return selection

@@ -123,6 +123,8 @@ def write_dataset_dir(
     input_rows = kept + dropped if input_rows is None else input_rows
     check_balance(f"dataset directory {out}", input_rows, kept, dropped)
     labels = splits if splits is not None else assign_splits(prompt_ids.to_list(), test_size, seed)
+    if len(labels) != kept:
+        raise DataError(f"{len(labels)} split names for {kept} examples: give one per example")
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).unlink(missing_ok=True)  # from here until the end the directory is incomplete
     # A rerun with other splits must not leave old split files behind (datasets would load them).

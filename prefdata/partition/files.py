@@ -37,7 +37,7 @@ def open_scratch(stage_dir: Path, key: str | None = None) -> Path:
     scratch = Path(stage_dir) / "partitions"
     if key and (read_done(scratch / "KEY.json") or {}).get("key") == key:
         return scratch
-    shutil.rmtree(scratch, ignore_errors=True)
+    drop_scratch(stage_dir)
     scratch.mkdir(parents=True)
     if key:
         mark_done(scratch / "KEY.json", {"key": key})
@@ -72,7 +72,11 @@ def mark_finished(scratch: Path | None, name: str, result: dict) -> None:
 
 
 def drop_scratch(stage_dir: Path) -> None:
-    shutil.rmtree(Path(stage_dir) / "partitions", ignore_errors=True)
+    """Remove the scratch dir; its key goes first, so a deletion killed half way leaves no marker
+    that a rerun would trust."""
+    scratch = Path(stage_dir) / "partitions"
+    (scratch / "KEY.json").unlink(missing_ok=True)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def prompt_partitions(frames: list[pl.LazyFrame], size: int) -> tuple[pl.LazyFrame, int]:

@@ -51,7 +51,8 @@ def test_margin_asks_first_where_the_judge_cannot_rank_then_the_smallest_gap(tmp
     assert got.filter("selected")["prompt_id"].to_list() == ["p3", "p0"]
     assert got["value"][1] == pytest.approx(0.1 / pl.Series([3.0, 2.9, 0.0, 5.0, 0.0, 0.0, 1.0, 0.5, 0.0, 1.0]).std())
     on_disk = pl.read_parquet(tmp_path / "human" / "selection.parquet")
-    assert on_disk.equals(got) and on_disk.columns == ["prompt_id", "criterion", "value", "rank", "selected"]
+    assert on_disk.equals(got)
+    assert on_disk.columns == ["prompt_id", "criterion", "value", "rank", "selected", "judge", "seed", "dataset"]
 
 
 def test_disagreement_asks_first_where_judges_prefer_opposite_answers(tmp_path):
@@ -86,7 +87,7 @@ def test_criteria_without_their_signals_are_refused_with_what_is_missing(tmp_pat
         select(tmp_path, labels(judges=("a",)), list(SCORES), "disagreement", budget=2)
     with pytest.raises(PrefdataError, match="swap needs a pairwise judge"):
         select(tmp_path, labels(), list(SCORES), "swap", budget=2)
-    with pytest.raises(PrefdataError, match="no label stage"):
+    with pytest.raises(PrefdataError, match="no judges' labels"):
         select(tmp_path, None, list(SCORES), "margin", budget=2)
     with pytest.raises(PrefdataError, match="a number of prompts is whole"):
         select(tmp_path, labels(), list(SCORES), "random", budget=2.5)
@@ -132,7 +133,8 @@ def test_pull_counts_answers_on_prompts_outside_the_selection(client, tmp_path):
     write_stage(run, "label", frame([Judgment(judgment_id=f"rm:p{i}:0:{j}", prompt_id=f"p{i}",
                                               candidate_id=f"p{i}:0:{j}", judge_id="rm", judge_type="reward_model",
                                               score=float(j * (i + 1))) for i in range(3) for j in range(2)], Judgment))
-    select(run, pl.read_parquet(run / "stages" / "label" / "data.parquet"), ["p0", "p1", "p2"], "margin", budget=1)
+    select(run, pl.read_parquet(run / "stages" / "label" / "data.parquet"), ["p0", "p1", "p2"], "margin", budget=1,
+           dataset="outside")
     pulled = pull(run, client, "outside")
     assert pulled["records_kept"] == 3  # kept
     assert pulled["answers_outside_selection"] == {"prompts": 2, "examples": ["p1", "p2"]}
