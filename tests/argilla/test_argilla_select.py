@@ -16,7 +16,8 @@ from prefdata.errors import PrefdataError
 from prefdata.frames import frame
 from prefdata.records import Judgment
 
-from conftest import make_run, write_stage
+# imported with the module: at test time `conftest` may name another folder's conftest
+from conftest import annotator, make_run, ranking, write_stage
 
 # prompt -> scores of its 3 candidates by judges a and b
 SCORES = {
@@ -119,7 +120,6 @@ def test_a_budgeted_push_sends_only_the_selection_and_hides_the_criterion(client
 
 
 def test_pull_counts_answers_on_prompts_outside_the_selection(client, tmp_path):
-    from conftest import annotator, ranking
     from prefdata.argilla.pull import pull
     from prefdata.argilla.push import push
 
