@@ -34,6 +34,7 @@ from prefdata.backends.base import Request, Sampler, SamplingParams
 from prefdata.config import StrictModel, stable_hash
 from prefdata.fingerprint import code_fingerprint
 from prefdata.plugins import plugin_files
+from prefdata.faults import crash_point
 from prefdata.errors import PrefdataError
 from prefdata.logs import bars_off
 from prefdata.records import Candidate
@@ -226,6 +227,7 @@ class SampleStage(Stage):
                         done[i] = shard_candidates(sampler, shard_todo, outputs, shard_rejects, m, config)
                         store.save(i, identities[i], {"": done[i][0], "rejects": done[i][1]},
                                    {"candidates": done[i][0].height})
+                        crash_point(f"sample:shard:{len(done) - len(finished)}")  # kill tests: n shards saved
                         tokens = int(done[i][0]["num_tokens"].fill_null(0).sum()) if done[i][0].height else 0
                         bar.advance(len(shards[i]), tokens, time.perf_counter() - t_shard)
                         t_shard = time.perf_counter()
