@@ -58,7 +58,7 @@ def frame(rows: Iterable[dict | BaseModel], model: type[BaseModel]) -> pl.DataFr
     if not dicts:
         return pl.DataFrame(schema=schema)
     df = pl.DataFrame(dicts, schema_overrides=schema, infer_schema_length=None)
-    return df.select([c for c in model.model_fields if c in df.columns])
+    return with_all_columns(df, model)  # optional fields no row names become typed nulls
 
 
 def with_all_columns(df: pl.DataFrame | pl.LazyFrame, model: type[BaseModel]) -> pl.DataFrame | pl.LazyFrame:

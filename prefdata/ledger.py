@@ -113,3 +113,12 @@ def reasons(rejects: pl.DataFrame) -> dict[str, int]:
         return {}
     counts = rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
     return dict(zip(counts["reason"].to_list(), counts["len"].to_list()))
+
+
+def provenance_of(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, int] | None:
+    """Pairs by who decided them (mixed labels: human, judges, both); None for other labels."""
+    lf = pairs.lazy()
+    if "provenance" not in lf.collect_schema():
+        return None
+    counts = dict(lf.drop_nulls("provenance").group_by("provenance").len().collect().iter_rows())
+    return {k: int(counts.get(k, 0)) for k in ("human", "judges", "both")} if counts else None

@@ -93,6 +93,8 @@ class Judgment(Record):
     aspects: str | None = Field(None, description="Per-aspect ratings as a JSON object string.")
     opponent_id: str | None = Field(None, description="Other candidate, for pairwise judges.")
     swap_consistent: bool | None = Field(None, description="Pairwise verdict same in both orders.")
+    provenance: Literal["human", "judges"] | None = Field(
+        None, description="Mixed labels (label.source: mixed): from the annotators or from the judges.")
 
 
 class PairRecord(Record):
@@ -116,6 +118,9 @@ class PairRecord(Record):
     rejected_tokens: int | None = None
     swap_consistency: float | None = Field(None, description="Share of swap-consistent verdicts.")
     agreement: float | None = Field(None, description="Judge/annotator agreement on this pair.")
+    provenance: Literal["human", "judges", "both"] | None = Field(
+        None, description="Mixed labels: the annotators decided it (human), the judges did (judges), or "
+        "the annotators decided it and the judges order it the same way (both).")
 
 
 class DPOExample(Record):

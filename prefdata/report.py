@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from prefdata.errors import DataError
-from prefdata.ledger import check_balance, funnel_entry
+from prefdata.ledger import check_balance, funnel_entry, provenance_of
 from prefdata.lengths import gap_summary, length_gap_expr
 from prefdata.rundir import RunDir
 
@@ -32,7 +32,7 @@ def narrow_pairs(pairs: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     chosen-minus-rejected length in characters; from a scan, only these columns are held."""
     lf = pairs.lazy()
     schema = lf.collect_schema()
-    keep = [c for c in ("prompt_id", "margin") if c in schema]
+    keep = [c for c in ("prompt_id", "margin", "provenance") if c in schema]
     return lf.select(*keep, length_gap_expr(schema)).collect()
 
 
@@ -48,7 +48,9 @@ def describe_pairs(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
         "margin": {"mean": _f(margin.mean()), "median": _f(margin.median()), "min": _f(margin.min()),
                    "max": _f(margin.max())} if margin.len() else None,
         "length_gap": gap_summary(pairs["length_gap"]),
+        **({"provenance": provenance_of(pairs)} if provenance_of(pairs) else {}),
     }
+
 
 
 def _margins(pairs: pl.DataFrame) -> pl.Series:
@@ -79,7 +81,7 @@ def run_funnel(run_dir: Path, stages: list[str] | None = None) -> list[dict]:
         if sdir.name == "filter" and stats.get("funnel"):
             funnel += [filter_step(step) for step in stats["funnel"]]
             continue
-        extra = {"pairs": stats["pairs"]} if sdir.name == "pair" and "pairs" in stats else {}
+        extra = {k: stats[k] for k in ("pairs", "provenance") if sdir.name == "pair" and k in stats}
         funnel.append(funnel_entry(sdir.name, manifest.unit, manifest.rows_in, manifest.rows_kept, manifest.dropped,
                                    **extra))
     return funnel
@@ -182,7 +184,9 @@ def funnel_markdown(funnel: list[dict]) -> str:
     lines = ["| step | unit | in | kept | dropped (by reason) |", "|---|---|---|---|---|"]
     for s in funnel:
         why = ", ".join(f"`{k}` {v}" for k, v in s.get("dropped", {}).items()) or "-"
-        lines.append(f"| {s['name']} | {s['unit']} | {s['rows_in']} | {s['rows_kept']} | {why} |")
+        by = s.get("provenance")
+        kept = f"{s['rows_kept']}" + (f" ({', '.join(f'{k} {v}' for k, v in by.items())} pairs)" if by else "")
+        lines.append(f"| {s['name']} | {s['unit']} | {s['rows_in']} | {kept} | {why} |")
     return "\n".join(lines)
 
 

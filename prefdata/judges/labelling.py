@@ -207,7 +207,7 @@ def finish_labels(config, items: list[JudgeItem], rows: list[dict],
     per_judge = candidate_scores(rows, items, judge_ids)
     aggregate = aggregate_rows(config, items, per_judge, scales) if len(judge_ids) > 1 else []
     score_rows = aggregate or [r for r in rows if r["opponent_id"] is None]
-    final = {r["candidate_id"]: r["score"] for r in score_rows if r["judge_id"] == config.score_judge_id}
+    final = {r["candidate_id"]: r["score"] for r in score_rows if r["judge_id"] == config.judges_score_id}
     groups = [it.prompt_id for it in items]
     counts = {
         "candidates": len(items), "prompts": len(set(groups)),

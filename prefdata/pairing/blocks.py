@@ -27,6 +27,9 @@ def resolve_label_source(judgments: pl.DataFrame, requested: str | None) -> str:
         return requested
     if not ids:
         return "none"
+    mixed = judgments.filter(pl.col("judge_type") == "mixed")["judge_id"].unique(maintain_order=True)
+    if mixed.len() == 1:  # label.source mixed: human where answered, judges elsewhere
+        return mixed[0]
     aggregates = judgments.filter(pl.col("judge_type") == "aggregate")["judge_id"].unique(maintain_order=True)
     if aggregates.len() == 1:
         return aggregates[0]
@@ -242,6 +245,24 @@ def swap_consistency(judgments: pl.DataFrame, pairs: pl.DataFrame, label: str) -
             .join(per_candidate.rename({"candidate_id": "chosen_id", "sc": "c"}), on="chosen_id", how="left")
             .join(per_candidate.rename({"candidate_id": "rejected_id", "sc": "r"}), on="rejected_id", how="left")
             .select("pair_id", pl.mean_horizontal("c", "r").alias("swap_consistency")))
+
+
+def provenance(judgments: pl.DataFrame, label: str, pairs: pl.DataFrame) -> pl.DataFrame:
+    """pair_id, provenance: for mixed labels (prefdata/judges/mixed.py) who decided the pair:
+    `judges`; `human`; or `both` when the annotators decided it and the judges' scores order it
+    the same way. Null for labels that are not mixed."""
+    rows = judgments.filter((pl.col("judge_id") == label) & pl.col("provenance").is_not_null())
+    if rows.height == 0:
+        return pairs.select("pair_id", pl.lit(None, dtype=pl.String).alias("provenance"))
+    side = rows.select("candidate_id", "provenance",
+                       pl.col("raw_output").str.json_path_match("$.judges").cast(pl.Float64, strict=False).alias("j"))
+    joined = (pairs.select("pair_id", "chosen_id", "rejected_id")
+              .join(side.rename({"candidate_id": "chosen_id"}), on="chosen_id", how="left")
+              .join(side.select("candidate_id", pl.col("j").alias("j_r")).rename({"candidate_id": "rejected_id"}),
+                    on="rejected_id", how="left"))
+    return joined.select("pair_id", pl.when(pl.col("provenance") == "human")
+                         .then(pl.when(pl.col("j") > pl.col("j_r")).then(pl.lit("both")).otherwise(pl.lit("human")))
+                         .otherwise("provenance").alias("provenance"))
 
 
 def annotator_agreement(judgments: pl.DataFrame, label: str, use_rank: bool, pairs: pl.DataFrame) -> pl.DataFrame:

@@ -16,13 +16,14 @@ from pydantic import Field, field_validator
 
 from prefdata.config import StrictModel
 from prefdata.errors import DataError
-from prefdata.records import PairRecord
+from prefdata.records import Judgment, PairRecord
 from prefdata.pairing.strategy import BUILTIN, Strategy, StrategyPlugin
 from prefdata.pairing.blocks import (
     annotator_agreement, candidate_rejects, candidate_values, generate_pairs, orphan_judgments, prompt_rejects,
-    resolve_label_source, swap_consistency,
+    provenance, resolve_label_source, swap_consistency,
 )
-from prefdata.frames import polars_schema
+from prefdata.frames import polars_schema, with_all_columns
+from prefdata.ledger import provenance_of
 
 class PairConfig(StrictModel):
     strategy: Union[Strategy, StrategyPlugin] = Field(
@@ -83,6 +84,9 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
         "orphan_judgments": int((candidate_drops["reason"] == "orphan_judgment").sum()),
         "margin": describe(pairs["margin"]),
     }
+    by_provenance = provenance_of(pairs)
+    if by_provenance:
+        stats["provenance"] = by_provenance
     return pairs, rejects, candidate_drops, stats
 
 
@@ -150,6 +154,8 @@ def _assemble(raw: pl.DataFrame, prompts: pl.DataFrame, candidates: pl.DataFrame
     )
     pairs = pairs.join(swap_consistency(judgments, pairs, label), on="pair_id", how="left", maintain_order="left")
     pairs = pairs.join(annotator_agreement(judgments, label, use_rank, pairs), on="pair_id", how="left",
+                       maintain_order="left")
+    pairs = pairs.join(provenance(with_all_columns(judgments, Judgment), label, pairs), on="pair_id", how="left",
                        maintain_order="left")
     schema = polars_schema(PairRecord)
     return pairs.select([pl.col(c).cast(t) for c, t in schema.items()])

@@ -53,6 +53,9 @@ def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments:
     stats = {**results[0]["stats"], **{k: sum(r["stats"][k] for r in results) for k in SUMMED},
              "margin": describe(pl.scan_parquet(out).select("margin").collect()["margin"]),
              "partitions": n_partitions, "partitions_resumed": resumed}
+    counted = [r["stats"]["provenance"] for r in results if "provenance" in r["stats"]]
+    if counted:
+        stats["provenance"] = {k: sum(c[k] for c in counted) for k in counted[0]}
     drop_scratch(stage_dir)
     return out, rejects.sort("row_id", nulls_last=True), drops.sort(["reason", "row_id"]), stats
 

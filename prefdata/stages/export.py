@@ -25,7 +25,7 @@ from prefdata.atomic import atomic_path
 from prefdata.config import StrictModel
 from prefdata.rundir import RunDir
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.ledger import empty_rejects, funnel_entry
+from prefdata.ledger import empty_rejects, funnel_entry, provenance_of
 
 
 class ExportConfig(StrictModel):
@@ -75,12 +75,16 @@ class ExportStage(Stage):
         examples = pairs_to_examples(pairs, c.format, source=name)
         out = RunDir(ctx.run_dir).dataset
         stages = [s for s in ctx.recipe.stages() if s != "export"] if ctx.recipe is not None else None
-        funnel = run_funnel(ctx.run_dir, stages) + [funnel_entry("export", "pairs", n_pairs, n_pairs, {})]
+        by_provenance = provenance_of(pairs)
+        funnel = run_funnel(ctx.run_dir, stages) + [funnel_entry(
+            "export", "pairs", n_pairs, n_pairs, {}, **({"provenance": by_provenance} if by_provenance else {}))]
         filtered = stages is None or "filter" in stages
         before = inputs.get("pair.pairs") if filtered else None
         images, sections, report = ([], [], {"funnel": funnel})
         if c.plots:
             images, sections, report = write_report(out, before=before, after=pairs, funnel=funnel)
+        if by_provenance:
+            sections = [*sections, ("Label provenance", provenance_section(by_provenance, ctx.run_dir))]
         stats = write_dataset_dir(
             out, examples, empty_rejects(), test_size=c.test_size,
             seed=c.seed if c.seed is not None else ctx.seed, source=source,
@@ -92,3 +96,22 @@ class ExportStage(Stage):
         return StageOutput(data=artifact, rejects=empty_rejects(), rows_in=n_pairs, rows_kept=n_pairs,
                            stats={"dataset_dir": str(out), "splits": stats["splits"], "format": c.format})
 
+
+def provenance_section(by_provenance: dict[str, int], run_dir) -> str:
+    """The dataset card's account of mixed labels: pairs by who decided them, and the prompts
+    where the annotators overruled the judges (label stage stats)."""
+    import json
+
+    lines = ["Mixed labels (`label.source: mixed`): the annotators' ranking where a prompt was answered, "
+             "the judges' labels elsewhere.", "", "| decided by | pairs |", "|---|---|",
+             f"| annotators, judges agree (`both`) | {by_provenance['both']} |",
+             f"| annotators, judges disagree or cannot tell (`human`) | {by_provenance['human']} |",
+             f"| judges (`judges`) | {by_provenance['judges']} |"]
+    label = RunDir(run_dir).stage("label")
+    mixed = json.loads(label.manifest().stats or "{}").get("mixed") if label.is_finished() else None
+    if mixed:
+        lines += ["", f"Answered prompts: {mixed['prompts_human']} of {mixed['prompts_human'] + mixed['prompts_judges']}. "
+                  f"Prompts where the annotators order the judges' own pair the other way (the annotators win): "
+                  f"{mixed['contradictions']}" + (f", listed in `{mixed['contradictions_file']}`"
+                                                 if mixed.get("contradictions_file") else "") + "."]
+    return "\n".join(lines)

