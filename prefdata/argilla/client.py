@@ -150,6 +150,15 @@ class ArgillaClient:
             if not page["items"] or offset >= page["total"]:
                 return
 
+    def my_pending_records(self, dataset_id: str, limit: int = PAGE) -> list[dict]:
+        """Up to `limit` records still waiting for this client's user, as the UI's annotation queue
+        asks for them (an annotator may not list the whole dataset)."""
+        body = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
+                                     "values": ["pending"]}]}}
+        page = self.post(f"/api/v1/me/datasets/{dataset_id}/records/search", body,
+                         params={"include": "responses", "offset": 0, "limit": min(limit, PAGE)})
+        return [item["record"] for item in page["items"]]
+
     def count_records(self, dataset_id: str) -> int:
         return self.get(f"/api/v1/datasets/{dataset_id}/records", params={"limit": 1})["total"]
 

@@ -70,14 +70,15 @@ def _order(prompt_id: str, candidates: list[dict], shuffle: bool) -> list[dict]:
 
 
 def judge_labels(labels: pl.DataFrame | None) -> pl.DataFrame | None:
-    """Candidate-level labels of judges only: human answers (and their consensus) are no suggestion.
+    """Candidate-level labels of judges only: human answers (their consensus, the rows of
+    `label.source: mixed`) are no suggestion.
 
     With `label.source: argilla` the label stage holds the annotators' own answers from an
     earlier pull; suggesting them back would show annotators their colleagues' verdicts.
     """
     if labels is None:
         return None
-    keep = pl.col("judge_type") != "human"
+    keep = ~pl.col("judge_type").is_in(["human", "mixed"])  # mixed rows carry pulled answers
     if "annotator" in labels.columns:  # the pulled consensus is an "aggregate" of annotators
         keep = keep & pl.col("annotator").is_null()
     if "opponent_id" in labels.columns:  # pairwise verdicts are no per-candidate score
