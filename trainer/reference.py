@@ -140,8 +140,15 @@ def reference_logps(trainer, batch_size: int = 8):
     dataset = trainer.train_dataset
     if REF_COLUMNS[0] in dataset.column_names:
         return (torch.tensor(dataset[REF_COLUMNS[0]]), torch.tensor(dataset[REF_COLUMNS[1]]))
-    ids = dataset.select_columns(IDS_COLUMNS)
-    model = trainer.ref_model or trainer.model
+    return sequence_logps(trainer, trainer.ref_model or trainer.model, batch_size)
+
+
+def sequence_logps(trainer, model, batch_size: int = 8):
+    """(chosen, rejected) log-probs of every train row under `model` (the policy, or a reference),
+    with the trainer's collator and TRL's own log-prob pass."""
+    import torch
+
+    ids = trainer.train_dataset.select_columns(IDS_COLUMNS)
     chosen, rejected = [], []
     for start in range(0, len(ids), batch_size):
         batch = trainer.data_collator([ids[i] for i in range(start, min(start + batch_size, len(ids)))])

@@ -168,8 +168,18 @@ def select_records(run_dir: Path, records: list[dict], labels: pl.DataFrame | No
     value. `labels`: the judges' labels; `judge_id`: the one suggestions come from (margins)."""
     from prefdata.argilla.select import select
 
+    implicit = None
+    if config.select == "implicit_margin":
+        from prefdata.argilla.implicit_margin import implicit_margins, judge_pairs
+
+        if judge_id is None:
+            raise PrefdataError("--select implicit_margin needs the label stage's judges (their pairs are scored); "
+                                "the run has none")
+        pairs = judge_pairs(read_stage(run_dir, "prompts"), read_stage(run_dir, "sample"), labels, judge_id)
+        implicit = implicit_margins(pairs, policy=config.policy, reference=config.reference,
+                                    work_dir=RunDir(run_dir).human, beta=config.beta)
     selection = select(run_dir, labels, [r["external_id"] for r in records], config.select, config.budget,
-                       config.select_seed, judge_id, dataset)
+                       config.select_seed, judge_id, dataset, implicit)
     chosen = {p: (rank, value) for p, rank, value in
               selection.filter("selected").select("prompt_id", "rank", "value").iter_rows()}
     out = []

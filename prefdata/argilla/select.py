@@ -16,6 +16,10 @@ ranks are pushed. Criteria, each from the run's label stage:
   first. Needs two judges.
 - `swap`: the share of a prompt's candidates that a pairwise judge judged differently in the
   two orders (`swap_consistent` false); largest first. Needs a pairwise judge.
+- `implicit_margin`: the DPO implicit reward margin of the score judge's pair (its best vs its
+  worst answer) under `argilla.policy` and `argilla.reference`, computed with the trainer's
+  log-prob code (prefdata/argilla/implicit_margin.py); smallest first, so a pair the policy
+  already prefers the other way comes first (Yang et al. 2024, arXiv 2406.17312).
 - `random`: a seeded hash of the prompt id: the baseline to compare the others with.
 `labels` are the judges' candidate-level labels (push.judge_labels: no human answers). Ties go
 to the prompt id. The selection is written to RUN_DIR/human/selection.parquet (prompt_id,
@@ -35,8 +39,8 @@ import polars as pl
 from prefdata.atomic import write_parquet
 from prefdata.errors import PrefdataError
 
-CRITERIA = ("margin", "disagreement", "swap", "random")
-LARGEST_FIRST = {"margin": False, "disagreement": True, "swap": True, "random": False}
+CRITERIA = ("margin", "disagreement", "swap", "implicit_margin", "random")
+LARGEST_FIRST = {"margin": False, "disagreement": True, "swap": True, "implicit_margin": False, "random": False}
 
 
 def budget_size(budget: float, n_prompts: int) -> int:
@@ -51,8 +55,9 @@ def budget_size(budget: float, n_prompts: int) -> int:
 
 
 def values(labels: pl.DataFrame | None, prompt_ids: list[str], criterion: str, seed: int,
-           score_judge: str | None) -> pl.DataFrame:
-    """prompt_id, value: the criterion's value per prompt (null: the machines could not decide)."""
+           score_judge: str | None, implicit: pl.DataFrame | None = None) -> pl.DataFrame:
+    """prompt_id, value: the criterion's value per prompt (null: the machines could not decide).
+    `implicit`: prompt_id, value of `implicit_margin` (computed by the caller: it needs models)."""
     prompts = pl.DataFrame({"prompt_id": prompt_ids}, schema={"prompt_id": pl.String})
     if criterion == "random":
         return prompts.with_columns(pl.col("prompt_id").map_elements(
@@ -65,6 +70,11 @@ def values(labels: pl.DataFrame | None, prompt_ids: list[str], criterion: str, s
         value = _margins(scores, score_judge)
     elif criterion == "disagreement":
         value = _disagreement(scores)
+    elif criterion == "implicit_margin":
+        if implicit is None:
+            raise PrefdataError("--select implicit_margin needs a policy and its reference: set argilla.policy and "
+                                "argilla.reference to their model folders")
+        value = implicit
     else:
         value = _swaps(labels)
     return prompts.join(value, on="prompt_id", how="left")
@@ -112,11 +122,12 @@ def _swaps(labels: pl.DataFrame) -> pl.DataFrame:
 
 
 def select(run_dir: Path, labels: pl.DataFrame | None, prompt_ids: list[str], criterion: str, budget: float,
-           seed: int = 0, score_judge: str | None = None, dataset: str | None = None) -> pl.DataFrame:
+           seed: int = 0, score_judge: str | None = None, dataset: str | None = None,
+           implicit: pl.DataFrame | None = None) -> pl.DataFrame:
     """The selection, written to RUN_DIR/human/selection.parquet. `score_judge`: whose margins
-    `margin` reads (default: the aggregate, else the only judge)."""
+    `margin` reads (default: the aggregate, else the only judge); `implicit`: see `values`."""
     size = budget_size(budget, len(prompt_ids))
-    ranked = values(labels, prompt_ids, criterion, seed, score_judge).sort(
+    ranked = values(labels, prompt_ids, criterion, seed, score_judge, implicit).sort(
         [pl.col("value").is_not_null(), "value", "prompt_id"], descending=[False, LARGEST_FIRST[criterion], False],
         nulls_last=True)
     path = Path(run_dir) / "human" / "selection.parquet"

@@ -7,7 +7,7 @@
       min_submitted: 2           # task distribution: annotators per record
       max_candidates: 4          # response fields; default: the most candidates any prompt has
       budget: 200                # push only the 200 prompts the machines are least sure of (or 0.2: a share)
-      select: margin             # margin | disagreement | swap | random (prefdata/argilla/select.py)
+      select: margin             # margin | disagreement | swap | implicit_margin | random (prefdata/argilla/select.py)
 
     from prefdata.argilla.settings import ArgillaConfig, dataset_spec
     spec = dataset_spec(ArgillaConfig(), n_responses=4)   # fields / questions / metadata / distribution
@@ -52,10 +52,14 @@ class ArgillaConfig(StrictModel):
     budget: float | None = Field(
         None, gt=0, description="Push only this many prompts (>= 1) or this share of them (< 1), chosen by `select`; "
         "default: every prompt.")
-    select: Literal["margin", "disagreement", "swap", "random"] = Field(
+    select: Literal["margin", "disagreement", "swap", "implicit_margin", "random"] = Field(
         "margin", description="How `budget` picks prompts: smallest judge margin, judges' disagreement, pairwise "
-        "verdicts that flip with the order, or random (seeded by select_seed).")
+        "verdicts that flip with the order, smallest DPO implicit margin of the judges' pair under `policy`, "
+        "or random (seeded by select_seed).")
     select_seed: int = Field(0, description="Seed of `select: random`.")
+    policy: str | None = Field(None, description="select implicit_margin: the current policy's model folder.")
+    reference: str | None = Field(None, description="select implicit_margin: its DPO reference's model folder.")
+    beta: float = Field(0.1, gt=0, description="select implicit_margin: the DPO beta of the margin.")
     batch_size: int = Field(100, ge=1, le=500, description="Records per bulk upsert request.")
     guidelines: str = Field(DEFAULT_GUIDELINES, description="Annotation guidelines shown in the UI (markdown).")
 
@@ -67,6 +71,14 @@ class ArgillaConfig(StrictModel):
             raise ValueError(
                 f"rating_scale ({self.rating_scale}) applies to question: rating, but question is {self.question!r}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _models_for_implicit_margin(self):
+        missing = [k for k in ("policy", "reference") if getattr(self, k) is None]
+        if self.budget is not None and self.select == "implicit_margin" and missing:
+            raise ValueError(f"select implicit_margin scores the judges' pairs with a policy and its reference: "
+                             f"set argilla.{' and argilla.'.join(missing)} (model folders)")
         return self
 
 

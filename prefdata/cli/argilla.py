@@ -112,7 +112,8 @@ def push(
     budget: Annotated[Optional[float], typer.Option(
         "--budget", help="Push only this many prompts (or this share of them, below 1): argilla.budget.")] = None,
     select: Annotated[Optional[str], typer.Option(
-        "--select", help="How the budget picks prompts: margin | disagreement | swap | random (argilla.select).")] = None,
+        "--select", help="How the budget picks prompts: margin | disagreement | swap | implicit_margin | random "
+        "(argilla.select; implicit_margin also needs argilla.policy and argilla.reference).")] = None,
     api_url: ApiUrlOption = None,
     home: HomeOption = None,
 ) -> None:
