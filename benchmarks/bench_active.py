@@ -1,6 +1,7 @@
 """A human budget routed by the machines' doubt, against random routing, over 10 seeds.
 
     python benchmarks/bench_active.py --out runs/bench-active [--seeds 0 1 ... 9]
+    python benchmarks/bench_active.py --out /tmp/a --seeds 0 --tiny     # every setting in ~2 min (tests/test_benchmarks.py)
 
 Per seed (each in its own process), the quick demo's task (prefdata/demo/run.py: 400 prompts,
 k=8 answers from the SFT policy, 75 DPO steps, 200 held-out prompts): the machines are the
@@ -14,11 +15,12 @@ Settings, each one training set and one DPO run from the same candidates and lab
 - human: every prompt labelled by the human (the other end);
 - CRITERION@BUDGET for budgets 10%, 25%, 50% of the prompts and criteria margin (smallest
   normalized `rm` gap first), disagreement (rm and ab prefer opposite answers), swap (ab's
-  verdicts flip with the order) and random (seeded): `prefdata argilla push --budget --select`'s
-  selection (prefdata/argilla/select.py), then `label.source: mixed` (prefdata/judges/mixed.py):
-  the human ranking on the selected prompts, `rm` elsewhere; the same pair and filter stages.
-`implicit_margin` is not in the table: it is not implemented yet (and at this one round the
-policy is the reference, so its margins are all zero).
+  verdicts flip with the order), implicit_margin (smallest DPO implicit margin of rm's pair
+  under the policy trained on the `judges` set, reference = the SFT model, beta 0.1: where the
+  policy the machines' labels make is least sure) and random (seeded): `prefdata argilla push
+  --budget --select`'s selection (prefdata/argilla/select.py), then `label.source: mixed`
+  (prefdata/judges/mixed.py): the human ranking on the selected prompts, `rm` elsewhere; the
+  same pair and filter stages. Every DPO run starts from the SFT model.
 
 Printed and written to OUT/summary.json per setting: pairs, inverted pairs (the exact check
 prefers the rejected answer), human labels spent (prompts), held-out greedy accuracy; and each
@@ -42,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bootstrap import paired_interval, verdict  # noqa: E402
 
 BUDGETS = (0.1, 0.25, 0.5)
-CRITERIA = ("margin", "disagreement", "swap", "random")
+CRITERIA = ("margin", "disagreement", "swap", "implicit_margin", "random")
 MACHINES = ("rm", "ab")  # the judges a criterion may read; `exact` is the human's check
 SETTINGS = ("judges", *(f"{c}@{b:g}" for b in BUDGETS for c in CRITERIA), "human")
 METRICS = ("pairs", "inverted", "label_noise", "human_prompts", "accuracy")
@@ -52,13 +54,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("runs/bench-active"))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--tiny", action="store_true", help="40 prompts, no SFT, 2 DPO steps: a smoke run.")
     parser.add_argument("--one-seed", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_seed is not None:
-        return one_seed(args.out / f"seed{args.one_seed}", args.one_seed)
+        return one_seed(args.out / f"seed{args.one_seed}", args.one_seed, args.tiny)
     for seed in args.seeds:
         if not (args.out / f"seed{seed}" / "results.json").is_file():  # a finished seed is kept
-            subprocess.run([sys.executable, __file__, "--out", str(args.out), "--one-seed", str(seed)], check=True)
+            subprocess.run([sys.executable, __file__, "--out", str(args.out), "--one-seed", str(seed),
+                            *(["--tiny"] if args.tiny else [])], check=True)
     per_seed = {s: json.loads((args.out / f"seed{s}" / "results.json").read_text())["results"] for s in args.seeds}
     summary, compared = summarize(per_seed), compare(per_seed)
     (args.out / "summary.json").write_text(json.dumps({"per_seed": per_seed, "summary": summary,
@@ -67,7 +71,7 @@ def main() -> None:
     print(paired_markdown(compared, len(per_seed)))
 
 
-def one_seed(out: Path, seed: int) -> None:
+def one_seed(out: Path, seed: int, tiny: bool = False) -> None:
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -77,9 +81,9 @@ def one_seed(out: Path, seed: int) -> None:
     import torch
     from rich.console import Console
 
-    from prefdata.demo.run import QUICK, TRAIN_CONFIG, _evaluate, pair_stats, prepare_policy, recipe_overrides
+    from prefdata.demo.run import QUICK, TRAIN_CONFIG, DemoSize, _evaluate, pair_stats, prepare_policy, recipe_overrides
     from prefdata.demo.task import AdditionTask
-    from prefdata.logs import engine_output
+    from prefdata.logs import engine_output, terminal_console
     from prefdata.pipelines import recipe_path
     from prefdata.rundir import RunDir
     from prefdata.runner import build
@@ -88,14 +92,16 @@ def one_seed(out: Path, seed: int) -> None:
 
     torch.set_num_threads(1)
     out = out.resolve()
-    quiet = Console(quiet=True)
+    quiet, console = Console(quiet=True), terminal_console(width=140)  # engine output: OUT/logs/bench.log
     started = time.monotonic()
-    size = QUICK
+    size = DemoSize(n_eval=20, n_dpo=40, sft_target_accuracy=0.0, train_steps=2) if tiny else QUICK
     task = AdditionTask(max_operand=size.max_operand, seed=seed, n_eval=size.n_eval, n_dpo=size.n_dpo)
     with engine_output(out / "logs" / "bench.log"):
         sft, _ = prepare_policy(out, task, size, seed)
         recipe = recipe_path("demo")
         overrides = recipe_overrides(out / "data/dpo_prompts.jsonl", sft, seed)
+        if tiny:  # a model with no SFT never stops: keep its truncated answers so there is something to train on
+            overrides.append("filter.steps=[{type: quality, drop_truncated: false}]")
         labels_dir = out / "runs" / "labels"
         build(recipe, labels_dir, overrides, until_stage="label", console=quiet)
         run = RunDir(labels_dir)
@@ -105,22 +111,25 @@ def one_seed(out: Path, seed: int) -> None:
         human = human_labels(prompts, candidates)
         held_out = task.examples(task.eval_problems)
         results = {"sft": _evaluate(sft, held_out)}
-        print(f"seed {seed}: policy and labels in {time.monotonic() - started:.0f} s", flush=True)
+        console.print(f"seed {seed}: policy and labels in {time.monotonic() - started:.0f} s")
         for setting in SETTINGS:
             target = out / "runs" / setting
-            judgments, spent = setting_labels(setting, target, labels, human, prompts, candidates, seed)
+            policy = {"policy": out / "models" / "judges", "reference": sft}  # "judges" is trained first
+            judgments, spent = setting_labels(setting, target, labels, human, prompts, candidates, seed, policy)
             build(recipe, target, [*overrides, "pair.label_source=mixed"], console=quiet,
                   external={"candidates": run.stage("sample").data, "judgments": judgments})
             dataset = RunDir(target).dataset
-            cfg = load_train_config(TRAIN_CONFIG, [f"model.path={sft}", f"dpo.max_steps={size.train_steps}",
-                                                   f"dpo.seed={seed}"],
-                                    data_dir=str(dataset), output_dir=str(out / "models" / setting))
-            trained = train(cfg, overwrite=True, console=quiet)
-            results[setting] = {**pair_stats(dataset), "human_prompts": spent,
-                                **_evaluate(trained.output_dir, held_out)}
-            print(f"seed {seed}: {setting:>16} pairs {results[setting]['pairs']}, inverted "
-                  f"{results[setting]['inverted']:.1%}, human {spent}, accuracy {results[setting]['accuracy']:.1%} "
-                  f"({time.monotonic() - started:.0f} s)", flush=True)
+            stats = pair_stats(dataset)
+            if stats["pairs"]:
+                cfg = load_train_config(TRAIN_CONFIG, [f"model.path={sft}", f"dpo.max_steps={size.train_steps}",
+                                                       f"dpo.seed={seed}"],
+                                        data_dir=str(dataset), output_dir=str(out / "models" / setting))
+                evaluated = _evaluate(train(cfg, overwrite=True, console=quiet).output_dir, held_out)
+            else:  # nothing to train on (a tiny run's untrained model is never right): the policy stays pi_0
+                evaluated = results["sft"]
+            results[setting] = {**stats, "human_prompts": spent, **evaluated}
+            console.print(f"seed {seed}: {setting:>19} pairs {stats['pairs']}, inverted {stats['inverted']:.1%}, "
+                          f"human {spent}, accuracy {evaluated['accuracy']:.1%} ({time.monotonic() - started:.0f} s)")
     (out / "results.json").write_text(json.dumps({"seed": seed, "size": asdict(size), "results": results}, indent=2))
 
 
@@ -142,8 +151,9 @@ def human_labels(prompts, candidates):
     return pl.DataFrame(rows)
 
 
-def setting_labels(setting: str, target: Path, labels, human, prompts, candidates, seed: int):
-    """(judgments file for the setting's build, prompts labelled by the human)."""
+def setting_labels(setting: str, target: Path, labels, human, prompts, candidates, seed: int, models: dict):
+    """(judgments file for the setting's build, prompts labelled by the human). `models`: the
+    policy and reference implicit_margin scores with."""
     import polars as pl
 
     from prefdata.argilla.select import select
@@ -160,8 +170,18 @@ def setting_labels(setting: str, target: Path, labels, human, prompts, candidate
     else:
         criterion, budget = setting.split("@")
         machines = labels.filter(pl.col("judge_id").is_in(MACHINES))
+        implicit = None
+        if criterion == "implicit_margin":
+            from prefdata.argilla.implicit_margin import implicit_margins, judge_pairs
+
+            cache = target.parent / "implicit_margin.parquet"  # one policy a seed: scored once, for every budget
+            if not cache.is_file():
+                write_parquet(implicit_margins(judge_pairs(prompts, candidates, machines, "rm"),
+                                               policy=str(models["policy"]), reference=str(models["reference"]),
+                                               work_dir=target.parent / "implicit"), cache)
+            implicit = pl.read_parquet(cache)
         selection = select(target, machines, prompt_ids, criterion, float(budget), seed=seed, score_judge="rm",
-                           dataset=setting)
+                           dataset=setting, implicit=implicit)
         chosen = selection.filter("selected")["prompt_id"].to_list()
     answered = human.filter(pl.col("prompt_id").is_in(chosen))
     rows, _, stats = mix(with_all_columns(labels, Judgment).lazy(), answered, "rm", "mixed")

@@ -82,3 +82,20 @@ def test_paired_bootstrap_intervals_and_verdicts():
     compared = bench_evidence.compare(per_seed)
     assert compared["prefdata - ultrafeedback"]["diff"] == 0.25 and compared["ultrafeedback - sft"]["diff"] == 0.25
     assert "margin_quantile - prefdata" not in compared  # arms that did not run are left out
+
+
+@pytest.mark.slow
+def test_active_benchmark_runs_every_setting_at_a_tiny_size(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_active.py"), "--out", str(tmp_path),
+                           "--seeds", "0", "--tiny"], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    settings = summary["summary"]
+    assert list(settings)[:2] == ["sft", "judges"] and list(settings)[-1] == "human"
+    assert len(settings) == 2 + 3 * 5 + 1  # sft, judges, 5 criteria x 3 budgets, human
+    assert settings["judges"]["human_prompts"] == 0 and settings["human"]["human_prompts"] == 40
+    for budget, n in (("0.1", 4), ("0.25", 10), ("0.5", 20)):
+        assert all(settings[f"{c}@{budget}"]["human_prompts"] <= n for c in ("margin", "random", "implicit_margin"))
+    assert settings["random@0.5"]["human_prompts"] == 20
+    assert "implicit_margin@0.25 - random@0.25" in summary["paired"]
+    assert "| human |" in proc.stdout

@@ -12,7 +12,7 @@ come from the trainer's own code: the pairs are written as a dataset dir, `prefd
 prepares a DPOTrainer with the policy and the reference (strategy `model`), and TRL's
 `compute_ref_log_probs` scores both sides with each model, with the policy's chat template
 and `max_length` truncation as training would apply them. A prompt whose pair the trainer
-drops (too long) has no value.
+drops (too long), or whose pair has an empty or repeated answer, has no value.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ def implicit_margins(pairs: pl.DataFrame, *, policy: str, reference: str, work_d
             raise PrefdataError(f"argilla.{name}: {path!r} is not a model folder; --select implicit_margin scores "
                                 "the judges' pairs with the current policy and its reference")
     work_dir = Path(work_dir)
+    # An empty or repeated answer is no preference the trainer accepts (its data checks refuse
+    # the set): such a pair gets no value, like a prompt the judge could not rank.
+    text = [pl.col(c).str.strip_chars() for c in ("chosen", "rejected")]
+    pairs = pairs.filter((text[0] != "") & (text[1] != "") & (text[0] != text[1]))
     rows = [{"prompt": p, "chosen": [{"role": "assistant", "content": c}],
              "rejected": [{"role": "assistant", "content": r}], "prompt_id": pid, "source": "implicit_margin"}
             for pid, p, c, r in pairs.select("prompt_id", "prompt", "chosen", "rejected").iter_rows()]
