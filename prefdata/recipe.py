@@ -53,6 +53,15 @@ class RecipeBase(StrictModel):
                              f"optional); got {' -> '.join(present)}")
         return self
 
+    @model_validator(mode="after")
+    def _pairs_read_mixed_labels(self):
+        label, pair = getattr(self, "label", None), getattr(self, "pair", None)
+        if label is not None and pair is not None and label.source == "mixed" \
+                and pair.label_source not in (None, label.mixed_id):
+            raise ValueError(f"pair.label_source {pair.label_source!r} would pair on the judges alone and leave the "
+                             f"human answers of label.source: mixed unused; remove it or set it to {label.mixed_id!r}")
+        return self
+
     def stages(self) -> list[str]:
         return [c.name for c in self.stage_classes if getattr(self, c.name) is not None]
 

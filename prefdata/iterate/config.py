@@ -11,6 +11,7 @@
       reference: initial        # initial: pi_0 every round (RLHFlow); previous: pi_{t-1}
       init: previous            # round t trains from pi_{t-1} (previous) or pi_0 (initial)
       eval: {holdout: 100, judges: [exact]}
+      human: {budget: 0.2, schedule: front_loaded, select: implicit_margin}   # optional: Argilla each round
 
 Every problem (rounds < 1, a train model that is not the sampled model, unknown or pairwise
 eval judges, a LoRA round that would not be merged, ...) is reported at once.
@@ -54,6 +55,32 @@ class EvalSection(StrictModel):
         return self
 
 
+class HumanSection(StrictModel):
+    """A human budget spread over the rounds (prefdata/iterate/human.py)."""
+
+    budget: float = Field(gt=0, description="Human labels over all rounds: prompts (>= 1) or a share of the rounds' "
+                          "prompts (< 1).")
+    schedule: Literal["even", "front_loaded"] | list[float] = Field(
+        "front_loaded", description="Each round's share of the budget: even, front_loaded (round t of R gets "
+        "R - t + 1 parts: more early, where labels help most), or a share per round summing to 1.")
+    select: Literal["margin", "disagreement", "swap", "implicit_margin", "random"] = Field(
+        "implicit_margin", description="Which prompts of a round get the round's labels (argilla.select); "
+        "implicit_margin scores the judges' pairs with pi_{t-1} against the round's reference.")
+    first_round_select: Literal["margin", "disagreement", "swap", "random"] = Field(
+        "margin", description="Round 1's criterion when select is implicit_margin: its policy is its reference "
+        "(pi_0), so every implicit margin is 0.")
+    dataset: str = Field("iterate", description="Argilla datasets are named <dataset>-round-<t>.")
+
+    @model_validator(mode="after")
+    def _shares(self):
+        if isinstance(self.schedule, list):
+            if any(x < 0 for x in self.schedule) or abs(sum(self.schedule) - 1) > 1e-6:
+                raise ValueError(f"schedule {self.schedule}: give one share per round, each >= 0, summing to 1")
+        if self.budget >= 1 and self.budget != int(self.budget):
+            raise ValueError(f"budget {self.budget}: a number of prompts is whole; a share is below 1")
+        return self
+
+
 class IterateSection(StrictModel):
     rounds: int = Field(3, ge=1, description="Rounds of sample -> label -> pair -> filter -> export -> train.")
     prompts: Literal["split", "reuse"] = Field(
@@ -65,6 +92,9 @@ class IterateSection(StrictModel):
     init: Literal["previous", "initial"] = Field("previous", description="Round t trains from pi_{t-1} or from pi_0.")
     merge: bool = Field(True, description="Merge a LoRA round's adapter into a full model (vLLM samples from it).")
     eval: EvalSection
+    human: HumanSection | None = Field(
+        None, description="Humans in the loop: each round pushes its share of this budget to Argilla (the prompts "
+        "the current policy is least sure of), waits for the answers, and builds with label.source: mixed.")
 
 
 class IterateBase(RecipeBase):
@@ -124,8 +154,19 @@ def load_plan(path: str | Path, overrides: list[str] = (), rounds: int | None = 
     missing = [s for s in ("label", "pair", "export") if getattr(recipe, s, None) is None]
     if missing:
         problems.append(f"iterate needs the sections {', '.join(missing)}: every round exports a dataset to train on")
-    if recipe.label is not None and recipe.label.source != "judges":
-        problems.append("label.source: argilla: iterate labels every round automatically; use judges")
+    human = recipe.iterate.human
+    if recipe.label is not None and recipe.label.source == "argilla":
+        problems.append("label.source: argilla: iterate labels every round automatically; use judges (or mixed "
+                        "with iterate.human)")
+    if recipe.label is not None and (human is not None) != (recipe.label.source == "mixed"):
+        problems.append("iterate.human and label.source: mixed go together: the rounds' human answers reach the "
+                        "pairs through the mixed labels" if human is not None else
+                        "label.source: mixed without iterate.human: no round would ask a human; add iterate.human")
+    if human is not None and isinstance(human.schedule, list) and len(human.schedule) != recipe.iterate.rounds:
+        problems.append(f"iterate.human.schedule: {len(human.schedule)} shares for {recipe.iterate.rounds} rounds")
+    if human is not None and human.select == "implicit_margin" and recipe.iterate.reference == "previous":
+        problems.append("iterate.human.select: implicit_margin with reference: previous scores each round's policy "
+                        "against itself (every margin 0); use reference: initial or another criterion")
     mode = peft.get("mode", "full")
     if mode in ("lora", "qlora") and not recipe.iterate.merge:
         problems.append(f"iterate.merge: false with peft.mode {mode}: the next round samples with vLLM from a full "

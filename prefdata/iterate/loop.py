@@ -10,7 +10,8 @@ DIR/
     heldout.parquet            the evaluation prompts (never sampled for training)
     rounds/0/eval/, eval.json  pi_0 (the recipe's model) on the held-out prompts
     rounds/<t>/prompts.parquet this round's prompts (prefdata/iterate/schedule.py)
-    rounds/<t>/run/            the round's build (a `prefdata build` run dir, sampled from pi_{t-1})
+    rounds/<t>/run/            the round's build (a `prefdata build` run dir, sampled from pi_{t-1});
+                               with iterate.human its human/ holds the round's selection and answers
     rounds/<t>/model/          pi_t (a LoRA round trains rounds/<t>/adapter/ and merges it here)
     rounds/<t>/train.json      written last by the training step: its key and summary
     rounds/<t>/eval/, eval.json  pi_t's greedy answers on the held-out prompts, scored
@@ -44,6 +45,7 @@ from prefdata.config import stable_hash
 from prefdata.fingerprint import code_fingerprint, engine_versions, file_digest, path_fingerprint
 from prefdata.iterate.config import IterateRecipe, Plan, load_plan, round_train_config
 from prefdata.iterate.evaluate import eval_overrides, eval_scores, summarize_eval
+from prefdata.iterate.human import ask_humans, round_budgets
 from prefdata.iterate.report import fmt_number, write_report
 from prefdata.iterate.schedule import round_seed, schedule
 from prefdata.logs import engine_output, terminal_console
@@ -102,12 +104,16 @@ def _iterate(plan: Plan, layout: IterateDir, console: Console) -> dict:
     console.print(f"prompts: {pool.height} in the pool{f' ({overlap} also held out: removed)' if overlap else ''}; "
                   f"{heldout.height} held out; {', '.join(str(b.height) for b in blocks.values())} per round")
 
+    human = recipe.iterate.human
+    budgets = round_budgets(human, {t: b.height for t, b in blocks.items()}) if human else {}
+    if human:
+        console.print(f"human labels per round ({human.schedule}): {', '.join(str(n) for n in budgets.values())}")
     models = {0: plan.policy0}
     with faults.scope("round0"):
         evals = {0: _evaluate(plan, layout, 0, plan.policy0, console, quiet)}
     for t in range(1, plan.rounds + 1):
         with faults.scope(f"round{t}"):
-            models[t] = _round(plan, layout, t, models, blocks[t], console, quiet)
+            models[t] = _round(plan, layout, t, models, blocks[t], console, quiet, budgets.get(t, 0))
             evals[t] = _evaluate(plan, layout, t, models[t], console, quiet)
     report = write_report(layout, plan, models, evals)
     console.print(f"report: {layout.root / 'report.md'} (report.json, plots/)")
@@ -128,17 +134,24 @@ def _write_if_changed(frame: pl.DataFrame, path: Path) -> None:
 
 
 def _round(plan: Plan, layout: IterateDir, t: int, models: dict[int, str], prompts: pl.DataFrame,
-           console: Console, quiet: Console) -> str:
-    """Round t: build from pi_{t-1}'s samples, train pi_t, merge it; returns pi_t's directory."""
+           console: Console, quiet: Console, humans: int = 0) -> str:
+    """Round t: build from pi_{t-1}'s samples (with `humans` human labels: prefdata/iterate/human.py),
+    train pi_t, merge it; returns pi_t's directory."""
     rdir, seed = layout.round(t), round_seed(plan.recipe.seed, t)
     _write_if_changed(prompts, rdir / "prompts.parquet")
     run = rdir / "run"
-    with console.status(f"round {t}: sample, label, pair, filter, export (logs: {run / 'logs'})"):
-        manifest = build(plan.path, run, [*plan.overrides, f"seed={seed}", f"sample.models.0.model={models[t - 1]}"],
-                         external={"prompts": rdir / "prompts.parquet"}, console=quiet, recipe_model=IterateRecipe)
-    console.print(f"round {t}: {funnel_line(manifest)} (sampled from {_name(models[t - 1], layout)})")
     init = models[t - 1] if plan.recipe.iterate.init == "previous" else models[0]
     reference = models[0] if plan.recipe.iterate.reference == "initial" else models[t - 1]
+    overrides = [*plan.overrides, f"seed={seed}", f"sample.models.0.model={models[t - 1]}"]
+    if humans:
+        with console.status(f"round {t}: sample and label (logs: {run / 'logs'})"):
+            build(plan.path, run, overrides, until_stage="label", external={"prompts": rdir / "prompts.parquet"},
+                  console=quiet, recipe_model=IterateRecipe)
+        ask_humans(plan.recipe, run, t, humans, models[t - 1], reference, seed, console)
+    with console.status(f"round {t}: sample, label, pair, filter, export (logs: {run / 'logs'})"):
+        manifest = build(plan.path, run, overrides, external={"prompts": rdir / "prompts.parquet"}, console=quiet,
+                         recipe_model=IterateRecipe)
+    console.print(f"round {t}: {funnel_line(manifest)} (sampled from {_name(models[t - 1], layout)})")
     dataset = RunDir(run).dataset
     with console.status(f"round {t}: training (logs: {layout.model(t) / 'logs'})"):
         summary = _train(plan, layout, t, init, reference, seed, dataset, _dataset_key(dataset))

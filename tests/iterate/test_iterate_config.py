@@ -85,3 +85,31 @@ def test_train_sections_of_the_wrong_type_are_named_not_raised(recipe):
     message = _problems(recipe(train={"data": "runs/x", "peft": "lora"}))
     assert "train: data: expected a mapping of keys, got str 'runs/x'" in message
     assert "train: peft: expected a mapping of keys, got str 'lora'" in message
+
+
+def test_human_budgets_per_round_follow_the_schedule():
+    from prefdata.iterate.config import HumanSection
+    from prefdata.iterate.human import round_budgets
+
+    sizes = {1: 100, 2: 100, 3: 100}
+    assert round_budgets(HumanSection(budget=60), sizes) == {1: 30, 2: 20, 3: 10}  # front-loaded 3:2:1
+    assert round_budgets(HumanSection(budget=0.2, schedule="even"), sizes) == {1: 20, 2: 20, 3: 20}
+    assert round_budgets(HumanSection(budget=500, schedule=[0.8, 0.2, 0.0]), sizes) == {1: 100, 2: 100, 3: 0}
+    with pytest.raises(ValueError, match="summing to 1"):
+        HumanSection(budget=10, schedule=[0.5, 0.2])
+
+
+def test_humans_in_the_loop_need_mixed_labels_and_a_schedule_per_round(recipe):
+    human = {"rounds": 2, "eval": {"holdout": 5}, "human": {"budget": 4, "schedule": [1.0]}}
+    problems = _problems(recipe(iterate=human))
+    assert "iterate.human and label.source: mixed go together" in problems
+    assert "iterate.human.schedule: 1 shares for 2 rounds" in problems
+    mixed = {"source": "mixed", "judges": [{"type": "programmatic", "id": "exact", "name": "exact_match"}]}
+    assert "label.source: mixed without iterate.human" in _problems(recipe(label=mixed))
+    previous = {**human, "reference": "previous", "human": {"budget": 4}}
+    assert "implicit_margin with reference: previous" in _problems(recipe(label=mixed, iterate=previous))
+    plan = load_plan(recipe(label=mixed, iterate={**human, "human": {"budget": 4}}))
+    assert plan.recipe.iterate.human.select == "implicit_margin"
+    aggregate = {"strategy": "best_vs_worst", "label_source": "exact"}
+    with pytest.raises(ConfigError, match="leave the human answers of label.source: mixed unused"):
+        load_plan(recipe(label=mixed, pair=aggregate, iterate={**human, "human": {"budget": 4}}))
