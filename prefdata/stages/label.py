@@ -185,12 +185,13 @@ class LabelStage(Stage):
         import prefdata.judges.aggregate as aggregate
         import prefdata.judges.agreement as agreement
         import prefdata.judges.labelling as labelling
+        import prefdata.judges.mixed as mixed
         import prefdata.partition.files as scratch
         import prefdata.partition.labels as partitioned
         from prefdata.judges.base import judge_class
 
         files = [*super().code_files(), *(Path(m.__file__) for m in (labelling, aggregate, agreement, partitioned,
-                                                                      scratch))]
+                                                                      scratch, mixed))]
         for cls in sorted({judge_class(j) for j in self.config.judges}, key=lambda c: c.__qualname__):
             files += cls.code_files()
         for judge in self.config.judges:

@@ -21,18 +21,26 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
-def test_ui_sign_in_and_find_record(argilla_server, client, browser, tmp_path):
+def sign_in(browser, server):
+    """Sign in to the web UI as the server's owner; returns a 60 s WebDriverWait."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    report = push(make_run(tmp_path / "run", 3, 2), client, ArgillaConfig(dataset="browser"), progress=False)
     wait = WebDriverWait(browser, 60)
-    browser.get(f"{argilla_server.api_url}/sign-in")
+    browser.get(f"{server.api_url}/sign-in")
     wait.until(lambda d: d.find_elements(By.NAME, "Username"))
-    browser.find_element(By.NAME, "Username").send_keys(argilla_server.username)
-    browser.find_element(By.NAME, "Password").send_keys(argilla_server.password)
+    browser.find_element(By.NAME, "Username").send_keys(server.username)
+    browser.find_element(By.NAME, "Password").send_keys(server.password)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait.until(lambda d: "sign-in" not in d.current_url)
+    return wait
+
+
+def test_ui_sign_in_and_find_record(argilla_server, client, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    report = push(make_run(tmp_path / "run", 3, 2), client, ArgillaConfig(dataset="browser"), progress=False)
+    wait = sign_in(browser, argilla_server)
     wait.until(lambda d: "browser" in d.find_element(By.TAG_NAME, "body").text)  # listed on the home page
 
     browser.get(f"{argilla_server.api_url}/dataset/{report['dataset_id']}/annotation-mode")
@@ -51,20 +59,13 @@ def test_ui_sign_in_and_find_record(argilla_server, client, browser, tmp_path):
 def test_ui_lists_exactly_the_selected_records(argilla_server, client, browser, tmp_path):
     """A budget of 2 of 6 prompts by margin: the UI's record list holds those 2 and nothing else."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     margins = {0: 0.9, 1: 0.05, 2: 0.5, 3: 0.01, 4: 0.7, 5: 0.3}  # smallest: p3, p1
     scores = {f"p{i}:0:{j}": (m if j == 0 else 0.0) for i, m in margins.items() for j in range(2)}
     run = make_run(tmp_path / "run", 6, 2, judge_scores=scores)
     report = push(run, client, ArgillaConfig(dataset="browser-budget", budget=2, select="margin"), progress=False)
     assert report["records"] == 2
-    wait = WebDriverWait(browser, 60)
-    browser.get(f"{argilla_server.api_url}/sign-in")
-    wait.until(lambda d: d.find_elements(By.NAME, "Username"))
-    browser.find_element(By.NAME, "Username").send_keys(argilla_server.username)
-    browser.find_element(By.NAME, "Password").send_keys(argilla_server.password)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait.until(lambda d: "sign-in" not in d.current_url)
+    wait = sign_in(browser, argilla_server)
     body = lambda d: d.find_element(By.TAG_NAME, "body").text  # noqa: E731
     browser.get(f"{argilla_server.api_url}/dataset/{report['dataset_id']}/annotation-mode")
     shown = []
