@@ -40,7 +40,7 @@ def describe_pairs(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
     """Counts, margin and length-gap statistics of pairs with chosen/rejected (+ margin), or of
     their `narrow_pairs`."""
     pairs = pairs if "length_gap" in pairs.collect_schema() else narrow_pairs(pairs)
-    margin = _margins(pairs)
+    margin, by_provenance = _margins(pairs), provenance_of(pairs)
     return {
         "pairs": pairs.height,
         "prompts": pairs["prompt_id"].n_unique() if "prompt_id" in pairs.columns else None,
@@ -48,9 +48,8 @@ def describe_pairs(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
         "margin": {"mean": _f(margin.mean()), "median": _f(margin.median()), "min": _f(margin.min()),
                    "max": _f(margin.max())} if margin.len() else None,
         "length_gap": gap_summary(pairs["length_gap"]),
-        **({"provenance": provenance_of(pairs)} if provenance_of(pairs) else {}),
+        **({"provenance": by_provenance} if by_provenance else {}),
     }
-
 
 
 def _margins(pairs: pl.DataFrame) -> pl.Series:

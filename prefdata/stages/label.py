@@ -250,9 +250,10 @@ class LabelStage(Stage):
             human, orphans = human_scores(pulled, candidates)
         rows, contradictions, stats["mixed"] = mix(labels, human, self.config.judges_score_id, self.config.mixed_id)
         stats["mixed"]["human_rows_of_unknown_candidates"] = orphans
+        listed = ctx.stage_dir / "contradictions.parquet"
+        listed.unlink(missing_ok=True)  # an earlier pull's list
         if contradictions.height:
-            stats["mixed"]["contradictions_file"] = str(
-                write_parquet(contradictions, ctx.stage_dir / "contradictions.parquet"))
+            stats["mixed"]["contradictions_file"] = str(write_parquet(contradictions, listed))
         return rows
 
     def _runner(self, judge_config) -> JudgeRunner:
