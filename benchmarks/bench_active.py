@@ -26,7 +26,9 @@ Printed and written to OUT/summary.json per setting: pairs, inverted pairs (the 
 prefers the rejected answer), human labels spent (prompts), held-out greedy accuracy; and each
 criterion against random at the same budget as a paired difference in held-out accuracy with a
 95% bootstrap interval over seeds and held-out prompts (benchmarks/bootstrap.py), `holds` when
-the interval lies above 0. Settings fixed in the commit that added this file, before its first run.
+the interval lies above 0, and the difference in inverted pairs with a 95% interval over seeds
+(`holds` when it lies below 0; added to the report after the first run, from the same
+results). Settings fixed before the first run (commits of bench_active.py before it ran).
 """
 
 from __future__ import annotations
@@ -207,9 +209,12 @@ def compare(per_seed: dict) -> dict:
     for arm, baseline in pairs:
         diffs = [[a - b for a, b in zip(r[arm]["correct"], r[baseline]["correct"])] for r in per_seed.values()]
         mean, low, high = paired_interval(diffs)
-        inverted = statistics.mean(r[arm]["inverted"] - r[baseline]["inverted"] for r in per_seed.values())
+        # Inverted pairs: one share per seed, so the interval resamples seeds only.
+        inverted = paired_interval([[r[arm]["inverted"] - r[baseline]["inverted"]] for r in per_seed.values()])
         out[f"{arm} - {baseline}"] = {"diff": mean, "ci95": [low, high], "verdict": verdict(low, high),
-                                      "inverted_diff": inverted, "per_seed": [sum(d) / len(d) for d in diffs]}
+                                      "inverted_diff": inverted[0], "inverted_ci95": list(inverted[1:]),
+                                      "inverted_verdict": verdict(-inverted[2], -inverted[1]),  # fewer is better
+                                      "per_seed": [sum(d) / len(d) for d in diffs]}
     return out
 
 
@@ -226,11 +231,13 @@ def markdown(summary: dict, seeds: int) -> str:
 
 
 def paired_markdown(compared: dict, seeds: int) -> str:
-    lines = [f"| held-out accuracy, paired ({seeds} seeds) | difference | 95% interval | verdict | inverted pairs, "
-             "difference |", "|---|---|---|---|---|"]
+    lines = [f"| paired ({seeds} seeds) | held-out accuracy, difference [95% CI] | verdict | inverted pairs, "
+             "difference [95% CI] | fewer inverted pairs |", "|---|---|---|---|---|"]
     for name, c in compared.items():
-        lines.append(f"| {name} | {100 * c['diff']:+.1f} | [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}] | "
-                     f"{c['verdict']} | {100 * c['inverted_diff']:+.1f} |")
+        low, high = c["inverted_ci95"]
+        lines.append(f"| {name} | {100 * c['diff']:+.1f} [{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}] | "
+                     f"{c['verdict']} | {100 * c['inverted_diff']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] | "
+                     f"{c['inverted_verdict']} |")
     return "\n".join(lines)
 
 
