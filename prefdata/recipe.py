@@ -56,9 +56,9 @@ class RecipeBase(StrictModel):
     @model_validator(mode="after")
     def _pairs_read_mixed_labels(self):
         label, pair = getattr(self, "label", None), getattr(self, "pair", None)
-        if label is not None and pair is not None and label.source == "mixed" \
-                and pair.label_source not in (None, label.mixed_id):
-            raise ValueError(f"pair.label_source {pair.label_source!r} would pair on the judges alone and leave the "
+        source, requested = getattr(label, "source", None), getattr(pair, "label_source", None)
+        if source == "mixed" and requested not in (None, label.mixed_id):
+            raise ValueError(f"pair.label_source {requested!r} would pair on the judges alone and leave the "
                              f"human answers of label.source: mixed unused; remove it or set it to {label.mixed_id!r}")
         return self
 

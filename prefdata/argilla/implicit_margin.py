@@ -58,6 +58,8 @@ def implicit_margins(pairs: pl.DataFrame, *, policy: str, reference: str, work_d
     # the set): such a pair gets no value, like a prompt the judge could not rank.
     text = [pl.col(c).str.strip_chars() for c in ("chosen", "rejected")]
     pairs = pairs.filter((text[0] != "") & (text[1] != "") & (text[0] != text[1]))
+    if pairs.height == 0:
+        return pl.DataFrame(schema={"prompt_id": pl.String, "value": pl.Float64})
     rows = [{"prompt": p, "chosen": [{"role": "assistant", "content": c}],
              "rejected": [{"role": "assistant", "content": r}], "prompt_id": pid, "source": "implicit_margin"}
             for pid, p, c, r in pairs.select("prompt_id", "prompt", "chosen", "rejected").iter_rows()]

@@ -9,7 +9,8 @@ Round t labels its candidates with the judges, then pushes its share of the budg
 (`prefdata argilla push --budget N --select CRITERION`, dataset `<dataset>-round-<t>`; the
 implicit margin is pi_{t-1}'s against the round's reference) and pulls what was answered. With
 fewer answers than it asked for, the loop stops and says so: annotate in the UI, rerun the same
-command, and the loop continues from there (pushes are idempotent, finished rounds are kept).
+command, and the loop continues from there (pushes are idempotent, finished rounds are kept;
+a round whose selected prompts all have pulled answers is not sent to the server again).
 With every answer in, the round builds with `label.source: mixed` (human rankings on the
 answered prompts, the judges elsewhere) and trains. Credentials: ARGILLA_API_URL /
 ARGILLA_API_KEY, else the local `prefdata argilla serve`.
@@ -57,6 +58,8 @@ def ask_humans(recipe, run_dir: Path, t: int, wanted: int, policy: str, referenc
     human = recipe.iterate.human
     select = human.first_round_select if human.select == "implicit_margin" and t == 1 else human.select
     dataset = f"{human.dataset}-round-{t}"
+    if _answered_here(Path(run_dir), dataset, wanted):  # a finished round rerun: no server needed
+        return {"dataset": dataset, "records_kept": wanted}
     base = recipe.argilla.model_dump() if recipe.argilla is not None else {}
     config = ArgillaConfig(**{**base, "dataset": dataset, "budget": wanted, "select": select, "select_seed": seed,
                               "policy": policy, "reference": reference})
@@ -72,3 +75,16 @@ def ask_humans(recipe, run_dir: Path, t: int, wanted: int, policy: str, referenc
             f"at {pushed['api_url']}: annotate them in the UI, then run the same `prefdata iterate` command again "
             "(finished rounds and stages are kept)")
     return pulled
+
+
+def _answered_here(run_dir: Path, dataset: str, wanted: int) -> bool:
+    """Round t's selection of `wanted` prompts for `dataset` is saved and every one of them has
+    pulled answers in RUN_DIR/human/judgments.parquet."""
+    import polars as pl
+
+    selection, answers = run_dir / "human" / "selection.parquet", run_dir / "human" / "judgments.parquet"
+    if not (selection.is_file() and answers.is_file()):
+        return False
+    chosen = pl.read_parquet(selection).filter(pl.col("selected") & (pl.col("dataset") == dataset))["prompt_id"]
+    answered = set(pl.read_parquet(answers, columns=["prompt_id"])["prompt_id"].to_list())
+    return chosen.len() == wanted and set(chosen.to_list()) <= answered

@@ -98,8 +98,8 @@ class LabelConfig(StrictModel):
     @model_validator(mode="after")
     def _ids(self):
         if self.source != "argilla" and not self.judges:
-            raise ValueError(f"judges: give at least one judge (source {self.source} runs them), or "
-                             "`source: argilla` for human labels only")
+            raise ValueError(f"judges: give at least one judge, or `source: argilla` for human labels only "
+                             f"(source {self.source} runs the judges)")
         if self.source == "argilla" and self.judges:
             raise ValueError("source: argilla takes the pulled human labels; remove `judges` (or use source: judges)")
         ids = [j.id for j in self.judges]
