@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from prefdata.argilla.client import ArgillaClient
+from prefdata.argilla.pull import competition_ranks
 from prefdata.argilla.push import read_stage
 from prefdata.errors import PrefdataError
 from prefdata.judges.programmatic import exact_match
@@ -43,7 +44,7 @@ def reference_check(run_dir: str | Path, check: Callable = exact_match) -> Score
 
 def ranking_answer(options: list[str], scores: list[float]) -> list[dict]:
     """The UI's ranking value: each option with its rank (1 = best, ties share the best rank)."""
-    return [{"value": option, "rank": 1 + sum(s > mine for s in scores)} for option, mine in zip(options, scores)]
+    return [{"value": option, "rank": rank} for option, rank in zip(options, competition_ranks(scores, True))]
 
 
 def annotate(client: ArgillaClient, dataset: str, score: Score, *, workspace: str = "argilla",

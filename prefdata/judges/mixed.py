@@ -30,7 +30,7 @@ from __future__ import annotations
 import polars as pl
 
 from prefdata.records import Judgment
-from prefdata.frames import polars_schema
+from prefdata.frames import polars_schema, with_all_columns
 
 EXAMPLES = 20  # contradicting prompt ids listed in the stats (all of them are in the file)
 
@@ -75,9 +75,7 @@ def mix(labels: pl.LazyFrame, human: pl.DataFrame | None, score_judge: str, mixe
         .when(by_human).then(None).otherwise("reason").alias("reason"),
         pl.when(by_human).then(pl.lit("human")).otherwise(pl.lit("judges")).alias("provenance"),
     ).with_columns(pl.col("score").rank("min", descending=True).over("prompt_id").cast(pl.Int64).alias("rank"))
-    schema = polars_schema(Judgment)
-    rows = rows.select([(pl.col(c) if c in rows.collect_schema().names() else pl.lit(None)).cast(t).alias(c)
-                        for c, t in schema.items()])
+    rows = with_all_columns(rows, Judgment).cast(polars_schema(Judgment))
     contradictions = _contradictions(joined.filter(by_human & finite).collect())
     stats = {
         "mixed_id": mixed_id, "score_judge": score_judge, "human_scale": [base, base + span],

@@ -19,14 +19,12 @@ from prefdata.argilla.pull import pull
 from prefdata.argilla.push import push
 from prefdata.argilla.settings import ArgillaConfig
 from prefdata.argilla.simulate import annotate, ranking_answer, reference_check
-from prefdata.atomic import write_parquet
 from prefdata.errors import PrefdataError
-from prefdata.frames import frame
-from prefdata.records import Candidate
 from prefdata.rundir import RunDir
 from prefdata.runner import build
 
 # imported with the module: at test time `conftest` may name another folder's conftest
+from addition_runs import addition_run
 from conftest import annotator
 
 RECIPE = """
@@ -53,18 +51,9 @@ def test_ranking_answers_share_ranks_on_ties():
 
 
 def _run(tmp_path, model) -> tuple:
-    prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"{a}+{b}=", "reference": str(a + b)}) + "\n"
-                               for a, b in PROBLEMS))
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(RECIPE.format(prompts=prompts, model=model))
-    run_dir = tmp_path / "run"
-    build(recipe, run_dir, until_stage="prompts")
-    ids = pl.read_parquet(RunDir(run_dir).stage("prompts").data).select("prompt_id", "reference")
-    rows = [Candidate(candidate_id=f"{pid}:0:{j}", prompt_id=pid, text=text, model="m", backend="imported",
-                      sample_index=j)
-            for pid, ref in ids.iter_rows() for j, text in enumerate([str(int(ref) + 1), ref, str(int(ref) + 2)])]
-    cands = write_parquet(frame(rows, Candidate), tmp_path / "candidates.parquet")
+    """The run labelled by its judges; each prompt's right sum is its second candidate."""
+    recipe, run_dir, cands, _ = addition_run(tmp_path, RECIPE, model, PROBLEMS,
+                                             lambda ref: [str(int(ref) + 1), ref, str(int(ref) + 2)])
     build(recipe, run_dir, external={"candidates": cands})
     return recipe, run_dir, cands
 

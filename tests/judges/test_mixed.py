@@ -21,6 +21,8 @@ from prefdata.rundir import RunDir
 from prefdata.runner import build
 from prefdata.stages.label import LabelConfig
 
+from addition_runs import addition_run
+
 # Judge scores per prompt (candidates c0, c1, c2). p0: humans agree with the judges' pair;
 # p1: humans order the judges' pair the other way; p2: not answered.
 JUDGE = {"p0": [3.0, 1.0, 2.0], "p1": [5.0, 0.0, 1.0], "p2": [2.0, 4.0, 1.0]}
@@ -110,22 +112,9 @@ export: {{format: conversational, plots: false}}
 
 @pytest.fixture
 def mixed_run(tmp_path, tiny_model_dir):
-    prompts = tmp_path / "prompts.jsonl"
     problems = [(a, b) for a in range(3, 9) for b in range(2, 4)]  # 12 prompts
-    prompts.write_text("".join(json.dumps({"prompt": f"{a}+{b}=", "reference": str(a + b)}) + "\n"
-                               for a, b in problems))
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(RECIPE.format(prompts=prompts, model=tiny_model_dir))
-    run_dir = tmp_path / "run"
-    build(recipe, run_dir, until_stage="prompts")
-    ids = pl.read_parquet(RunDir(run_dir).stage("prompts").data).select("prompt_id", "prompt", "reference")
-    rows = []
-    for pid, prompt, ref in ids.iter_rows():
-        for j, text in enumerate([ref, str(int(ref) + 1), str(int(ref) + 2)]):
-            rows.append(Candidate(candidate_id=f"{pid}:0:{j}", prompt_id=pid, text=text, model="m",
-                                  backend="imported", sample_index=j))
-    cands = write_parquet(frame(rows, Candidate), tmp_path / "candidates.parquet")
-    return recipe, run_dir, cands, ids
+    return addition_run(tmp_path, RECIPE, tiny_model_dir, problems, lambda ref: [ref, str(int(ref) + 1),
+                                                                                   str(int(ref) + 2)])
 
 
 def _answer(run_dir, ids: pl.DataFrame, n: int) -> dict[str, list[float]]:
