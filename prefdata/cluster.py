@@ -10,6 +10,8 @@ that needs Ray calls `connect()`, which uses it (no section: a local cluster on 
 
     with loopback_cluster(nodes=2) as address:   # a real multi-node cluster on one machine (tests, benchmarks)
         connect(RayClusterConfig(address=address))
+        ip = add_loopback_node(address)         # one more node joins (127.0.0.4) ...
+        lose_node(ip)                            # ... and is lost: its raylet and workers killed (kill -9)
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def _reachable(address: str) -> None:
 
 
 _configured: RayClusterConfig | None = None
+_loopback: dict[str, list[str]] = {}  # a loopback cluster's address -> the `ray start` options of its nodes
 
 
 def configure(config: RayClusterConfig | None) -> None:
@@ -99,18 +102,16 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1):
         s.bind(("127.0.0.2", 0))
         port = s.getsockname()[1]
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's unix sockets live under it
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    ray_bin = Path(sys.executable).with_name("ray")
-    common = [f"--num-cpus={cpus_per_node}", "--disable-usage-stats", f"--temp-dir={temp}"]
+    address = f"127.0.0.2:{port}"
+    _loopback[address] = common = [f"--num-cpus={cpus_per_node}", "--disable-usage-stats", f"--temp-dir={temp}"]
     try:
-        subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.2", f"--port={port}",
-                        "--include-dashboard=false", *common], env=env, check=True, capture_output=True, timeout=120)
+        _ray_start("--head", "--node-ip-address=127.0.0.2", f"--port={port}", "--include-dashboard=false", *common)
         for n in range(1, nodes):
-            subprocess.run([ray_bin, "start", f"--address=127.0.0.2:{port}", f"--node-ip-address=127.0.0.{2 + n}",
-                            *common], env=env, check=True, capture_output=True, timeout=120)
+            _ray_start(f"--address={address}", f"--node-ip-address=127.0.0.{2 + n}", *common)
         os.environ["RAY_AUTH_MODE"] = "disabled"
-        yield f"127.0.0.2:{port}"
+        yield address
     finally:
+        _loopback.pop(address, None)
         if ray.is_initialized():
             ray.shutdown()
         ours = [p for p in psutil.process_iter(["cmdline"]) if any(temp in a for a in (p.info["cmdline"] or []))]
@@ -120,3 +121,42 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1):
         for p in alive:
             p.kill()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _ray_start(*args: str) -> None:
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    subprocess.run([Path(sys.executable).with_name("ray"), "start", *args], env=env, check=True, capture_output=True,
+                   timeout=120)
+
+
+def _loopback_ips() -> set[str]:
+    import psutil
+
+    return {a.split("=", 1)[1] for p in psutil.process_iter(["cmdline"]) for a in (p.info["cmdline"] or [])
+            if a.startswith("--node-ip-address=127.0.0.") or a.startswith("--node_ip_address=127.0.0.")}
+
+
+def add_loopback_node(address: str) -> str:
+    """One more node (the next free 127.0.0.x) joins the loopback cluster at `address`; its ip.
+    It is stopped with the cluster."""
+    used = _loopback_ips()
+    ip = next(f"127.0.0.{n}" for n in range(2, 255) if f"127.0.0.{n}" not in used)
+    _ray_start(f"--address={address}", f"--node-ip-address={ip}", *_loopback[address])
+    return ip
+
+
+def lose_node(ip: str) -> int:
+    """Kill -9 every process of the node at `ip` (its raylet, its workers): the node is lost, as
+    when a machine goes down. The number of processes killed."""
+    import psutil
+
+    node = [p for p in psutil.process_iter(["cmdline"])
+            if any(a in (f"--node-ip-address={ip}", f"--node_ip_address={ip}") for a in (p.info["cmdline"] or []))]
+    # workers are the raylet's children and rename themselves (ray::Actor): found by parent, not by name
+    victims = {p.pid: p for p in node + [c for p in node for c in p.children(recursive=True)]}.values()
+    for p in victims:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return len(victims)

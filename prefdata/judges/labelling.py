@@ -38,27 +38,36 @@ SHARDED_JUDGES = ("reward_model", "llm")  # programmatic checks are cheap: they 
 class JudgeRunner:
     """One judge for a whole stage run: built at its first shard, reused by every later call
     (every partition), closed once. Reward models under `executor="ray"` score on a Ray actor
-    pool (prefdata/judges/ray_pool.py), started per call."""
+    pool (prefdata/judges/ray_pool.py), likewise started once."""
 
     def __init__(self, config, executor: str = "local", actors: int | None = None):
         self.config, self.executor, self.actors = config, executor, actors
-        self.judge = None
+        self.judge = self.pool = None
 
     def label(self, todo: list[tuple[int, list[JudgeItem]]]):
         """(index, rows, meta) per shard of `todo`, in the order they finish."""
         if not todo:
             return
         if self.executor == "ray" and self.config.type == "reward_model":
-            from prefdata.judges.ray_pool import label_on_ray
+            if self.pool is None:
+                from prefdata.judges.ray_pool import ScorerPool
 
-            yield from label_on_ray(self.config, todo, self.actors)
+                self.pool = ScorerPool(self.config, self.actors)
+            yield from self.pool.label(todo)
             return
         if self.judge is None:
             self.judge = build_judge(self.config)
         for index, shard in todo:
             yield index, self.judge.judge(shard), shard_meta(self.judge, shard)
 
+    @property
+    def lost(self) -> list[dict]:
+        """Ray actors that died mid-shard ({"node", "shard"}); their shards were scored elsewhere."""
+        return self.pool.lost if self.pool is not None else []
+
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
         if self.judge is not None:
             self.judge.close()
             self.judge = None
@@ -102,7 +111,7 @@ def run_judge(config, items: list[JudgeItem], runner: JudgeRunner, store: ShardS
     shards = _shards(items, shard_size) if store is not None else [items]
     finished, todo = store.resume([_shard_identity(s) for s in shards]) if store is not None else ({}, [0])
     results = {index: (frames["judgments"].to_dicts(), meta) for index, (frames, meta) in finished.items()}
-    sent = 0
+    sent, lost_before = 0, len(runner.lost)
     with Progress(transient=True, console=console, disable=bars_off(console)) as bar:
         task = bar.add_task(f"{'':>8}  judge {config.id} ({config.type})", total=len(items))
         bar.advance(task, sum(len(shards[i]) for i in results))
@@ -121,7 +130,8 @@ def run_judge(config, items: list[JudgeItem], runner: JudgeRunner, store: ShardS
     own = [r for r in rows if r["opponent_id"] is None]
     statuses = Counter(r["parse_status"] for r in own)
     sharding = {"shards": len(shards), "shards_resumed": len(shards) - len(todo), "requests_sent": sent,
-                "nodes": sorted({results[i][1]["node"] for i in todo if i in results and results[i][1].get("node")})} \
+                "nodes": sorted({results[i][1]["node"] for i in todo if i in results and results[i][1].get("node")}),
+                **({"actors_lost": runner.lost[lost_before:]} if len(runner.lost) > lost_before else {})} \
         if store is not None else {}
     return rows, _rates({
         "type": config.type, "model": meta.get("model"), "template_hash": meta.get("template_hash"),
@@ -140,12 +150,15 @@ def _rates(stats: dict[str, Any]) -> dict[str, Any]:
 def merge_run_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One judge's `run_judge` statistics over several partitions: counts add up, rates are
     recomputed from them, parse statuses and nodes are merged."""
-    merged = merge_judge_stats([{k: v for k, v in p.items() if k not in ("parse_status", "nodes")} for p in parts])
+    merged = merge_judge_stats([{k: v for k, v in p.items() if k not in ("parse_status", "nodes", "actors_lost")}
+                                for p in parts])
     merged["model"] = next((p["model"] for p in parts if p.get("model")), None)
     merged["template_hash"] = next((p["template_hash"] for p in parts if p.get("template_hash")), None)
     merged["parse_status"] = dict(sum((Counter(p["parse_status"]) for p in parts), Counter()))
     if any("nodes" in p for p in parts):
         merged["nodes"] = sorted({n for p in parts for n in p.get("nodes", [])})
+    if any("actors_lost" in p for p in parts):
+        merged["actors_lost"] = [lost for p in parts for lost in p.get("actors_lost", [])]
     return _rates(merged)
 
 

@@ -5,72 +5,172 @@
       ray_actors: 8          # default: one actor per node
       judges: [{type: reward_model, id: rm, path: /models/rm, device: cuda}]
 
-Each actor loads the reward model once and scores whole shards (one Ray Data row per
-shard, `map_batches` over the actor pool); shards come back as they finish, so the label
-stage writes each one at once and a killed build resumes shard by shard. An actor scores a
-shard exactly as the in-process judge does (same batches, same padding), so the rows are
-the same. Each shard's metadata records the node that scored it.
+    with ScorerPool(judge_config, actors=2) as pool:      # actors start (and load the model) once
+        for index, rows, meta in pool.label([(0, shard0), (1, shard1)]):   # any number of calls
+            ...
+
+The actors are spread over the nodes and start once for a whole stage run: a partitioned
+label stage hands every partition's shards to the same pool (JudgeRunner keeps it). Each
+actor scores one shard at a time, exactly as the in-process judge does (same batches, same
+padding), so the rows are the same; shards come back as they finish, and the stage writes
+each one at once, so a killed build resumes shard by shard. Each shard's metadata records
+the node that scored it.
+
+An actor that dies (its node is lost, the process is killed) gives its shard to a surviving
+actor, with a warning naming the shard and the node; when none survives the stage fails
+with a message naming the shards still unscored, and a rerun resumes from the saved ones.
+An error inside the judge is not retried: it fails the stage with the shard's id.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
+import logging
+import time
+from collections import deque
 from typing import Any, Iterator
 
+from prefdata.errors import PrefdataError
 from prefdata.judges.base import JudgeItem, shard_meta
 
+log = logging.getLogger(__name__)
+
 ACTOR_START_TIMEOUT_S = 1800  # a large reward model on a busy cluster: loading is minutes, not hours
+START_GRACE_S = 120  # once one actor is up, the others' loading time before the pool starts without them
 
 
 class ShardScorer:
-    """A Ray Data actor: one reward-model judge, loaded once, scoring shards."""
+    """A Ray actor: one reward-model judge, loaded once, scoring shards."""
 
     def __init__(self, config: dict[str, Any]):
         from prefdata.judges.reward_model import RewardModelJudge, RewardModelJudgeConfig
 
         self.judge = RewardModelJudge(RewardModelJudgeConfig(**config))
 
-    def __call__(self, batch: dict) -> dict:
-        import numpy as np
+    def node(self) -> str:
         import ray
 
-        node = ray.util.get_node_ip_address()
-        out = {"index": [], "rows": [], "meta": []}
-        for index, items_json in zip(batch["index"], batch["items"]):
-            items = [JudgeItem(**item) for item in json.loads(items_json)]
-            rows = self.judge.judge(items)
-            out["index"].append(int(index))
-            out["rows"].append(json.dumps(rows))
-            out["meta"].append(json.dumps({**shard_meta(self.judge, items), "node": node}))
-        return {k: np.array(v, dtype=object if k != "index" else np.int64) for k, v in out.items()}
+        return ray.util.get_node_ip_address()
+
+    def score(self, items: list[JudgeItem]) -> tuple[list[dict], dict]:
+        return self.judge.judge(items), {**shard_meta(self.judge, items), "node": self.node()}
 
 
-def label_on_ray(config, todo: list[tuple[int, list[JudgeItem]]],
-                 actors: int | None = None) -> Iterator[tuple[int, list[dict], dict]]:
-    """(index, rows, meta) per shard, in the order shards finish."""
-    if not todo:
-        return
-    import ray
+class ScorerPool:
+    """`size` ShardScorer actors (default: one per node, never more than the cluster's CPUs)."""
 
-    from prefdata.cluster import connect
+    def __init__(self, config, actors: int | None = None):
+        self.config, self.size = config, actors
+        self.actors: dict[Any, str] = {}  # actor handle -> its node
+        self.starting: dict[Any, Any] = {}  # the ref of an actor's first call -> the actor, until it is up
+        self.lost: list[dict[str, Any]] = []  # {"node", "shard"} of each actor that died mid-shard
 
-    connect()
-    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-    # never more actors than CPUs: the pool waits for all of them before it starts (below)
-    size = max(1, min(actors or nodes, len(todo), int(ray.cluster_resources().get("CPU", 1))))
-    # Which actor scores which shard must not depend on timing or block layout: one block per
-    # shard, every actor loaded before the first shard is handed out, one shard in flight per
-    # actor (otherwise the first actor up can queue every shard while the others load).
-    context = ray.data.DataContext.get_current()
-    waited, context.wait_for_min_actors_s = context.wait_for_min_actors_s, ACTOR_START_TIMEOUT_S
-    try:
-        rows = [{"index": i, "items": json.dumps([asdict(it) for it in shard])} for i, shard in todo]
-        scored = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            ShardScorer, fn_constructor_kwargs={"config": config.model_dump(mode="json")}, batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1), num_cpus=1,
-        )
-        for row in scored.iter_rows():
-            yield int(row["index"]), json.loads(row["rows"]), json.loads(row["meta"])
-    finally:
-        context.wait_for_min_actors_s = waited
+    def _start(self) -> None:
+        import ray
+
+        from prefdata.cluster import connect
+
+        connect()
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        size = max(1, min(self.size or nodes, int(ray.cluster_resources().get("CPU", 1))))
+        remote = ray.remote(num_cpus=1, max_restarts=0, scheduling_strategy="SPREAD")(ShardScorer)
+        actors = [remote.remote(self.config.model_dump(mode="json")) for _ in range(size)]
+        self.starting = {a.node.remote(): a for a in actors}
+        # Every actor loaded before the first shard (else the first one up takes them all), but
+        # not waiting forever for one that cannot be placed (a node that died just after it was
+        # counted): once one is up the others get START_GRACE_S, then join when they are up.
+        self._admit(ACTOR_START_TIMEOUT_S)
+        deadline = time.monotonic() + START_GRACE_S
+        while self.starting and time.monotonic() < deadline:
+            self._admit(deadline - time.monotonic())
+
+    def _admit(self, timeout: float) -> list:
+        """Wait up to `timeout` s for a starting actor; those up join the pool (returned), those
+        that failed are dropped. Fails when no actor is up and none is left starting."""
+        import ray
+
+        ready, _ = ray.wait(list(self.starting), num_returns=1, timeout=timeout)
+        joined = []
+        for ref in ready:
+            actor = self.starting.pop(ref)
+            try:
+                self.actors[actor] = ray.get(ref)
+                joined.append(actor)
+            except ray.exceptions.RayError as e:
+                log.warning("label judge %r: a reward-model actor failed to start: %s", self.config.id, _cause(e))
+                if not self.actors and not self.starting:
+                    raise PrefdataError(f"label judge {self.config.id!r}: a reward-model actor failed to start: "
+                                        f"{_cause(e)}") from None
+        if not self.actors and not ready:
+            self._kill(list(self.starting.values()))
+            raise PrefdataError(f"label judge {self.config.id!r}: no reward-model actor started within {timeout:.0f} s "
+                                "(is the cluster short of CPUs?); set label.ray_actors lower")
+        return joined
+
+    def label(self, todo: list[tuple[int, list[JudgeItem]]]) -> Iterator[tuple[int, list[dict], dict]]:
+        """(index, rows, meta) per shard of `todo`, in the order shards finish."""
+        if not todo:
+            return
+        import ray
+
+        if not self.actors:
+            self._start()
+        pending, idle, running = deque(todo), list(self.actors), {}
+        while pending or running:
+            while pending and idle:
+                actor, (index, items) = idle.pop(), pending.popleft()
+                running[actor.score.remote(items)] = (actor, index, items)
+            if not running:  # every actor lost, some still starting
+                idle += self._admit(ACTOR_START_TIMEOUT_S)
+                continue
+            [ref], _ = ray.wait(list(running) + list(self.starting), num_returns=1)
+            if ref in self.starting:  # a late actor is up (or failed): it joins
+                idle += self._admit(0)
+                continue
+            actor, index, items = running.pop(ref)
+            try:
+                rows, meta = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.NodeDiedError,
+                    ray.exceptions.WorkerCrashedError, ray.exceptions.ObjectLostError) as e:
+                node = self.actors.pop(actor)
+                left = sorted([index] + [i for _, i, _ in running.values()] + [i for i, _ in pending])
+                if not self.actors and not self.starting:
+                    raise PrefdataError(
+                        f"label judge {self.config.id!r}: every reward-model actor is gone (the last on node {node}: "
+                        f"{type(e).__name__}); shards {left} were not scored. Finished shards are saved: rerun the "
+                        "build once the cluster is back and it resumes from them") from None
+                self.lost.append({"node": node, "shard": index})
+                log.warning("label judge %r: the actor on node %s died (%s); shard %d goes to another actor",
+                            self.config.id, node, type(e).__name__, index)
+                pending.appendleft((index, items))
+                continue
+            except ray.exceptions.RayTaskError as e:
+                raise PrefdataError(f"label judge {self.config.id!r}: scoring shard {index} failed on node "
+                                    f"{self.actors[actor]}: {_cause(e)}") from None
+            idle.append(actor)
+            yield index, rows, meta
+
+    def close(self) -> None:
+        self._kill([*self.actors, *self.starting.values()])
+        self.actors, self.starting = {}, {}
+
+    @staticmethod
+    def _kill(actors: list) -> None:
+        import ray
+
+        for actor in actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # already gone with its node
+                pass
+
+    def __enter__(self) -> "ScorerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _cause(error) -> str:
+    """The user-facing cause of a Ray error: the original exception, not Ray's wrapper."""
+    cause = getattr(error, "cause", None)
+    return f"{type(cause).__name__}: {cause}" if isinstance(cause, BaseException) else str(error).strip().splitlines()[-1]

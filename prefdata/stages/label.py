@@ -175,6 +175,9 @@ class LabelStage(Stage):
             if rate is not None and rate > PARSE_FAILURE_WARNING:
                 found.append(f"judge {judge_id}: {rate:.0%} of its outputs did not parse (see parse_status in "
                              "the judgments); check the judge model and template")
+            for lost in stats.get("actors_lost", []):
+                found.append(f"judge {judge_id}: its Ray actor on node {lost['node']} died while scoring shard "
+                             f"{lost['shard']}; another actor scored it (same rows)")
         return found
 
     def code_files(self) -> list[Path]:

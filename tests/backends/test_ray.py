@@ -121,3 +121,46 @@ def test_a_cluster_without_the_resources_names_the_resource():
     assert layout(RayConfig(model="m"), {"CPU": 2.0}, nodes=2) == ("cpu", 1, 2)
     assert layout(RayConfig(model="m", tensor_parallel_size=2), {"CPU": 64.0, "GPU": 8.0}, nodes=1) == ("gpu", 2, 4)
     assert layout(RayConfig(model="m", concurrency=3), {"CPU": 4.0}, nodes=2)[2] == 3
+
+
+@pytest.mark.slow
+def test_a_node_lost_mid_sample_stage_changes_no_candidate(ray_run, tiny_model_dir, ray_cluster, tmp_path):
+    """A third node joins and runs one of three engine replicas; once the first shard is saved
+    the node is lost (raylet and workers killed -9). Ray Data retries its rows on the other
+    replicas: the build finishes with exactly the uninterrupted run's candidates, none lost
+    or doubled."""
+    from prefdata.cluster import add_loopback_node, lose_node
+
+    ip = add_loopback_node(ray_cluster)
+    run_dir = tmp_path / "run"
+    overrides = _overrides(tiny_model_dir, ray_cluster, "sample.shard_size=1", "sample.models.0.concurrency=3")
+    cmd = [sys.executable, "-m", "prefdata.cli", "build", str(RECIPE), "--out", str(run_dir)]
+    for o in overrides:
+        cmd += ["--set", o]
+    shards = run_dir / "stages" / "sample" / "shards"
+    proc = subprocess.Popen(cmd, env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None and not list(shards.glob("*/shard-*.json")):
+            time.sleep(0.05)
+        engines = {n for stage, nodes in worker_nodes().items() if "vLLMEngineStageUDF" in stage for n in nodes}
+        assert ip in engines  # the lost node ran a replica
+        done_at_loss = len(list(shards.glob("*/shard-*.json")))
+        assert lose_node(ip) >= 2
+        assert proc.wait(timeout=400) == 0
+    finally:
+        proc.kill()
+    assert done_at_loss < 12  # the node was lost with shards still to do
+    _wait_until_dead(ip)  # the tests after this one see the cluster as it now is
+    got = pl.read_parquet(run_dir / "stages" / "sample" / "data.parquet").select(SAME).sort("candidate_id")
+    want = pl.read_parquet(ray_run[0] / "stages" / "sample" / "data.parquet").select(SAME).sort("candidate_id")
+    assert got.equals(want)
+
+
+def _wait_until_dead(ip: str, timeout_s: float = 120) -> None:
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while any(n["NodeManagerAddress"] == ip and n["Alive"] for n in ray.nodes()):
+        assert time.monotonic() < deadline, f"node {ip} still alive {timeout_s} s after it was killed"
+        time.sleep(1)

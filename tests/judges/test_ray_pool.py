@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 
 from prefdata.records import Candidate, PromptRecord
@@ -59,3 +60,86 @@ def test_an_llm_judge_through_ray_data_llm_equals_the_local_engine(ray_cluster, 
     assert ray.select("candidate_id", "raw_output", "score", "parse_status").equals(
         local.select("candidate_id", "raw_output", "score", "parse_status"))
     assert outs["ray"].stats["judges"]["uf"]["requests_sent"] == 12
+
+
+def _scorer_actors() -> int:
+    from ray._private.state import actors  # public ray.util.state needs the dashboard
+
+    return sum(a.get("ActorClassName") == "ShardScorer" for a in actors().values())
+
+
+@pytest.mark.slow
+def test_a_partitioned_label_stage_starts_its_actors_once(ray_cluster, tiny_reward_model_dir, tmp_path):
+    """Three partitions, one pool: the actors (one per node) load the model once for the stage."""
+    prompts, cands = tables(n_prompts=9)
+    judges = [{"type": "reward_model", "id": "rm", "path": str(tiny_reward_model_dir), "batch_size": 2}]
+    outs, started = {}, {}
+    for executor in ("local", "ray"):
+        config = LabelConfig.model_validate({"judges": judges, "executor": executor, "shard_size": 3,
+                                             "partition_prompts": 3})
+        stage_dir = tmp_path / executor
+        stage_dir.mkdir()
+        before = _scorer_actors()
+        outs[executor] = LabelStage(config).run({"prompts": prompts, "candidates": cands},
+                                                StageContext(run_dir=tmp_path, stage_dir=stage_dir))
+        started[executor] = _scorer_actors() - before
+    assert outs["ray"].stats["partitions"] == 3 and outs["ray"].stats["judges"]["rm"]["shards"] == 9
+    assert started == {"local": 0, "ray": 2}
+    ray, local = (pl.read_parquet(outs[e].data) for e in ("ray", "local"))
+    assert ray.equals(local) and ray.height == 27
+
+
+def _judge_config(model_dir):
+    from prefdata.judges.reward_model import RewardModelJudgeConfig
+
+    return RewardModelJudgeConfig(type="reward_model", id="rm", path=str(model_dir), batch_size=2)
+
+
+def _shards(n_prompts: int, per_shard: int):
+    from prefdata.judges.labelling import build_items
+
+    items, _ = build_items(*tables(n_prompts))
+    return [(s, items[s * per_shard:(s + 1) * per_shard]) for s in range(len(items) // per_shard)]
+
+
+@pytest.mark.slow
+def test_a_node_lost_mid_stage_hands_its_shard_to_a_surviving_actor(ray_cluster, tiny_reward_model_dir):
+    """A third node joins, gets one of the three actors, and is lost (raylet and workers
+    killed -9) after the actors are up: its shard is scored on another node, same rows."""
+    from prefdata.cluster import add_loopback_node, lose_node
+    from prefdata.judges.labelling import JudgeRunner
+    from prefdata.judges.reward_model import RewardModelJudge
+
+    config, todo = _judge_config(tiny_reward_model_dir), _shards(n_prompts=6, per_shard=3)
+    local = RewardModelJudge(config)
+    want = {i: local.judge(items) for i, items in todo}
+    local.close()
+    ip = add_loopback_node(ray_cluster)
+    with JudgeRunner(config, "ray") as runner:
+        list(runner.label(todo[:1]))  # actors up (one per node), the first shard scored
+        assert sorted(runner.pool.actors.values()) == ["127.0.0.2", "127.0.0.3", ip]
+        assert lose_node(ip) >= 1
+        got = {index: (rows, meta) for index, rows, meta in runner.label(todo[1:])}
+        assert [lost["node"] for lost in runner.lost] == [ip]
+    assert sorted(got) == [i for i, _ in todo[1:]]  # every shard once, none lost
+    assert {i: rows for i, (rows, _) in got.items()} == {i: want[i] for i in got}
+    assert {meta["node"] for _, meta in got.values()} <= {"127.0.0.2", "127.0.0.3"}
+
+
+@pytest.mark.slow
+def test_when_every_actor_is_gone_the_error_names_the_unscored_shards(ray_cluster, tiny_reward_model_dir):
+    import ray
+
+    from prefdata.errors import PrefdataError
+    from prefdata.judges.ray_pool import ScorerPool
+
+    todo = _shards(n_prompts=4, per_shard=3)
+    with ScorerPool(_judge_config(tiny_reward_model_dir), actors=2) as pool:
+        list(pool.label(todo[:1]))
+        for actor in pool.actors:
+            ray.kill(actor)
+        with pytest.raises(PrefdataError) as failed:
+            list(pool.label(todo[1:]))
+    message = str(failed.value)
+    assert "every reward-model actor is gone" in message and "shards [1, 2, 3] were not scored" in message
+    assert "rerun" in message
