@@ -125,8 +125,10 @@ def judge_class(config: BaseModel) -> type[Judge]:
     return getattr(config, "block_class", None) or Judge._by_config[type(config)]
 
 
-def shard_meta(judge: Judge, shard: list[JudgeItem]) -> dict[str, Any]:
-    """A finished shard's statistics: the judge's own (requests, swap consistency) and its identity."""
-    meta = {**judge.stats(), "judge_meta": {"model": judge.model, "template_hash": judge.template_hash}}
+def shard_meta(judge: Judge, shard: list[JudgeItem], stats: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A finished shard's statistics: the judge's own (requests, swap consistency; `stats`, else
+    `judge.stats()` after judging it) and its identity."""
+    meta = {**(judge.stats() if stats is None else stats),
+            "judge_meta": {"model": judge.model, "template_hash": judge.template_hash}}
     meta.setdefault("requests", judge.request_count(shard) if hasattr(judge, "request_count") else len(shard))
     return meta

@@ -38,7 +38,8 @@ SHARDED_JUDGES = ("reward_model", "llm")  # programmatic checks are cheap: they 
 class JudgeRunner:
     """One judge for a whole stage run: built at its first shard, reused by every later call
     (every partition), closed once. Reward models under `executor="ray"` score on a Ray actor
-    pool (prefdata/judges/ray_pool.py), likewise started once."""
+    pool (prefdata/judges/ray_pool.py), likewise started once; an LLM judge gets all the shards
+    of a call at once (`judge_shards`: on Ray, one job whose engines start once)."""
 
     def __init__(self, config, executor: str = "local", actors: int | None = None):
         self.config, self.executor, self.actors = config, executor, actors
@@ -57,6 +58,11 @@ class JudgeRunner:
             return
         if self.judge is None:
             self.judge = build_judge(self.config)
+        if hasattr(self.judge, "judge_shards"):  # an LLM judge: every shard in one sampler call
+            shards = dict(todo)
+            for index, rows, stats in self.judge.judge_shards(todo):
+                yield index, rows, shard_meta(self.judge, shards[index], stats)
+            return
         for index, shard in todo:
             yield index, self.judge.judge(shard), shard_meta(self.judge, shard)
 

@@ -30,7 +30,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
@@ -169,8 +169,46 @@ class LLMJudge(Judge):
         self._stats: dict[str, Any] = {}
 
     # -- generation -----------------------------------------------------------------
-    def _generate(self, conversations: list[list[dict]], progress: Callable | None) -> list[Parsed | str]:
-        """Judge text per conversation, or a Parsed failure for a prompt too long to send."""
+    def judge_shards(self, todo: list[tuple[int, list[JudgeItem]]],
+                     progress: Callable | None = None) -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
+        """(index, rows, stats) per shard of `todo`, as soon as the shard's last judge call is back.
+
+        Every shard's batches go to the sampler in one `generate_shards` call: on ray that is one
+        job, so the engine replicas start once for all the shards, not once per shard. Batches
+        never mix shards, so a shard's outputs are those of judging it alone."""
+        shards, keys = {}, []
+        for index, items in todo:
+            conversations, finish = self._conversations(items)
+            out, batches = self._prepare(conversations)
+            shards[index] = {"conversations": conversations, "finish": finish, "out": out, "batches": batches,
+                             "left": len(batches)}
+            keys += [(index, b) for b in range(len(batches))]
+            if progress is not None and len(conversations) > sum(map(len, batches)):
+                progress(len(conversations) - sum(map(len, batches)))
+        for index in [i for i, shard in shards.items() if not shard["left"]]:  # nothing to send
+            done = shards.pop(index)
+            yield index, *done["finish"](done["out"])
+        requests = ((k, [Request(messages=shards[s]["conversations"][i], n=1,
+                                 seed=self._seed(shards[s]["conversations"][i]))
+                         for i in shards[s]["batches"][b]])
+                    for k, (s, b) in enumerate(keys))
+        for k, outputs in self.sampler.generate_shards(requests, self.config.sampling):
+            s, b = keys[k]
+            shard = shards[s]
+            for i, gens in zip(shard["batches"][b], outputs):
+                shard["out"][i] = gens[0].text if gens else ""
+            if progress is not None:
+                progress(len(shard["batches"][b]))
+            shard["left"] -= 1
+            if not shard["left"]:
+                done = shards.pop(s)
+                yield s, *done["finish"](done["out"])
+        if shards:  # batches the backend never returned (a replica died): never cached as labels, rerun instead
+            raise PrefdataError(f"judge {self.judge_id}: {self.sampler.backend} returned no output for shards "
+                                f"{sorted(shards)} (an engine replica died?); rerun to resume (finished shards are kept)")
+
+    def _prepare(self, conversations: list[list[dict]]) -> tuple[list[Parsed | None], list[list[int]]]:
+        """(a Parsed failure for each prompt too long to send, else None; the others in batches)."""
         limit = self.sampler.max_model_len
         out: list[Any] = [None] * len(conversations)
         todo = []
@@ -181,30 +219,14 @@ class LLMJudge(Judge):
             else:
                 todo.append(i)
         size = self.config.batch_size
-        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
-        requests = ((b, [Request(messages=conversations[i], n=1, seed=self._seed(conversations[i])) for i in batch])
-                    for b, batch in enumerate(batches))
-        # one call per batch; on ray, all batches as one job (the engine replicas start once per call)
-        for b, outputs in self.sampler.generate_shards(requests, self.config.sampling):
-            for i, gens in zip(batches[b], outputs):
-                out[i] = gens[0].text if gens else ""
-            if progress is not None:
-                progress(len(batches[b]))
-        lost = [i for i in todo if out[i] is None]
-        if lost:  # a batch the backend never returned (a replica died): never cached as a label, rerun instead
-            raise PrefdataError(f"judge {self.judge_id}: {self.sampler.backend} returned no output for {len(lost)} "
-                                "judge prompts (an engine replica died?); rerun to resume (finished shards are kept)")
-        if progress is not None and len(todo) < len(conversations):
-            progress(len(conversations) - len(todo))
-        return out
+        return out, [todo[start : start + size] for start in range(0, len(todo), size)]
 
     def _seed(self, messages: list[dict]) -> int:
         return int(stable_hash([self.config.seed, messages])[:8], 16) & 0x7FFFFFFF
 
     def judge(self, items: list[JudgeItem], progress: Callable | None = None) -> list[dict[str, Any]]:
-        if self.config.mode == "pointwise":
-            return self._pointwise(items, progress)
-        return self._pairwise(items, progress)
+        [(_, rows, self._stats)] = list(self.judge_shards([(0, items)], progress))
+        return rows
 
     def request_count(self, items: list[JudgeItem]) -> int:
         """Generate calls this judge makes for `items` (progress bar total)."""
@@ -212,33 +234,42 @@ class LLMJudge(Judge):
             return len(items)
         return 2 * len(candidate_pairs(items, self.config.max_pairs_per_prompt))
 
+    def _conversations(self, items: list[JudgeItem]) -> tuple[list[list[dict]], Callable]:
+        """(the judge conversations for `items`, finish(texts) -> (rows, stats))."""
+        if self.config.mode == "pointwise":
+            return self._pointwise(items)
+        return self._pairwise(items)
+
     # -- pointwise ------------------------------------------------------------------
-    def _pointwise(self, items: list[JudgeItem], progress) -> list[dict[str, Any]]:
+    def _pointwise(self, items: list[JudgeItem]) -> tuple[list[list[dict]], Callable]:
         cfg = self.config
         conversations = [format_pointwise(it, self.template, cfg.aspects, cfg.rating_min, cfg.rating_max) for it in items]
-        rows = []
-        for item, text in zip(items, self._generate(conversations, progress)):
-            if isinstance(text, Parsed):
-                rows.append(judgment_row(self, item, score=None, parse_status=text.status, reason=text.reason))
-                continue
-            parsed = parse_ratings(text, cfg.aspects, cfg.rating_min, cfg.rating_max)
-            score = sum(parsed.value.values()) / len(parsed.value) if parsed.ok else None
-            rows.append(judgment_row(self, item, score=score, parse_status=parsed.status, reason=parsed.reason,
-                                     raw_output=text, aspects=parsed.value))
-        self._stats = {"requests": len(items)}
-        return rows
+
+        def finish(texts: list[Parsed | str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            rows = []
+            for item, text in zip(items, texts):
+                if isinstance(text, Parsed):
+                    rows.append(judgment_row(self, item, score=None, parse_status=text.status, reason=text.reason))
+                    continue
+                parsed = parse_ratings(text, cfg.aspects, cfg.rating_min, cfg.rating_max)
+                score = sum(parsed.value.values()) / len(parsed.value) if parsed.ok else None
+                rows.append(judgment_row(self, item, score=score, parse_status=parsed.status, reason=parsed.reason,
+                                         raw_output=text, aspects=parsed.value))
+            return rows, {"requests": len(items)}
+        return conversations, finish
 
     # -- pairwise -------------------------------------------------------------------
-    def _pairwise(self, items: list[JudgeItem], progress) -> list[dict[str, Any]]:
+    def _pairwise(self, items: list[JudgeItem]) -> tuple[list[list[dict]], Callable]:
         pairs = candidate_pairs(items, self.config.max_pairs_per_prompt)
         conversations = []
         for i, j in pairs:
             conversations.append(format_pairwise(items[i], items[j], self.template, self.config.aspects))
             conversations.append(format_pairwise(items[j], items[i], self.template, self.config.aspects))
-        texts = self._generate(conversations, progress)
-        verdicts = [t if isinstance(t, Parsed) else parse_verdict(t) for t in texts]
-        rows, self._stats = pairwise_rows(self, items, pairs, verdicts, [_text(t) for t in texts])
-        return rows
+
+        def finish(texts: list[Parsed | str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            verdicts = [t if isinstance(t, Parsed) else parse_verdict(t) for t in texts]
+            return pairwise_rows(self, items, pairs, verdicts, [_text(t) for t in texts])
+        return conversations, finish
 
     def stats(self) -> dict[str, Any]:
         return dict(self._stats)

@@ -146,6 +146,33 @@ def test_too_long_prompt_is_a_missing_label_not_a_crash(item):
     assert len(judge.sampler.sent) == 1
 
 
+
+class CountingSampler(RecordedSampler):
+    """Counts the calls of `generate_shards` (on ray: the jobs, each starting the engines)."""
+
+    calls = 0
+
+    def generate_shards(self, shards, params):
+        self.calls += 1
+        yield from super().generate_shards(shards, params)
+
+
+def test_judge_shards_sends_every_shard_in_one_sampler_call_and_equals_judging_each_alone(item):
+    answer = lambda text: POINTWISE_OUTPUTS[block(text, "response")]  # noqa: E731
+    outputs = list(POINTWISE_OUTPUTS)
+    shards = [(0, [item("q0", r, index=i) for i, r in enumerate(outputs)]),
+              (1, [item("q1", "word " * 300)]),  # every prompt too long: nothing sent for this shard
+              (2, [item("q2", r, index=i) for i, r in enumerate(outputs[:2])])]
+    cfg = LLMJudgeConfig(id="uf", sampler=SAMPLER, batch_size=3)
+    judge = LLMJudge(cfg, sampler=CountingSampler(answer, max_len=200))
+    got = {index: (rows, stats) for index, rows, stats in judge.judge_shards(shards)}
+    assert judge.sampler.calls == 1 and sorted(got) == [0, 1, 2]
+    for index, items in shards:
+        alone = LLMJudge(cfg, sampler=RecordedSampler(answer, max_len=200))
+        assert got[index][0] == alone.judge(items) and got[index][1] == {"requests": len(items)}
+    assert got[1][0][0]["parse_status"] == "error" and "model context is 200" in got[1][0][0]["reason"]
+
+
 def test_template_override(tmp_path, item):
     custom = tmp_path / "strict.jinja"
     custom.write_text("Rate {{ response }} for {% for a in aspects %}{{ a.name }} {% endfor %}")

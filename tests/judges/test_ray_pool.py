@@ -22,6 +22,19 @@ def tables(n_prompts: int):
     return frame(prompts, PromptRecord), frame(cands, Candidate)
 
 
+def _actors(name: str) -> int:
+    """Ray actors ever created whose class name holds `name` (the GCS actor table needs no dashboard)."""
+    from ray._private.state import actors  # public ray.util.state needs the dashboard
+
+    return sum(name in (a.get("ActorClassName") or "") for a in actors().values())
+
+
+def _alive_nodes() -> int:
+    import ray
+
+    return sum(n["Alive"] for n in ray.nodes())
+
+
 @pytest.mark.slow
 def test_reward_model_on_a_ray_actor_pool_equals_the_local_label_stage(ray_cluster, tiny_reward_model_dir, tmp_path):
     prompts, cands = tables(n_prompts=8)
@@ -46,26 +59,29 @@ def test_an_llm_judge_through_ray_data_llm_equals_the_local_engine(ray_cluster, 
     prompts, cands = tables(n_prompts=4)
     sampler = {"backend": "vllm", "model": str(tiny_model_dir), "max_model_len": 256, "max_num_seqs": 32,
                "dtype": "float32"}
+    template = tmp_path / "short.jinja"  # the built-in rubric is longer than the tiny model's 256 tokens
+    template.write_text("Rate the reply.\n<response>\n{{ response }}\n</response>\n"
+                        "{% for a in aspects %}{{ a.name }}: {% endfor %}")
     judge = {"type": "llm", "id": "uf", "mode": "pointwise", "aspects": ["helpfulness"], "sampler": sampler,
-             "sampling": {"temperature": 0.0, "max_tokens": 16}}
-    outs = {}
+             "sampling": {"temperature": 0.0, "max_tokens": 16}, "template": str(template)}
+    outs, started = {}, {}
     for executor in ("local", "ray"):
-        config = LabelConfig.model_validate({"judges": [judge], "executor": executor})
+        config = LabelConfig.model_validate({"judges": [judge], "executor": executor, "shard_size": 3})
         stage_dir = tmp_path / executor
         stage_dir.mkdir()
+        before = _actors("vLLMEngineStageUDF")
         outs[executor] = LabelStage(config).run({"prompts": prompts, "candidates": cands},
                                                 StageContext(run_dir=tmp_path, stage_dir=stage_dir))
+        started[executor] = _actors("vLLMEngineStageUDF") - before
+    # 4 shards, one Ray Data job: each engine replica (one per node) started once, not once per shard
+    assert outs["ray"].stats["judges"]["uf"]["shards"] == 4
+    assert started == {"local": 0, "ray": _alive_nodes()}
     local, ray = (outs[e].data for e in ("local", "ray"))
+    assert local["raw_output"].null_count() == 0  # the engine answered every judge prompt
     # the raw judge texts (what the model said) are the same; so are the parsed labels
     assert ray.select("candidate_id", "raw_output", "score", "parse_status").equals(
         local.select("candidate_id", "raw_output", "score", "parse_status"))
     assert outs["ray"].stats["judges"]["uf"]["requests_sent"] == 12
-
-
-def _scorer_actors() -> int:
-    from ray._private.state import actors  # public ray.util.state needs the dashboard
-
-    return sum(a.get("ActorClassName") == "ShardScorer" for a in actors().values())
 
 
 @pytest.mark.slow
@@ -79,10 +95,10 @@ def test_a_partitioned_label_stage_starts_its_actors_once(ray_cluster, tiny_rewa
                                              "partition_prompts": 3})
         stage_dir = tmp_path / executor
         stage_dir.mkdir()
-        before = _scorer_actors()
+        before = _actors("ShardScorer")
         outs[executor] = LabelStage(config).run({"prompts": prompts, "candidates": cands},
                                                 StageContext(run_dir=tmp_path, stage_dir=stage_dir))
-        started[executor] = _scorer_actors() - before
+        started[executor] = _actors("ShardScorer") - before
     assert outs["ray"].stats["partitions"] == 3 and outs["ray"].stats["judges"]["rm"]["shards"] == 9
     assert started == {"local": 0, "ray": 2}
     ray, local = (pl.read_parquet(outs[e].data) for e in ("ray", "local"))
