@@ -22,7 +22,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 from pydantic import BaseModel
 
@@ -106,6 +106,14 @@ class Judge(ABC):
 
         `progress(n)` is called as items get done (a rich progress bar's advance).
         """
+
+    def judge_shards(self, todo: list[tuple[int, list[JudgeItem]]]) -> Iterator[tuple[int, list[dict[str, Any]], dict]]:
+        """(index, rows, stats) per shard of `todo`, each as soon as it is judged. Here one
+        `judge` call per shard, in order; a judge whose backend streams (the LLM judge: one
+        sampler call, on Ray one job) overrides it to send every shard at once."""
+        for index, items in todo:
+            rows = self.judge(items)
+            yield index, rows, self.stats()
 
     def stats(self) -> dict[str, Any]:
         """Judge-specific statistics for the stage report (e.g. swap consistency)."""

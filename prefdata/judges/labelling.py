@@ -58,13 +58,9 @@ class JudgeRunner:
             return
         if self.judge is None:
             self.judge = build_judge(self.config)
-        if hasattr(self.judge, "judge_shards"):  # an LLM judge: every shard in one sampler call
-            shards = dict(todo)
-            for index, rows, stats in self.judge.judge_shards(todo):
-                yield index, rows, shard_meta(self.judge, shards[index], stats)
-            return
-        for index, shard in todo:
-            yield index, self.judge.judge(shard), shard_meta(self.judge, shard)
+        shards = dict(todo)
+        for index, rows, stats in self.judge.judge_shards(todo):
+            yield index, rows, shard_meta(self.judge, shards[index], stats)
 
     @property
     def lost(self) -> list[dict]:
@@ -74,6 +70,7 @@ class JudgeRunner:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
+            self.pool = None
         if self.judge is not None:
             self.judge.close()
             self.judge = None

@@ -1,5 +1,7 @@
 """`label.executor: ray` on a real two-node Ray cluster: reward-model shards scored by a pool
-of actors (one per node) give exactly the in-process label stage's output."""
+of actors (one per node, started once per stage run) and LLM judges on Ray Data LLM engines
+(started once per label call) give exactly the in-process label stage's output; a node lost
+with the actors up costs nothing, every actor lost is an error naming the unscored shards."""
 
 from __future__ import annotations
 
@@ -35,18 +37,26 @@ def _alive_nodes() -> int:
     return sum(n["Alive"] for n in ray.nodes())
 
 
-@pytest.mark.slow
-def test_reward_model_on_a_ray_actor_pool_equals_the_local_label_stage(ray_cluster, tiny_reward_model_dir, tmp_path):
-    prompts, cands = tables(n_prompts=8)
-    judges = [{"type": "reward_model", "id": "rm", "path": str(tiny_reward_model_dir), "batch_size": 2},
-              {"type": "programmatic", "id": "num", "name": "numeric_match"}]
-    outs = {}
+def label_both_ways(tmp_path, n_prompts: int, actor_class: str = "", **config) -> tuple[dict, dict]:
+    """The label stage run with executor local, then ray: ({executor: output}, {executor: actors
+    of `actor_class` it started})."""
+    prompts, cands = tables(n_prompts)
+    outs, started = {}, {}
     for executor in ("local", "ray"):
-        config = LabelConfig.model_validate({"judges": judges, "executor": executor, "shard_size": 6})
         stage_dir = tmp_path / executor
         stage_dir.mkdir()
-        outs[executor] = LabelStage(config).run({"prompts": prompts, "candidates": cands},
-                                                StageContext(run_dir=tmp_path, stage_dir=stage_dir))
+        before = _actors(actor_class) if actor_class else 0
+        outs[executor] = LabelStage(LabelConfig.model_validate({**config, "executor": executor})).run(
+            {"prompts": prompts, "candidates": cands}, StageContext(run_dir=tmp_path, stage_dir=stage_dir))
+        started[executor] = _actors(actor_class) - before if actor_class else None
+    return outs, started
+
+
+@pytest.mark.slow
+def test_reward_model_on_a_ray_actor_pool_equals_the_local_label_stage(ray_cluster, tiny_reward_model_dir, tmp_path):
+    judges = [{"type": "reward_model", "id": "rm", "path": str(tiny_reward_model_dir), "batch_size": 2},
+              {"type": "programmatic", "id": "num", "name": "numeric_match"}]
+    outs, _ = label_both_ways(tmp_path, 8, judges=judges, shard_size=6)
     assert outs["ray"].data.equals(outs["local"].data) and outs["ray"].data.height == 24 * 3
     rm = outs["ray"].stats["judges"]["rm"]
     assert rm["shards"] == 4 and rm["requests_sent"] == 24
@@ -56,7 +66,6 @@ def test_reward_model_on_a_ray_actor_pool_equals_the_local_label_stage(ray_clust
 
 @pytest.mark.slow
 def test_an_llm_judge_through_ray_data_llm_equals_the_local_engine(ray_cluster, tiny_model_dir, tmp_path):
-    prompts, cands = tables(n_prompts=4)
     sampler = {"backend": "vllm", "model": str(tiny_model_dir), "max_model_len": 256, "max_num_seqs": 32,
                "dtype": "float32"}
     template = tmp_path / "short.jinja"  # the built-in rubric is longer than the tiny model's 256 tokens
@@ -64,15 +73,7 @@ def test_an_llm_judge_through_ray_data_llm_equals_the_local_engine(ray_cluster, 
                         "{% for a in aspects %}{{ a.name }}: {% endfor %}")
     judge = {"type": "llm", "id": "uf", "mode": "pointwise", "aspects": ["helpfulness"], "sampler": sampler,
              "sampling": {"temperature": 0.0, "max_tokens": 16}, "template": str(template)}
-    outs, started = {}, {}
-    for executor in ("local", "ray"):
-        config = LabelConfig.model_validate({"judges": [judge], "executor": executor, "shard_size": 3})
-        stage_dir = tmp_path / executor
-        stage_dir.mkdir()
-        before = _actors("vLLMEngineStageUDF")
-        outs[executor] = LabelStage(config).run({"prompts": prompts, "candidates": cands},
-                                                StageContext(run_dir=tmp_path, stage_dir=stage_dir))
-        started[executor] = _actors("vLLMEngineStageUDF") - before
+    outs, started = label_both_ways(tmp_path, 4, "vLLMEngineStageUDF", judges=[judge], shard_size=3)
     # 4 shards, one Ray Data job: each engine replica (one per node) started once, not once per shard
     assert outs["ray"].stats["judges"]["uf"]["shards"] == 4
     assert started == {"local": 0, "ray": _alive_nodes()}
@@ -87,18 +88,8 @@ def test_an_llm_judge_through_ray_data_llm_equals_the_local_engine(ray_cluster, 
 @pytest.mark.slow
 def test_a_partitioned_label_stage_starts_its_actors_once(ray_cluster, tiny_reward_model_dir, tmp_path):
     """Three partitions, one pool: the actors (one per node) load the model once for the stage."""
-    prompts, cands = tables(n_prompts=9)
     judges = [{"type": "reward_model", "id": "rm", "path": str(tiny_reward_model_dir), "batch_size": 2}]
-    outs, started = {}, {}
-    for executor in ("local", "ray"):
-        config = LabelConfig.model_validate({"judges": judges, "executor": executor, "shard_size": 3,
-                                             "partition_prompts": 3})
-        stage_dir = tmp_path / executor
-        stage_dir.mkdir()
-        before = _actors("ShardScorer")
-        outs[executor] = LabelStage(config).run({"prompts": prompts, "candidates": cands},
-                                                StageContext(run_dir=tmp_path, stage_dir=stage_dir))
-        started[executor] = _actors("ShardScorer") - before
+    outs, started = label_both_ways(tmp_path, 9, "ShardScorer", judges=judges, shard_size=3, partition_prompts=3)
     assert outs["ray"].stats["partitions"] == 3 and outs["ray"].stats["judges"]["rm"]["shards"] == 9
     assert started == {"local": 0, "ray": 2}
     ray, local = (pl.read_parquet(outs[e].data) for e in ("ray", "local"))
