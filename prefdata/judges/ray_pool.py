@@ -44,6 +44,8 @@ class ShardScorer:
     def __init__(self, config: dict[str, Any]):
         from prefdata.judges.reward_model import RewardModelJudge, RewardModelJudgeConfig
 
+        if config["device"].startswith("cuda"):  # "cuda:1" too: Ray shows the actor its one GPU only
+            config = {**config, "device": "cuda"}
         self.judge = RewardModelJudge(RewardModelJudgeConfig(**config))
 
     def node(self) -> str:
@@ -55,8 +57,20 @@ class ShardScorer:
         return self.judge.judge(items), {**shard_meta(self.judge, items), "node": self.node()}
 
 
+def actor_layout(device: str, actors: int | None, resources: dict[str, float], nodes: int) -> tuple[int, int]:
+    """(actors, GPUs per actor): a cuda reward model reserves one GPU per actor, one actor per GPU
+    by default; on CPU one actor per node. Never more actors than the cluster can hold at once
+    (the pool waits for all of them before the first shard)."""
+    gpus = 1 if device.startswith("cuda") else 0
+    fits = int(resources.get("GPU", 0)) if gpus else int(resources.get("CPU", 1))
+    if fits < 1:
+        raise PrefdataError(f"label.executor ray: the reward model's device is {device!r} but the cluster has no GPU "
+                            f"(resources: {dict(sorted(resources.items()))}); use device: cpu or a GPU cluster")
+    return max(1, min(actors or (fits if gpus else nodes), fits)), gpus
+
+
 class ScorerPool:
-    """`size` ShardScorer actors (default: one per node, never more than the cluster's CPUs)."""
+    """ShardScorer actors, as many as `actor_layout` says (default: one per node, one per GPU for cuda)."""
 
     def __init__(self, config, actors: int | None = None):
         self.config, self.size = config, actors
@@ -71,8 +85,8 @@ class ScorerPool:
 
         connect()
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-        size = max(1, min(self.size or nodes, int(ray.cluster_resources().get("CPU", 1))))
-        remote = ray.remote(num_cpus=1, max_restarts=0, scheduling_strategy="SPREAD")(ShardScorer)
+        size, gpus = actor_layout(self.config.device, self.size, ray.cluster_resources(), nodes)
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD")(ShardScorer)
         actors = [remote.remote(self.config.model_dump(mode="json")) for _ in range(size)]
         self.starting = {a.node.remote(): a for a in actors}
         # Every actor loaded before the first shard (else the first one up takes them all), but

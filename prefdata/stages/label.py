@@ -89,7 +89,8 @@ class LabelConfig(StrictModel):
     executor: Literal["local", "ray"] = Field(
         "local", description="ray: reward models score shards on a pool of Ray actors (each loads the model "
         "once); LLM judges with a vllm sampler run as Ray Data LLM engine replicas. Same output as local.")
-    ray_actors: int | None = Field(None, ge=1, description="executor ray: reward-model actors (default: one per node).")
+    ray_actors: int | None = Field(None, ge=1, description="executor ray: reward-model actors (default: one per "
+                                      "node; a cuda reward model: one per GPU, each reserving one).")
     aggregate_judges: list[str] | None = Field(
         None, description="Judge ids that enter the combination (default: all); the others are "
         "kept as reference labels, e.g. a trusted check audited against cheaper judges.",

@@ -150,3 +150,16 @@ def test_when_every_actor_is_gone_the_error_names_the_unscored_shards(ray_cluste
     message = str(failed.value)
     assert "every reward-model actor is gone" in message and "shards [1, 2, 3] were not scored" in message
     assert "rerun" in message
+
+
+def test_actor_layout_reserves_a_gpu_per_actor_for_a_cuda_reward_model():
+    from prefdata.errors import PrefdataError
+    from prefdata.judges.ray_pool import actor_layout
+
+    cpu_cluster, gpu_cluster = {"CPU": 16.0}, {"CPU": 64.0, "GPU": 8.0}
+    assert actor_layout("cpu", None, cpu_cluster, nodes=2) == (2, 0)  # one per node
+    assert actor_layout("cpu", 40, cpu_cluster, nodes=2) == (16, 0)  # never more than fit at once
+    assert actor_layout("cuda", None, gpu_cluster, nodes=2) == (8, 1)  # one per GPU
+    assert actor_layout("cuda:1", 3, gpu_cluster, nodes=2) == (3, 1)
+    with pytest.raises(PrefdataError, match="no GPU"):
+        actor_layout("cuda", None, cpu_cluster, nodes=2)
