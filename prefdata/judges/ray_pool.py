@@ -95,7 +95,7 @@ class ScorerPool:
         self._admit(ACTOR_START_TIMEOUT_S)
         deadline = time.monotonic() + START_GRACE_S
         while self.starting and time.monotonic() < deadline:
-            self._admit(deadline - time.monotonic())
+            self._admit(max(0.0, deadline - time.monotonic()))  # ray.wait refuses a negative timeout
 
     def _admit(self, timeout: float) -> list:
         """Wait up to `timeout` s for a starting actor; those up join the pool (returned), those
