@@ -83,6 +83,13 @@ def connect(config: RayClusterConfig | None = None) -> None:
         raise PrefdataError(f"ray.address {config.address!r}: cannot connect ({e})") from None
 
 
+def alive_nodes() -> int:
+    """Nodes of the connected cluster that are up (Ray keeps dead ones in its table)."""
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
 @contextmanager
 def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1):
     """A real Ray cluster of `nodes` nodes on this machine (head 127.0.0.2, workers 127.0.0.3, ...),

@@ -129,8 +129,9 @@ class RaySampler(Sampler):
         return {i for i in ids if i is not None}
 
     def _layout(self) -> tuple[str, int, int]:
-        nodes = sum(1 for n in self.ray.nodes() if n.get("Alive"))
-        return layout(self.config, self.ray.cluster_resources(), nodes)
+        from prefdata.cluster import alive_nodes
+
+        return layout(self.config, self.ray.cluster_resources(), alive_nodes())
 
     def chat_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         """The model's chat template applied to `messages` and tokenized (no special tokens added on

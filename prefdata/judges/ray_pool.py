@@ -81,11 +81,10 @@ class ScorerPool:
     def _start(self) -> None:
         import ray
 
-        from prefdata.cluster import connect
+        from prefdata.cluster import alive_nodes, connect
 
         connect()
-        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-        size, gpus = actor_layout(self.config.device, self.size, ray.cluster_resources(), nodes)
+        size, gpus = actor_layout(self.config.device, self.size, ray.cluster_resources(), alive_nodes())
         remote = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD")(ShardScorer)
         actors = [remote.remote(self.config.model_dump(mode="json")) for _ in range(size)]
         self.starting = {a.node.remote(): a for a in actors}

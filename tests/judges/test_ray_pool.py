@@ -9,7 +9,9 @@ import json
 
 import polars as pl
 import pytest
+from ray_actors import ray_actors
 
+from prefdata.cluster import alive_nodes
 from prefdata.records import Candidate, PromptRecord
 from prefdata.stages.base import StageContext
 from prefdata.stages.label import LabelConfig, LabelStage
@@ -24,19 +26,6 @@ def tables(n_prompts: int):
     return frame(prompts, PromptRecord), frame(cands, Candidate)
 
 
-def _actors(name: str) -> int:
-    """Ray actors ever created whose class name holds `name` (the GCS actor table needs no dashboard)."""
-    from ray._private.state import actors  # public ray.util.state needs the dashboard
-
-    return sum(name in (a.get("ActorClassName") or "") for a in actors().values())
-
-
-def _alive_nodes() -> int:
-    import ray
-
-    return sum(n["Alive"] for n in ray.nodes())
-
-
 def label_both_ways(tmp_path, n_prompts: int, actor_class: str = "", **config) -> tuple[dict, dict]:
     """The label stage run with executor local, then ray: ({executor: output}, {executor: actors
     of `actor_class` it started})."""
@@ -45,10 +34,10 @@ def label_both_ways(tmp_path, n_prompts: int, actor_class: str = "", **config) -
     for executor in ("local", "ray"):
         stage_dir = tmp_path / executor
         stage_dir.mkdir()
-        before = _actors(actor_class) if actor_class else 0
+        before = len(ray_actors(actor_class)) if actor_class else 0
         outs[executor] = LabelStage(LabelConfig.model_validate({**config, "executor": executor})).run(
             {"prompts": prompts, "candidates": cands}, StageContext(run_dir=tmp_path, stage_dir=stage_dir))
-        started[executor] = _actors(actor_class) - before if actor_class else None
+        started[executor] = len(ray_actors(actor_class)) - before if actor_class else None
     return outs, started
 
 
@@ -76,7 +65,7 @@ def test_an_llm_judge_through_ray_data_llm_equals_the_local_engine(ray_cluster, 
     outs, started = label_both_ways(tmp_path, 4, "vLLMEngineStageUDF", judges=[judge], shard_size=3)
     # 4 shards, one Ray Data job: each engine replica (one per node) started once, not once per shard
     assert outs["ray"].stats["judges"]["uf"]["shards"] == 4
-    assert started == {"local": 0, "ray": _alive_nodes()}
+    assert started == {"local": 0, "ray": alive_nodes()}
     local, ray = (outs[e].data for e in ("local", "ray"))
     assert local["raw_output"].null_count() == 0  # the engine answered every judge prompt
     # the raw judge texts (what the model said) are the same; so are the parsed labels
