@@ -37,13 +37,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bootstrap import paired_interval, verdict  # noqa: E402
+from seeds import run_seeds  # noqa: E402
 
 BUDGETS = (0.1, 0.25, 0.5)
 CRITERIA = ("margin", "disagreement", "swap", "implicit_margin", "random")
@@ -61,10 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.one_seed is not None:
         return one_seed(args.out / f"seed{args.one_seed}", args.one_seed, args.tiny)
-    for seed in args.seeds:
-        if not (args.out / f"seed{seed}" / "results.json").is_file():  # a finished seed is kept
-            subprocess.run([sys.executable, __file__, "--out", str(args.out), "--one-seed", str(seed),
-                            *(["--tiny"] if args.tiny else [])], check=True)
+    run_seeds(__file__, args.out, args.seeds, finished=lambda d: (d / "results.json").is_file(),
+              extra=["--tiny"] if args.tiny else [])
     per_seed = {s: json.loads((args.out / f"seed{s}" / "results.json").read_text())["results"] for s in args.seeds}
     summary, compared = summarize(per_seed), compare(per_seed)
     (args.out / "summary.json").write_text(json.dumps({"per_seed": per_seed, "summary": summary,

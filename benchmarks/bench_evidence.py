@@ -23,12 +23,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bootstrap import paired_interval, verdict  # noqa: E402
+from seeds import run_seeds  # noqa: E402
 
 METRICS = ("pairs", "label_noise", "inverted", "ties", "identical", "accuracy", "answer_length")
 # (set, baseline) pairs compared with a paired bootstrap: every set against the UltraFeedback rule,
@@ -48,10 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.one_seed is not None:
         return one_seed(args.out / f"seed{args.one_seed}", args.one_seed, args.quick)
-    for seed in args.seeds:
-        if not _finished(args.out / f"seed{seed}" / "results.json"):  # a finished seed is kept
-            subprocess.run([sys.executable, __file__, "--out", str(args.out), "--one-seed", str(seed),
-                            *(["--quick"] if args.quick else [])], check=True)
+    run_seeds(__file__, args.out, args.seeds, finished=lambda d: _finished(d / "results.json"),
+              extra=["--quick"] if args.quick else [])
     per_seed = {s: json.loads((args.out / f"seed{s}" / "results.json").read_text())["results"] for s in args.seeds}
     summary, compared = summarize(per_seed), compare(per_seed)
     (args.out / "summary.json").write_text(json.dumps({"per_seed": per_seed, "summary": summary,

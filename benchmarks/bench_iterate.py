@@ -24,12 +24,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bootstrap import paired_interval, verdict  # noqa: E402
+from seeds import run_seeds  # noqa: E402
 
 PROMPTS_PER_ROUND = 256
 ROUNDS = 3
@@ -43,8 +43,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.one_seed is not None:
         return one_seed(args.out / f"seed{args.one_seed}", args.one_seed)
-    for seed in args.seeds:  # a seed already finished is reused (every step of the loop is resumable)
-        subprocess.run([sys.executable, __file__, "--out", str(args.out), "--one-seed", str(seed)], check=True)
+    # every seed runs again: a finished one is reused step by step (every step of the loop is resumable)
+    run_seeds(__file__, args.out, args.seeds, finished=lambda d: False)
     per_seed = {s: json.loads((args.out / f"seed{s}" / "result.json").read_text()) for s in args.seeds}
     summary = summarize(per_seed)
     (args.out / "summary.json").write_text(json.dumps({"per_seed": per_seed, "summary": summary}, indent=2))
