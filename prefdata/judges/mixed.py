@@ -54,8 +54,9 @@ def mix(labels: pl.LazyFrame, human: pl.DataFrame | None, score_judge: str, mixe
     machine = labels.filter((pl.col("judge_id") == score_judge) & pl.col("opponent_id").is_null()).select(
         "prompt_id", "candidate_id", pl.col("score").alias("judges"), "parse_status", "reason")
     finite = pl.col("judges").is_not_null() & pl.col("judges").is_finite()
-    lo, hi = machine.filter(finite).select(pl.col("judges").min().alias("lo"),
-                                           pl.col("judges").max().alias("hi")).collect().row(0)
+    lo, hi, n_prompts = machine.select(pl.col("judges").filter(finite).min().alias("lo"),
+                                       pl.col("judges").filter(finite).max().alias("hi"),
+                                       pl.col("prompt_id").n_unique()).collect().row(0)
     if human is None:
         human = pl.DataFrame(schema={"prompt_id": pl.String, "candidate_id": pl.String, "human": pl.Float64})
     answered = human.group_by("prompt_id").agg(pl.len().alias("_n")).filter(pl.col("_n") >= 2).select("prompt_id")
@@ -80,7 +81,7 @@ def mix(labels: pl.LazyFrame, human: pl.DataFrame | None, score_judge: str, mixe
     stats = {
         "mixed_id": mixed_id, "score_judge": score_judge, "human_scale": [base, base + span],
         "prompts_human": answered.height,
-        "prompts_judges": machine.select(pl.col("prompt_id").n_unique()).collect().item() - answered.height,
+        "prompts_judges": n_prompts - answered.height,
         "contradictions": contradictions.height,
         "contradiction_examples": contradictions["prompt_id"].head(EXAMPLES).to_list(),
     }
