@@ -63,7 +63,7 @@ def actor_layout(device: str, actors: int | None, resources: dict[str, float], n
     (the pool waits for all of them before the first shard)."""
     gpus = 1 if device.startswith("cuda") else 0
     fits = int(resources.get("GPU", 0)) if gpus else int(resources.get("CPU", 1))
-    if fits < 1:
+    if gpus and fits < 1:
         raise PrefdataError(f"label.executor ray: the reward model's device is {device!r} but the cluster has no GPU "
                             f"(resources: {dict(sorted(resources.items()))}); use device: cpu or a GPU cluster")
     return max(1, min(actors or (fits if gpus else nodes), fits)), gpus

@@ -150,5 +150,6 @@ def test_actor_layout_reserves_a_gpu_per_actor_for_a_cuda_reward_model():
     assert actor_layout("cpu", 40, cpu_cluster, nodes=2) == (16, 0)  # never more than fit at once
     assert actor_layout("cuda", None, gpu_cluster, nodes=2) == (8, 1)  # one per GPU
     assert actor_layout("cuda:1", 3, gpu_cluster, nodes=2) == (3, 1)
+    assert actor_layout("cpu", None, {"CPU": 0.0}, nodes=1) == (1, 0)  # a CPU model is never refused for GPUs
     with pytest.raises(PrefdataError, match="no GPU"):
         actor_layout("cuda", None, cpu_cluster, nodes=2)
