@@ -28,6 +28,7 @@ from prefdata import __version__
 from prefdata.config import load_config, stable_hash
 from prefdata.errors import ConfigError, PrefdataError
 from prefdata.fingerprint import content_digest, engine_versions
+from prefdata.hardware import machine_line
 from prefdata.ledger import check_balance
 from prefdata.logs import engine_output, terminal_console
 from prefdata.recipe import Recipe, RecipeBase
@@ -95,9 +96,11 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
     sdir.path.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(run_dir=run.root, stage_dir=sdir.path, seed=recipe.seed, recipe=recipe, extra=extra,
                        console=console, input_files={a: artifacts.files[a][0] for a in wanted},
-                       key=None if force else key)  # forced: no partition of a killed run is kept
+                       key=None if force else key, log_file=log)  # forced: no partition of a killed run is kept
     t0 = time.perf_counter()
     with engine_output(log, echo=verbose):
+        if stage.engines:  # what the engines will run on, at the top of their log
+            print(f"prefdata: {machine_line()}", flush=True)
         out = stage.run(artifacts.read(wanted, lazy=stage.lazy_inputs), ctx)
     seconds = time.perf_counter() - t0
     _check_accounting(name, out)

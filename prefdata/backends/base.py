@@ -17,7 +17,9 @@ from typing import Any, ClassVar, Iterable, Iterator
 
 from pydantic import Field
 
+from prefdata.backends.sizing import EngineNeeds
 from prefdata.config import StrictModel
+from prefdata.progress import Quiet
 
 
 class SamplingParams(StrictModel):
@@ -33,6 +35,7 @@ class Request:
     messages: list[dict[str, str]]  # a conversation ending with a user turn
     n: int = 1
     seed: int | None = None
+    prompt_tokens: int | None = None  # tokens after the chat template, when counted
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class Generation:
 
 class Sampler(ABC):
     backend: ClassVar[str]
+    # Told of phases, answers done and engine steps; the sample stage and LLM judges set a
+    # Heartbeat (prefdata/progress.py) so that long engine work is never silent.
+    progress: Quiet = Quiet()
 
     @property
     @abstractmethod
@@ -69,6 +75,14 @@ class Sampler(ABC):
     def max_model_len(self) -> int | None:
         """Context length (prompt + generation) in tokens, or None when unknown."""
         return None
+
+    def reserve(self, needs: EngineNeeds) -> None:  # noqa: B027 - optional
+        """What the coming `generate` calls need (longest prompt and answer, answers in all): an
+        engine that starts later is sized from it. Called before the first `generate`."""
+
+    def engine_stats(self) -> dict[str, Any]:
+        """The engine settings chosen and why, for the stage's statistics (empty: none chosen)."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release engines / connections."""

@@ -84,7 +84,9 @@ class OpenAISampler(Sampler):
                                timeout=cfg.timeout_s) as client:
             async def one(request: Request):
                 async with gate:
-                    return await self._complete(client, request, params)
+                    result = await self._complete(client, request, params)
+                    self.progress.advance(request.n)
+                    return result
 
             return await asyncio.gather(*(one(r) for r in requests))
 

@@ -25,7 +25,8 @@ from typing import Any, Iterable, Iterator, Literal
 from pydantic import Field
 
 from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
-from prefdata.backends.vllm import VLLMConfig, engine_args
+from prefdata.backends.sizing import EngineNeeds
+from prefdata.backends.vllm import VLLMConfig, model_max_len, engine_args
 from prefdata.errors import PrefdataError
 
 
@@ -71,9 +72,12 @@ def layout(config: RayConfig, resources: dict[str, float], nodes: int) -> tuple[
     return device, per_replica, config.concurrency or max(1, min(auto, int(have // per_replica)))
 
 
-def processor_config(config: RayConfig, device: str = "cpu", replicas: int = 1) -> dict[str, Any]:
-    """vLLMEngineProcessorConfig arguments: the offline backend's engine arguments, one replica layout."""
-    engine = {**engine_args(VLLMConfig(**config.model_dump(include=set(VLLMConfig.model_fields) - {"backend"}))),
+def processor_config(config: RayConfig, device: str = "cpu", replicas: int = 1,
+                     needs: EngineNeeds | None = None) -> dict[str, Any]:
+    """vLLMEngineProcessorConfig arguments: the offline backend's engine arguments (sized from
+    `needs` on CPU), one replica layout."""
+    engine = {**engine_args(VLLMConfig(**config.model_dump(include=set(VLLMConfig.model_fields) - {"backend"})),
+                            needs),
               **config.engine_kwargs}
     engine.pop("model", None)
     engine.pop("data_parallel_size", None)  # Ray's replicas replace vLLM's own data parallelism
@@ -106,6 +110,7 @@ class RaySampler(Sampler):
         self.ray, self.rdl = _require_ray()
         connect()  # the recipe's cluster (prefdata/cluster.py); a no-op when already connected
         self._tokenizer = None
+        self.needs: EngineNeeds | None = None
 
     @property
     def model_id(self) -> str:
@@ -113,7 +118,12 @@ class RaySampler(Sampler):
 
     @property
     def max_model_len(self) -> int | None:
-        return processor_config(self.config)["engine_kwargs"].get("max_model_len")
+        """The context a prompt and its answer must fit: the recipe's max_model_len, else the
+        model's (the engines are then sized from what the stage needs)."""
+        return self.config.max_model_len or model_max_len(self.config)
+
+    def reserve(self, needs: EngineNeeds) -> None:
+        self.needs = needs.merge(self.needs)
 
     def _eos_ids(self) -> set[int]:
         """End-of-sequence ids (tokenizer and generation config), to tell stop from length."""
@@ -156,7 +166,7 @@ class RaySampler(Sampler):
         }
         device, _, replicas = self._layout()
         try:
-            proc_cfg = rdl.vLLMEngineProcessorConfig(**processor_config(self.config, device, replicas))
+            proc_cfg = rdl.vLLMEngineProcessorConfig(**processor_config(self.config, device, replicas, self.needs))
         except Exception as e:  # pydantic validation of Ray's own config
             raise PrefdataError(f"ray backend: Ray Data LLM refused the engine config: {e}") from None
         light = {"num_cpus": LIGHT_STAGE_CPUS}
@@ -201,6 +211,7 @@ class RaySampler(Sampler):
             s = int(row["shard"])
             gens[s][row["request"]][row["sample"]] = Generation(row["text"], row["num_tokens"], row["finish_reason"])
             missing[s] -= 1
+            self.progress.advance(1)
             if not missing[s]:
                 del missing[s]
                 yield s, [[g for g in per if g is not None] for per in gens.pop(s)]

@@ -21,6 +21,7 @@ from pydantic import Field
 from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
 from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
+from prefdata.hardware import cpu_dtype, cpu_dtype_warning
 from prefdata.models import is_model_dir, may_be_hub_id
 
 
@@ -41,6 +42,14 @@ def check_model_path(model: str) -> str:
     return model
 
 
+def torch_dtype_name(dtype: str, device: str) -> str:
+    """`auto` resolved for a device: float32 on a CPU without native bf16 (bf16 matmuls run in
+    software there, several times slower), else bfloat16."""
+    if dtype != "auto":
+        return dtype
+    return cpu_dtype("auto") if device == "cpu" else "bfloat16"
+
+
 def model_path_problems(paths: list[tuple[str, str]]) -> list[str]:
     """'key: message' for each (config key, model path) whose local model is missing."""
     problems = []
@@ -55,7 +64,8 @@ def model_path_problems(paths: list[tuple[str, str]]) -> list[str]:
 class TransformersConfig(StrictModel):
     backend: Literal["transformers"] = "transformers"
     model: ConfigPath = Field(description="Local model folder (or hub id when online).")
-    dtype: str = Field("float32", description="torch dtype name: float32 | bfloat16 | float16.")
+    dtype: str = Field("float32", description="torch dtype name: float32 | bfloat16 | float16, or auto: bfloat16 "
+                                            "on a GPU or a CPU with native bf16, else float32.")
     device: str = Field("cpu", description="torch device, e.g. cpu or cuda:0.")
     max_model_len: int | None = Field(
         None, ge=2, description="Context length; default: the model's max_position_embeddings."
@@ -77,6 +87,19 @@ def _cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+class _Ticks:
+    """A stopping criterion that never stops: it calls `tick` once per generated token."""
+
+    def __init__(self, tick):
+        self.tick = tick
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        self.tick()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
 class TransformersSampler(Sampler):
     backend = "transformers"
 
@@ -94,12 +117,15 @@ class TransformersSampler(Sampler):
                 config.model, trust_remote_code=config.trust_remote_code
             )
             self.model = AutoModelForCausalLM.from_pretrained(
-                config.model, dtype=getattr(torch, config.dtype),
+                config.model, dtype=getattr(torch, torch_dtype_name(config.dtype, config.device)),
                 trust_remote_code=config.trust_remote_code,
             ).to(config.device).eval()
         except OSError as e:
             raise PrefdataError(f"cannot load model {config.model!r}: {e}") from None
         self.tokenizer.padding_side = "left"
+        warning = cpu_dtype_warning(config.dtype) if config.device == "cpu" else None
+        if warning:
+            self.progress.note(f"warning: {warning}")
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
 
@@ -119,7 +145,12 @@ class TransformersSampler(Sampler):
         return len(self._render(messages))
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Generation]]:
-        return [self._generate_one(r, params) for r in requests]
+        self.progress.phase("generating")
+        out = []
+        for r in requests:
+            out.append(self._generate_one(r, params))
+            self.progress.advance(r.n)
+        return out
 
     def _generate_one(self, request: Request, params: SamplingParams) -> list[Generation]:
         import torch
@@ -139,6 +170,7 @@ class TransformersSampler(Sampler):
                 top_k=None if greedy or params.top_k < 1 else params.top_k,
                 max_new_tokens=max_new, num_return_sequences=1 if greedy else request.n,
                 pad_token_id=self.tokenizer.pad_token_id,
+                stopping_criteria=[_Ticks(self.progress.tick)],  # a long answer shows as movement
             )
         rows = out[:, ids.shape[1]:].tolist()
         if greedy:  # generate() refuses n > 1 without sampling; the n samples would be equal

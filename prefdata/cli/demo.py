@@ -26,8 +26,6 @@ def demo(
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     import torch
 
     torch.set_num_threads(1)  # tiny models: a second thread costs more than it gives

@@ -22,9 +22,6 @@ def iterate(
     set_: SetOption = [],
 ) -> None:
     """Sample with the current policy, label, pair, filter, export, train; repeat; evaluate every round."""
-    import os
-
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engines stay in-process: one per round's model
     from prefdata.iterate.loop import iterate as run_iterate
     from prefdata.logs import engine_output_until_exit, terminal_console
 

@@ -115,6 +115,10 @@ class Judge(ABC):
             rows = self.judge(items)
             yield index, rows, self.stats()
 
+    def watch(self, progress) -> None:  # noqa: B027 - optional
+        """Report engine phases and steps to `progress` (a prefdata.progress.Heartbeat): a judge
+        that runs a model through a sampler hands it on, so a long judge call is never silent."""
+
     def stats(self) -> dict[str, Any]:
         """Judge-specific statistics for the stage report (e.g. swap consistency)."""
         return {}

@@ -27,7 +27,7 @@ from prefdata.judges.aggregate import combine, ranks_within_groups, zscale
 from prefdata.judges.agreement import agreement_of_labels, derived_pair_labels
 from prefdata.judges.base import JudgeItem, build_judge, shard_meta
 from prefdata.ledger import Rejects
-from prefdata.logs import bars_off
+from prefdata.progress import Heartbeat
 from prefdata.records import Judgment
 from prefdata.shards import ShardStore
 
@@ -45,8 +45,9 @@ class JudgeRunner:
         self.config, self.executor, self.actors = config, executor, actors
         self.judge = self.pool = None
 
-    def label(self, todo: list[tuple[int, list[JudgeItem]]]):
-        """(index, rows, meta) per shard of `todo`, in the order they finish."""
+    def label(self, todo: list[tuple[int, list[JudgeItem]]], progress=None):
+        """(index, rows, meta) per shard of `todo`, in the order they finish; engine phases and
+        steps go to `progress`."""
         if not todo:
             return
         if self.executor == "ray" and self.config.type == "reward_model":
@@ -58,6 +59,8 @@ class JudgeRunner:
             return
         if self.judge is None:
             self.judge = build_judge(self.config)
+        if progress is not None:
+            self.judge.watch(progress)
         shards = dict(todo)
         for index, rows, stats in self.judge.judge_shards(todo):
             yield index, rows, shard_meta(self.judge, shards[index], stats)
@@ -104,26 +107,25 @@ def build_items(prompts: pl.DataFrame, candidates: pl.DataFrame) -> tuple[list[J
 
 
 def run_judge(config, items: list[JudgeItem], runner: JudgeRunner, store: ShardStore | None = None,
-              shard_size: int = 256, console=None) -> tuple[list[dict], dict[str, Any]]:
+              shard_size: int = 256, console=None, log_file=None) -> tuple[list[dict], dict[str, Any]]:
     """Label every item with one judge, shard by shard (whole prompts per shard).
 
     With a `store`, finished shards are read back and only the missing ones are judged, so a
     resumed run sends only the missing requests."""
-    from rich.progress import Progress
-
     shards = _shards(items, shard_size) if store is not None else [items]
     finished, todo = store.resume([_shard_identity(s) for s in shards]) if store is not None else ({}, [0])
     results = {index: (frames["judgments"].to_dicts(), meta) for index, (frames, meta) in finished.items()}
     sent, lost_before = 0, len(runner.lost)
-    with Progress(transient=True, console=console, disable=bars_off(console)) as bar:
-        task = bar.add_task(f"{'':>8}  judge {config.id} ({config.type})", total=len(items))
-        bar.advance(task, sum(len(shards[i]) for i in results))
-        for index, shard_rows, meta in runner.label([(i, shards[i]) for i in todo if shards[i]]):
+    with Heartbeat(console, f"judge {config.id} ({config.type})", total=len(items), unit="candidates",
+                   log_file=log_file) as beat:
+        beat.advance(sum(len(shards[i]) for i in results), resumed=True)
+        beat.phase("judging")
+        for index, shard_rows, meta in runner.label([(i, shards[i]) for i in todo if shards[i]], beat.steps_only()):
             if store is not None:
                 store.save(index, _shard_identity(shards[index]), {"judgments": frame(shard_rows, Judgment)}, meta)
             results[index] = (shard_rows, meta)
             sent += meta["requests"]
-            bar.advance(task, len(shards[index]))
+            beat.advance(len(shards[index]))
     rows = [r for i in range(len(shards)) if i in results for r in results[i][0]]
     shard_stats = [dict(results[i][1]) for i in range(len(shards)) if i in results]
     meta = next((s["judge_meta"] for s in shard_stats if "judge_meta" in s), {})

@@ -36,6 +36,7 @@ from pydantic import Field, ValidationInfo, model_validator
 
 from prefdata.backends import SamplerConfig, SamplingParams
 from prefdata.backends.base import Request, Sampler
+from prefdata.backends.sizing import EngineNeeds
 from prefdata.config import StrictModel, config_path, stable_hash
 from prefdata.errors import PrefdataError
 from prefdata.judges.base import Judge, JudgeItem, judgment_row
@@ -176,15 +177,19 @@ class LLMJudge(Judge):
         Every shard's batches go to the sampler in one `generate_shards` call: on ray that is one
         job, so the engine replicas start once for all the shards, not once per shard. Batches
         never mix shards, so a shard's outputs are those of judging it alone."""
-        shards, keys = {}, []
+        shards, keys, longest = {}, [], 0
         for index, items in todo:
             conversations, finish = self._conversations(items)
-            out, batches = self._prepare(conversations)
+            out, batches, shard_longest = self._prepare(conversations)
+            longest = max(longest, shard_longest)
             shards[index] = {"conversations": conversations, "finish": finish, "out": out, "batches": batches,
                              "left": len(batches)}
             keys += [(index, b) for b in range(len(batches))]
             if progress is not None and len(conversations) > sum(map(len, batches)):
                 progress(len(conversations) - sum(map(len, batches)))
+        if keys:  # an engine that starts for these requests is sized from them
+            self.sampler.reserve(EngineNeeds(longest, self.config.sampling.max_tokens,
+                                             sum(len(shards[s]["batches"][b]) for s, b in keys)))
         for index in [i for i, shard in shards.items() if not shard["left"]]:  # nothing to send
             done = shards.pop(index)
             yield index, *done["finish"](done["out"])
@@ -202,27 +207,36 @@ class LLMJudge(Judge):
             shard["left"] -= 1
             if not shard["left"]:
                 done = shards.pop(s)
-                yield s, *done["finish"](done["out"])
+                rows, stats = done["finish"](done["out"])
+                yield s, rows, {**stats, **self.sampler.engine_stats()}  # the engine settings chosen, and why
         if shards:  # batches the backend never returned (a replica died): never cached as labels, rerun instead
             raise PrefdataError(f"judge {self.judge_id}: {self.sampler.backend} returned no output for shards "
                                 f"{sorted(shards)} (an engine replica died?); rerun to resume (finished shards are kept)")
 
-    def _prepare(self, conversations: list[list[dict]]) -> tuple[list[Parsed | None], list[list[int]]]:
-        """(a Parsed failure for each prompt too long to send, else None; the others in batches)."""
+    def _prepare(self, conversations: list[list[dict]]) -> tuple[list[Parsed | None], list[list[int]], int]:
+        """(a Parsed failure for each prompt too long to send, else None; the others in batches;
+        the most tokens among those sent). A prompt is too long when it and the judge's max_tokens
+        do not fit the model's context."""
         limit = self.sampler.max_model_len
+        max_tokens = self.config.sampling.max_tokens
         out: list[Any] = [None] * len(conversations)
-        todo = []
+        todo, longest = [], 0
         for i, messages in enumerate(conversations):
             n = self.sampler.prompt_tokens(messages) if limit else None
-            if n is not None and n >= limit:
-                out[i] = Parsed(None, "error", f"judge prompt has {n} tokens, model context is {limit}")
+            if n is not None and n + max_tokens > limit:
+                out[i] = Parsed(None, "error", f"judge prompt has {n} tokens + max_tokens {max_tokens} > the model "
+                                               f"context {limit}")
             else:
                 todo.append(i)
+                longest = max(longest, n or 0)
         size = self.config.batch_size
-        return out, [todo[start : start + size] for start in range(0, len(todo), size)]
+        return out, [todo[start : start + size] for start in range(0, len(todo), size)], longest
 
     def _seed(self, messages: list[dict]) -> int:
         return int(stable_hash([self.config.seed, messages])[:8], 16) & 0x7FFFFFFF
+
+    def watch(self, progress) -> None:
+        self.sampler.progress = progress
 
     def judge(self, items: list[JudgeItem], progress: Callable | None = None) -> list[dict[str, Any]]:
         [(_, rows, self._stats)] = list(self.judge_shards([(0, items)], progress))

@@ -44,6 +44,7 @@ class StageContext:
     console: Any = None  # where progress bars go (rich Console); None: rich's default
     input_files: dict[str, Path] = field(default_factory=dict)  # the input artifacts' files, by name
     key: str | None = None  # the stage key of this run: a partitioned stage keeps finished partitions of it
+    log_file: Path | None = None  # where engine output goes (RUN_DIR/logs/<stage>.log): progress lines quote it
 
 
 @dataclass

@@ -229,7 +229,7 @@ class LabelStage(Stage):
         for judge_config in c.judges:
             with self._runner(judge_config) as runner:
                 judge_rows, judge_stats[judge_config.id] = run_judge(
-                    runner.config, items, runner, store_for(judge_config), c.shard_size, ctx.console)
+                    runner.config, items, runner, store_for(judge_config), c.shard_size, ctx.console, ctx.log_file)
             rows += judge_rows
         crash_point("label:judged")  # kill tests: every judge has answered, nothing written yet
         pairwise = [r for r in rows if r["opponent_id"] is not None]

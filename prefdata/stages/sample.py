@@ -36,7 +36,8 @@ from prefdata.fingerprint import code_fingerprint
 from prefdata.plugins import plugin_files
 from prefdata.faults import crash_point
 from prefdata.errors import PrefdataError
-from prefdata.logs import bars_off
+from prefdata.progress import Heartbeat
+from prefdata.backends.sizing import EngineNeeds
 from prefdata.records import Candidate
 from prefdata.shards import ShardStore
 from prefdata.stages.base import GENERATION_ENGINES, Stage, StageContext, StageOutput
@@ -46,6 +47,8 @@ from prefdata.ledger import REJECT_SCHEMA, Rejects, empty_rejects, reasons
 
 MAX_K = 1024
 TRUNCATION_WARNING = 0.2  # share of candidates cut at max_tokens above which the console says so
+STALL_HINT = ("On a slow CPU: lower sampling.max_tokens, max_model_len or max_num_seqs, set dtype: float32, or "
+              "try backend: transformers; `prefdata doctor RECIPE` shows the engine settings and a time estimate.")
 
 
 class SampleConfig(StrictModel):
@@ -66,25 +69,40 @@ def request_seed(run_seed: int, prompt_id: str, model_index: int) -> int:
 
 def shard_requests(sampler: Sampler, shard: list[dict], model_index: int, config: SampleConfig,
                    run_seed: int) -> tuple[list[tuple[dict, Request]], Rejects]:
-    """A shard's requests (prompt record, request) and the prompts refused before generation."""
+    """A shard's requests (prompt record, request) and the prompts refused before generation:
+    those whose tokens plus max_tokens do not fit the model's context (an answer could not be
+    whole)."""
     rejects = Rejects("sample")
     max_len = sampler.max_model_len
+    max_tokens = config.sampling.max_tokens
     todo: list[tuple[dict, Request]] = []
     for rec in shard:
         messages = [{"role": m["role"], "content": m["content"]} for m in rec["prompt"]]
         n_tokens = sampler.prompt_tokens(messages) if max_len else None
-        if n_tokens is not None and n_tokens >= max_len:
+        if n_tokens is not None and n_tokens + max_tokens > max_len:
             rejects.add(
                 "prompt_too_long",
-                f"prompt has {n_tokens} tokens, model {sampler.model_id} allows {max_len} in all: "
-                "shorten it or raise max_model_len",
+                f"prompt has {n_tokens} tokens + sampling.max_tokens {max_tokens} = {n_tokens + max_tokens} > "
+                f"{max_len}, the context of model {sampler.model_id}: lower max_tokens, shorten the prompt or raise "
+                "max_model_len",
                 row=rec.get("source_row"), row_id=rec["prompt_id"], field="prompt",
-                values={"prompt_tokens": n_tokens, "max_model_len": max_len, "model": sampler.model_id},
+                values={"prompt_tokens": n_tokens, "max_tokens": max_tokens, "max_model_len": max_len,
+                        "model": sampler.model_id},
             )
             continue
         seed = request_seed(run_seed, rec["prompt_id"], model_index)
-        todo.append((rec, Request(messages=messages, n=config.k, seed=seed)))
+        todo.append((rec, Request(messages=messages, n=config.k, seed=seed, prompt_tokens=n_tokens)))
     return todo, rejects
+
+
+def engine_needs(prepared: list[list[tuple[dict, Request]]], max_tokens: int) -> EngineNeeds | None:
+    """What the requests still to generate ask of an engine (None: nothing to generate)."""
+    requests = [(rec, req) for todo in prepared for rec, req in todo]
+    if not requests:
+        return None
+    rec, longest = max(requests, key=lambda item: item[1].prompt_tokens or 0)
+    return EngineNeeds(prompt_tokens=longest.prompt_tokens or 0, max_tokens=max_tokens,
+                       sequences=sum(req.n for _, req in requests), prompt_id=rec["prompt_id"])
 
 
 def shard_candidates(sampler: Sampler, todo: list[tuple[dict, Request]], outputs: list[list],
@@ -110,41 +128,6 @@ def shard_candidates(sampler: Sampler, todo: list[tuple[dict, Request]], outputs
     return frame(cands, Candidate), rejects.frame()
 
 
-class _Progress:
-    """Rich progress bar with prompts/s and generated tokens/s (over generation time only,
-    so engine start-up and resumed shards do not distort the rates)."""
-
-    def __init__(self, total: int, label: str, console=None):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=console, disable=bars_off(console),
-        )
-        self.task = self.bar.add_task(label, total=total, rates="")
-        self.seconds, self.prompts, self.tokens = 0.0, 0, 0
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.bar.__exit__(*exc)
-
-    def advance(self, prompts: int, tokens: int, seconds: float | None) -> None:
-        """`seconds` spent generating this shard; None for a shard reused from disk."""
-        if seconds is not None:
-            self.seconds += seconds
-            self.prompts += prompts
-            self.tokens += tokens
-        rates = ""
-        if self.seconds:
-            rates = f"{self.prompts / self.seconds:.1f} prompts/s, {self.tokens / self.seconds:.0f} tok/s"
-        self.bar.update(self.task, advance=prompts, rates=rates)
-
-
 class SampleStage(Stage):
     name, Config = "sample", SampleConfig
     inputs, output, unit = ("prompts",), "candidates", "prompts"
@@ -160,6 +143,15 @@ class SampleStage(Stage):
         if out.stats.get("short_requests"):
             found.append(f"{out.stats['short_requests']} requests returned fewer than k={self.config.k} candidates")
         return found
+
+    @staticmethod
+    def _say_refused(prepared: dict[int, tuple[list, Rejects]], beat: Heartbeat) -> None:
+        """One line before any engine starts when prompts do not fit the model's context."""
+        refused = pl.concat([r.frame() for _, r in prepared.values()])
+        if refused.height:
+            first = refused.row(0, named=True)
+            beat.note(f"warning: {refused.height} prompt(s) refused before sampling (prompt_too_long); e.g. prompt "
+                      f"{first['row_id']} (row {first['row']}): {first['message']}")
 
     def check(self) -> list[str]:
         from prefdata.backends.transformers import model_path_problems
@@ -204,23 +196,31 @@ class SampleStage(Stage):
         store = ShardStore(ctx.stage_dir / "shards" / key)
         sampler: Sampler | None = None
         cands, rejects = [], []
-        total = sum(len(c) for c in shards)
         t0 = time.perf_counter()
         identities = [[r["prompt_id"] for r in shard] for shard in shards]
         finished, todo = store.resume(identities)
         done = {i: (parts[""], parts["rejects"]) for i, (parts, _) in finished.items()}
         timing: dict[str, float] = {}
+        engine: dict[str, Any] = {}
+        beat = Heartbeat(ctx.console, f"{model_config.backend}:{Path(model_config.model).name}",
+                         total=sum(map(len, shards)) * config.k, log_file=ctx.log_file, hint=STALL_HINT)
         try:
-            with _Progress(total, f"{'':>8}  {model_config.backend}:{Path(model_config.model).name}",
-                           ctx.console) as bar:
-                for i in finished:
-                    bar.advance(len(shards[i]), 0, None)
+            with beat:
+                beat.advance(sum(done[i][0].height for i in finished), resumed=True)
                 if todo:
+                    beat.phase("loading")
                     sampler = make_sampler(model_config)
+                    sampler.progress = beat
                     timing["sampler_ready_s"] = time.perf_counter() - t0
+                    beat.phase("counting prompt tokens")
                     prepared = {i: shard_requests(sampler, shards[i], m, config, ctx.seed) for i in todo}
+                    self._say_refused(prepared, beat)
+                    beat.total = beat.done + sum(len(t) for t, _ in prepared.values()) * config.k
+                    needs = engine_needs([t for t, _ in prepared.values()], config.sampling.max_tokens)
+                    if needs is not None:
+                        sampler.reserve(needs)
                     requests = ((i, [r for _, r in prepared[i][0]]) for i in todo)
-                    t_shard = time.perf_counter()
+                    beat.phase("generating")
                     # shards come back as they finish (all at once on ray: one job, engines started once)
                     for i, outputs in sampler.generate_shards(requests, config.sampling):
                         shard_todo, shard_rejects = prepared.pop(i)
@@ -228,14 +228,13 @@ class SampleStage(Stage):
                         store.save(i, identities[i], {"": done[i][0], "rejects": done[i][1]},
                                    {"candidates": done[i][0].height})
                         crash_point(f"sample:shard:{len(done) - len(finished)}")  # kill tests: n shards saved
-                        tokens = int(done[i][0]["num_tokens"].fill_null(0).sum()) if done[i][0].height else 0
-                        bar.advance(len(shards[i]), tokens, time.perf_counter() - t_shard)
-                        t_shard = time.perf_counter()
-                        timing.setdefault("first_shard_s", t_shard - t0)
+                        beat.reach(sum(done[j][0].height for j in done))
+                        timing.setdefault("first_shard_s", time.perf_counter() - t0)
                     if prepared:  # a backend that lost shards: never a silent gap in the candidates
                         raise PrefdataError(f"sample: {model_config.backend} returned no result for shard(s) "
                                             f"{sorted(prepared)} of {store.root}; rerun to resume (finished shards "
                                             "are kept)")
+                    engine = sampler.engine_stats()
         finally:
             if sampler is not None:
                 sampler.close()
@@ -246,6 +245,6 @@ class SampleStage(Stage):
         # where the time went: building the sampler (a local engine starts here), the first shard back
         # (a Ray job's replicas start before it), the whole run
         return cands, rejects, {"shards": len(shards), "shards_resumed": len(finished), "dropped": dropped,
-                                "seconds": round(time.perf_counter() - t0, 3),
+                                "seconds": round(time.perf_counter() - t0, 3), **engine,
                                 **{k: round(v, 3) for k, v in timing.items()}, "shard_dir": str(store.root)}
 

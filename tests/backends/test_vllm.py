@@ -31,7 +31,7 @@ def test_same_seed_same_candidates_whatever_the_batch(sampler, vllm_config):
 
 
 @pytest.mark.slow
-def test_too_long_prompts_are_dropped_and_near_limit_prompts_truncated(sampler, tmp_path):
+def test_prompts_whose_answer_would_not_fit_are_refused_before_the_engine_starts(sampler, tmp_path):
     from prefdata.records import PromptRecord
     from prefdata.stages.base import StageContext
     from prefdata.stages.prompts import prompt_id
@@ -41,7 +41,8 @@ def test_too_long_prompts_are_dropped_and_near_limit_prompts_truncated(sampler, 
     limit = sampler.max_model_len
     assert limit == 256
     texts = ["short one", " ".join(["x"] * 400)]
-    # A prompt that fits but leaves fewer than max_tokens: generation must stop at the context edge.
+    # A prompt that fits alone but leaves fewer than max_tokens for the answer: refused too,
+    # since its answers could only come back cut at the context edge.
     words = 1
     while sampler.prompt_tokens([{"role": "user", "content": " ".join(["x"] * (words + 1))}]) < limit - 4:
         words += 1
@@ -51,22 +52,20 @@ def test_too_long_prompts_are_dropped_and_near_limit_prompts_truncated(sampler, 
                      for i, m in enumerate(msgs)], PromptRecord)
     cfg = SampleConfig(k=2, sampling={"max_tokens": 32}, models=[sampler.config])
     out = SampleStage(cfg).run({"prompts": prompts}, StageContext(run_dir=tmp_path, stage_dir=tmp_path))
-    assert out.rejects["reason"].to_list() == ["prompt_too_long"] and out.rejects["row"].to_list() == [2]
-    assert out.rows_kept == 2
-    room = limit - sampler.prompt_tokens(msgs[2])
-    assert 0 < room < 32
-    near = out.data.filter(out.data["prompt_id"] == prompts["prompt_id"][2])
-    assert near.height == 2 and (near["num_tokens"] <= room).all()
-    assert ((near["finish_reason"] == "length") | (near["num_tokens"] < room)).all()
+    assert out.rejects["reason"].to_list() == ["prompt_too_long", "prompt_too_long"]
+    assert out.rejects["row"].to_list() == [2, 3] and out.rows_kept == 1
+    near = out.rejects.filter(out.rejects["row"] == 3)["message"][0]
+    assert "+ sampling.max_tokens 32 = " in near and f"> {limit}" in near
+    assert out.stats["models"][f"0:{sampler.config.model}"]["engine"]["max_model_len"] == 256
 
 
-def test_cpu_chunked_prefill_rule_is_enforced(tiny_model_dir):
+def test_cpu_engine_runs_without_chunked_prefill_and_a_step_holds_a_whole_prompt(tiny_model_dir):
     pytest.importorskip("vllm")
-    bad = VLLMConfig(model=str(tiny_model_dir), max_model_len=256, max_num_seqs=64, max_num_batched_tokens=1000)
-    with pytest.raises(PrefdataError, match=r"max_num_batched_tokens \(1000\) must be >= max_num_seqs \* max_model_len \(64 \* 256 = 16384\)"):
+    bad = VLLMConfig(model=str(tiny_model_dir), max_model_len=256, max_num_batched_tokens=200)
+    with pytest.raises(PrefdataError, match=r"max_num_batched_tokens \(200\) must be >= max_model_len \(256\)"):
         engine_args(bad)
     good = engine_args(VLLMConfig(model=str(tiny_model_dir), max_model_len=128))
-    assert good["max_num_batched_tokens"] == good["max_num_seqs"] * 128
+    assert good["enable_chunked_prefill"] is False and good["max_num_batched_tokens"] >= 128
 
 
 def test_missing_model_fails_before_the_engine(tmp_path):

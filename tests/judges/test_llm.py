@@ -138,11 +138,11 @@ def test_unparsable_order_leaves_the_pair_unlabelled(item):
 
 
 def test_too_long_prompt_is_a_missing_label_not_a_crash(item):
-    judge = llm_judge(lambda text: POINTWISE_OUTPUTS["good"], max_len=200)
+    judge = llm_judge(lambda text: POINTWISE_OUTPUTS["good"], max_len=456)  # 256 of it for the judge's answer
     rows = judge.judge([item("q", "ok"), item("q", "word " * 300, index=1)])
     assert rows[0]["score"] == 4.5
     assert rows[1]["score"] is None and rows[1]["parse_status"] == "error"
-    assert "model context is 200" in rows[1]["reason"]
+    assert "+ max_tokens 256 > the model context 456" in rows[1]["reason"]
     assert len(judge.sampler.sent) == 1
 
 
@@ -164,13 +164,13 @@ def test_judge_shards_sends_every_shard_in_one_sampler_call_and_equals_judging_e
               (1, [item("q1", "word " * 300)]),  # every prompt too long: nothing sent for this shard
               (2, [item("q2", r, index=i) for i, r in enumerate(outputs[:2])])]
     cfg = LLMJudgeConfig(id="uf", sampler=SAMPLER, batch_size=3)
-    judge = LLMJudge(cfg, sampler=CountingSampler(answer, max_len=200))
+    judge = LLMJudge(cfg, sampler=CountingSampler(answer, max_len=456))
     got = {index: (rows, stats) for index, rows, stats in judge.judge_shards(shards)}
     assert judge.sampler.calls == 1 and sorted(got) == [0, 1, 2]
     for index, items in shards:
-        alone = LLMJudge(cfg, sampler=RecordedSampler(answer, max_len=200))
+        alone = LLMJudge(cfg, sampler=RecordedSampler(answer, max_len=456))
         assert got[index][0] == alone.judge(items) and got[index][1] == {"requests": len(items)}
-    assert got[1][0][0]["parse_status"] == "error" and "model context is 200" in got[1][0][0]["reason"]
+    assert got[1][0][0]["parse_status"] == "error" and "model context 456" in got[1][0][0]["reason"]
 
 
 def test_template_override(tmp_path, item):

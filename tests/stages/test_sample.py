@@ -137,7 +137,7 @@ def test_changed_prompts_invalidate_only_their_shards(tmp_path, samplers):
 def test_too_long_and_refused_prompts_become_rejects(tmp_path, samplers):
     samplers["m0"] = SeedEcho("m0", max_len=4, refuse=("refuse me",))
     prompts = prompts_frame(["short", "one two three four five", "refuse me"])
-    out = run(tmp_path, config(k=2), prompts)
+    out = run(tmp_path, config(k=2, sampling={"max_tokens": 1}), prompts)  # 5 tokens + 1 > 4
     assert out.data["prompt_id"].unique().to_list() == [prompts["prompt_id"][0]]
     rej = {r["reason"]: r for r in out.rejects.to_dicts()}
     assert set(rej) == {"prompt_too_long", "backend_refused"}
@@ -148,7 +148,7 @@ def test_too_long_and_refused_prompts_become_rejects(tmp_path, samplers):
 def test_several_models_each_tagged(tmp_path, samplers):
     samplers["m1"] = SeedEcho("m1", max_len=2)
     prompts = prompts_frame(["a", "b c d"])
-    out = run(tmp_path, config(models=2, k=2), prompts)
+    out = run(tmp_path, config(models=2, k=2, sampling={"max_tokens": 1}), prompts)
     assert out.rows_in == 4 and out.rows_kept == 3 and out.rejects["reason"].to_list() == ["prompt_too_long"]
     by_model = out.data.group_by("model").len().sort("model")
     assert by_model.rows() == [("m0", 4), ("m1", 2)]
