@@ -35,7 +35,7 @@ def doctor(
         with tempfile.TemporaryDirectory() as tmp, engine_output(Path(tmp) / "doctor.log"):
             report["models"] = recipe_report(recipe, set_, measure)  # model loading chatter stays off the screen
     if as_json:
-        console.print_json(json.dumps(report))
+        typer.echo(json.dumps(report, indent=2))  # on stdout, for a pipe
         return
     machine = report["machine"]
     console.print(f"[bold]machine[/]  {machine['cpu']}, {machine['cores']} cores, "
