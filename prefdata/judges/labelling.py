@@ -32,6 +32,7 @@ from prefdata.records import Judgment
 from prefdata.shards import ShardStore
 
 PARSE_FAILURES = ("parse_error", "out_of_range")
+MISSING_REASONS = 3  # distinct reasons for a missing label kept in a judge's statistics
 SHARDED_JUDGES = ("reward_model", "llm")  # programmatic checks are cheap: they run whole
 
 
@@ -134,6 +135,7 @@ def run_judge(config, items: list[JudgeItem], runner: JudgeRunner, store: ShardS
         s.pop("node", None)
     own = [r for r in rows if r["opponent_id"] is None]
     statuses = Counter(r["parse_status"] for r in own)
+    unlabelled = Counter(r["reason"] or r["parse_status"] for r in own if r["score"] is None)
     sharding = {"shards": len(shards), "shards_resumed": len(shards) - len(todo), "requests_sent": sent,
                 "nodes": sorted({results[i][1]["node"] for i in todo if i in results and results[i][1].get("node")}),
                 **({"actors_lost": runner.lost[lost_before:]} if len(runner.lost) > lost_before else {})} \
@@ -141,6 +143,8 @@ def run_judge(config, items: list[JudgeItem], runner: JudgeRunner, store: ShardS
     return rows, _rates({
         "type": config.type, "model": meta.get("model"), "template_hash": meta.get("template_hash"),
         "candidates": len(own), "labelled": sum(r["score"] is not None for r in own), "parse_status": dict(statuses),
+        # the commonest reasons a candidate got no label, quoted by the stage's warnings and error
+        **({"missing_reasons": dict(unlabelled.most_common(MISSING_REASONS))} if unlabelled else {}),
         **merge_judge_stats(shard_stats), **sharding,
     })
 
@@ -149,19 +153,24 @@ def _rates(stats: dict[str, Any]) -> dict[str, Any]:
     n, statuses = stats["candidates"], stats["parse_status"]
     stats["parse_failure_rate"] = sum(statuses.get(s, 0) for s in PARSE_FAILURES) / n if n else None
     stats["missing_rate"] = (n - stats["labelled"]) / n if n else None
+    stats["error_rate"] = statuses.get("error", 0) / n if n else None
     return stats
 
 
 def merge_run_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One judge's `run_judge` statistics over several partitions: counts add up, rates are
     recomputed from them, parse statuses and nodes are merged."""
-    merged = merge_judge_stats([{k: v for k, v in p.items() if k not in ("parse_status", "nodes", "actors_lost")}
+    merged = merge_judge_stats([{k: v for k, v in p.items()
+                                 if k not in ("parse_status", "nodes", "actors_lost", "missing_reasons")}
                                 for p in parts])
     merged["model"] = next((p["model"] for p in parts if p.get("model")), None)
     merged["template_hash"] = next((p["template_hash"] for p in parts if p.get("template_hash")), None)
     merged["parse_status"] = dict(sum((Counter(p["parse_status"]) for p in parts), Counter()))
     if any("nodes" in p for p in parts):
         merged["nodes"] = sorted({n for p in parts for n in p.get("nodes", [])})
+    reasons = sum((Counter(p.get("missing_reasons", {})) for p in parts), Counter())
+    if reasons:
+        merged["missing_reasons"] = dict(reasons.most_common(MISSING_REASONS))
     if any("actors_lost" in p for p in parts):
         merged["actors_lost"] = [lost for p in parts for lost in p.get("actors_lost", [])]
     return _rates(merged)

@@ -91,6 +91,10 @@ class LabelConfig(StrictModel):
         "once); LLM judges with a vllm sampler run as Ray Data LLM engine replicas. Same output as local.")
     ray_actors: int | None = Field(None, ge=1, description="executor ray: reward-model actors (default: one per "
                                       "node; a cuda reward model: one per GPU, each reserving one).")
+    max_error_rate: float = Field(
+        0.5, ge=0.0, le=1.0, description="A judge that failed on a larger share of the candidates (parse_status "
+        "error: a check that raised, a prompt too long for the judge model, an engine error) fails the stage, "
+        "naming the judge and its first errors. Missing labels below it are warned about.")
     aggregate_judges: list[str] | None = Field(
         None, description="Judge ids that enter the combination (default: all); the others are "
         "kept as reference labels, e.g. a trusted check audited against cheaper judges.",
@@ -172,6 +176,8 @@ class LabelStage(Stage):
     def warnings(self, out: StageOutput) -> list[str]:
         found = []
         for judge_id, stats in (out.stats.get("judges") or {}).items():
+            if stats.get("missing_rate"):
+                found.append(f"judge {judge_id}: {missing_labels(stats)}")
             rate = stats.get("parse_failure_rate")
             if rate is not None and rate > PARSE_FAILURE_WARNING:
                 found.append(f"judge {judge_id}: {rate:.0%} of its outputs did not parse (see parse_status in "
@@ -223,6 +229,7 @@ class LabelStage(Stage):
                 mixed = self._mixed(pl.scan_parquet(out), candidates, ctx, stats)
                 with atomic_path(out) as tmp:
                     pl.concat([pl.scan_parquet(out), mixed]).sink_parquet(tmp)
+            self._refuse_broken_judges(stats["judges"])
             return StageOutput(data=out, rejects=rejects, rows_in=rows_in, rows_kept=stats["candidates"], stats=stats)
         items, rejects = build_items(prompts.collect(), candidates.collect())
         store_for, rows, judge_stats = self._store_for(ctx.stage_dir), [], {}
@@ -231,6 +238,7 @@ class LabelStage(Stage):
                 judge_rows, judge_stats[judge_config.id] = run_judge(
                     runner.config, items, runner, store_for(judge_config), c.shard_size, ctx.console, ctx.log_file)
             rows += judge_rows
+        self._refuse_broken_judges(judge_stats)
         crash_point("label:judged")  # kill tests: every judge has answered, nothing written yet
         pairwise = [r for r in rows if r["opponent_id"] is not None]
         rows = [r for r in rows if r["opponent_id"] is None]
@@ -243,6 +251,15 @@ class LabelStage(Stage):
         if c.source == "mixed":
             data = pl.concat([data, self._mixed(data.lazy(), candidates, ctx, stats).collect()])
         return StageOutput(data=data, rejects=rejects.frame(), rows_in=rows_in, rows_kept=len(items), stats=stats)
+
+    def _refuse_broken_judges(self, judge_stats: dict[str, dict]) -> None:
+        """A judge that failed on more than max_error_rate of the candidates stops the stage (its
+        finished shards stay: a rerun after the fix re-judges only what the fix changes)."""
+        limit = self.config.max_error_rate
+        broken = [f"judge {j}: {missing_labels(s)}" for j, s in judge_stats.items() if (s.get("error_rate") or 0) > limit]
+        if broken:
+            raise PrefdataError(f"label: a judge failed on more than label.max_error_rate={limit:g} of the candidates "
+                                f"(fix the judge, or raise the limit): {'; '.join(broken)}")
 
     def _mixed(self, labels: pl.LazyFrame, candidates: pl.LazyFrame, ctx: StageContext, stats: dict) -> pl.LazyFrame:
         """source mixed: the mixed rows; their statistics go into `stats`, contradictions to a file."""
@@ -279,6 +296,16 @@ class LabelStage(Stage):
             root = stage_dir / "shards" / f"{judge_config.id}-{key}"
             return ShardStore(root if partition is None else root / f"p{partition}")
         return store_for
+
+
+def missing_labels(stats: dict) -> str:
+    """'3 of 32 candidates have no label (error: 3); commonest reasons: ...' from a judge's statistics."""
+    n = stats.get("candidates") or 0
+    missing = n - (stats.get("labelled") or 0)
+    statuses = ", ".join(f"{k}: {v}" for k, v in sorted((stats.get("parse_status") or {}).items()) if k != "ok" and v)
+    reasons = "; ".join(f"{r!r} x{c}" for r, c in (stats.get("missing_reasons") or {}).items())
+    return (f"{missing} of {n} candidates have no label ({statuses or 'no score'})"
+            + (f"; commonest reasons: {reasons}" if reasons else ""))
 
 
 def on_ray(judge_config):

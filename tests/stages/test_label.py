@@ -204,3 +204,40 @@ def test_aggregate_judges_must_name_known_judges():
         LabelConfig.model_validate({"judges": [{"type": "programmatic", "id": "a", "name": "json_valid"},
                                                {"type": "programmatic", "id": "b", "name": "json_valid"}],
                                     "aggregate_judges": ["c"]})
+
+
+@pytest.fixture
+def flaky_checks(tmp_path, monkeypatch) -> str:
+    """A user check module: `broken` raises on every answer, `picky` only on "I don't know."."""
+    (tmp_path / "flaky_checks_mod.py").write_text(
+        "def broken(prompt, response, reference):\n    raise KeyError('score_field')\n\n"
+        "def picky(prompt, response, reference):\n"
+        "    if 'know' in response:\n        raise ValueError('cannot grade a non-answer')\n"
+        "    return float(reference in response)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "flaky_checks_mod"
+
+
+def test_a_judge_that_fails_on_most_candidates_fails_the_stage_naming_it(tmp_path, flaky_checks):
+    from prefdata.errors import PrefdataError
+
+    judges = [{"type": "programmatic", "id": "exact", "name": "exact_match"},
+              {"type": "programmatic", "id": "mine", "function": f"{flaky_checks}:broken"}]
+    with pytest.raises(PrefdataError) as e:
+        run({"judges": judges}, tmp_path)
+    message = str(e.value)
+    assert "label.max_error_rate=0.5" in message and "judge mine: 18 of 18 candidates have no label (error: 18)" in message
+    assert "raised KeyError" in message and "judge exact" not in message
+    (tmp_path / "tolerant").mkdir()
+    _, out = run({"judges": judges, "max_error_rate": 1.0}, tmp_path / "tolerant")  # the user's call
+    assert out.stats["judges"]["mine"]["error_rate"] == 1.0
+
+
+def test_missing_labels_below_the_limit_are_a_warning_quoting_the_reasons(tmp_path, flaky_checks):
+    config = {"judges": [{"type": "programmatic", "id": "mine", "function": f"{flaky_checks}:picky"}]}
+    _, out = run(config, tmp_path)
+    stats = out.stats["judges"]["mine"]
+    assert stats["error_rate"] == pytest.approx(1 / 3) and stats["missing_rate"] == pytest.approx(1 / 3)
+    [warning] = LabelStage(LabelConfig.model_validate(config)).warnings(out)
+    assert warning.startswith("judge mine: 6 of 18 candidates have no label (error: 6); commonest reasons: ")
+    assert "cannot grade a non-answer" in warning and "x6" in warning
