@@ -16,9 +16,10 @@ The reference of a prompt with instructions is a JSON object with IFEval's own f
 (`pip install 'prefdata[ifeval]'`), which carries IFEval's instruction registry; IFEval
 itself loads from the hub, so prompts are made here: `add_instructions` appends seeded,
 mutually compatible instructions (IFEval's conflict table) to a prompt, as Tulu 3 builds
-its instruction-following preference data. Checkers that need data this machine lacks
-(nltk's punkt tokenizer: number_sentences, capital_word_frequency) are reported by
-`unavailable()` and refused wherever they are named.
+its instruction-following preference data. The two checkers that need data this machine
+lacks (nltk's punkt tokenizer: number_sentences, capital_word_frequency; `stand_in_ids()`)
+run with documented regex stand-ins (`punkt_stand_in`); judges and `prefdata eval` count the
+answers scored that way.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterator
@@ -105,20 +106,72 @@ def _conflicts() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in table.items()}
 
 
+# Stand-ins for nltk's punkt data (sentence and word tokenizers), which cannot be downloaded
+# here: IFEval's checkers for sentence counts and capital-word counts use them. A sentence ends
+# at . ! or ? followed by white space or the end (after a closing quote or bracket too); words
+# are runs of letters and digits with inner apostrophes or hyphens, and each other non-space
+# character, as punkt's word tokenizer splits plain English. They differ from punkt on
+# abbreviations ("e.g. this" is two sentences here), so scores that used them are counted.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+_WORD = re.compile(r"\w+(?:['\u2019-]\w+)*|[^\w\s]")
+
+
+class _Sentences:
+    @staticmethod
+    def tokenize(text: str) -> list[str]:
+        return [s for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+
+
+def _words(text: str, *args, **kwargs) -> list[str]:
+    return _WORD.findall(text)
+
+
+@contextmanager
+def punkt_stand_in() -> Iterator[None]:
+    """IFEval's checkers with the regex stand-ins above in place of nltk's punkt data."""
+    from if_verifiable.ifeval import instructions_util
+
+    nltk = instructions_util.nltk
+    saved = instructions_util._get_sentence_tokenizer, nltk.word_tokenize
+    instructions_util._get_sentence_tokenizer, nltk.word_tokenize = (lambda: _Sentences()), _words
+    try:
+        yield
+    finally:
+        instructions_util._get_sentence_tokenizer, nltk.word_tokenize = saved
+
+
+def _probe(iid: str) -> None:
+    checker = registry()[iid](iid)
+    with _seeded(0):
+        checker.build_description(**({"prompt_to_repeat": "x"} if iid == "combination:repeat_prompt" else {}))
+    checker.check_following(_PROBE)
+
+
+@lru_cache(maxsize=None)
+def stand_in_ids() -> frozenset[str]:
+    """Instruction ids whose checker needs nltk's punkt data, which this machine lacks: they are
+    scored with `punkt_stand_in` (empty where punkt is installed)."""
+    out = set()
+    for iid in registry():
+        try:
+            _probe(iid)
+        except LookupError:
+            out.add(iid)
+    return frozenset(out)
+
+
 @lru_cache(maxsize=None)
 def unavailable() -> dict[str, str]:
-    """Instruction ids whose checker cannot run on this machine, with why (missing nltk data)."""
-    out = {}
-    for iid, cls in registry().items():
-        checker = cls(iid)
-        try:
-            with _seeded(0):
-                checker.build_description(**({"prompt_to_repeat": "x"} if iid == "combination:repeat_prompt" else {}))
-            checker.check_following(_PROBE)
-        except LookupError as e:
-            resource = re.search(r"Resource\W+(\w+)", str(e))
-            out[iid] = (f"its checker needs nltk's {resource.group(1) if resource else 'tokenizer'} data, "
-                        "which is not installed here")
+    """Instruction ids whose checker cannot run on this machine even with the stand-ins, with why."""
+    out, needing = {}, stand_in_ids()  # probed before the stand-ins are in place
+    with punkt_stand_in():
+        for iid in needing:
+            try:
+                _probe(iid)
+            except LookupError as e:
+                resource = re.search(r"Resource\W+(\w+)", str(e))
+                out[iid] = (f"its checker needs nltk's {resource.group(1) if resource else 'tokenizer'} data, "
+                            "which is not installed here")
     return out
 
 
@@ -172,10 +225,17 @@ def follows(spec: InstructionSpec, response: str, prompt: str) -> Verdicts:
     from if_verifiable.common import evaluate_instructions
 
     langdetect.DetectorFactory.seed = 0  # langdetect samples: unseeded, the same answer could flip between runs
-    results, _ = evaluate_instructions(response, list(spec.ids), [dict(k) for k in spec.kwargs], prompt, registry())
+    with punkt_stand_in() if uses_stand_in(spec) else nullcontext():
+        results, _ = evaluate_instructions(response, list(spec.ids), [dict(k) for k in spec.kwargs], prompt,
+                                           registry())
     if not results:  # an empty answer follows nothing
         return Verdicts([False] * len(spec.ids), [False] * len(spec.ids))
     return Verdicts([r.strict_pass for r in results], [r.loose_pass for r in results])
+
+
+def uses_stand_in(spec: InstructionSpec) -> bool:
+    """Whether checking this spec needs the punkt stand-ins on this machine."""
+    return bool(set(spec.ids) & stand_in_ids())
 
 
 def descriptions(spec: InstructionSpec) -> list[str]:

@@ -15,7 +15,7 @@ pytest.importorskip("if_verifiable", reason="needs IFEval's checkers: pip instal
 from prefdata.errors import PrefdataError  # noqa: E402
 from prefdata.instructions import (  # noqa: E402
     DEFAULT_INSTRUCTIONS, SpecError, _conflicts, add_instructions, follows, id_problems, parse_spec, question_of,
-    unavailable,
+    stand_in_ids, unavailable, uses_stand_in,
 )
 
 
@@ -42,19 +42,30 @@ def test_a_bad_spec_names_the_field(reference, field, message):
     assert e.value.field == field
 
 
-def test_checkers_that_need_missing_data_are_refused_with_a_reason():
-    missing = unavailable()
+def test_checkers_that_need_missing_punkt_data_run_with_the_stand_ins():
     try:
         import nltk
 
         nltk.data.find("tokenizers/punkt_tab")
-        pytest.skip("nltk's punkt data is installed here: every checker runs")
+        pytest.skip("nltk's punkt data is installed here: every checker runs as it is")
     except LookupError:
         pass
-    assert "length_constraints:number_sentences" in missing
-    assert not set(missing) & set(DEFAULT_INSTRUCTIONS)
-    [problem] = id_problems(["length_constraints:number_sentences"])
-    assert "nltk" in problem and "leave it out" in problem
+    assert {"length_constraints:number_sentences", "change_case:capital_word_frequency"} <= stand_in_ids()
+    assert not stand_in_ids() & set(DEFAULT_INSTRUCTIONS) and unavailable() == {}
+    assert id_problems(["length_constraints:number_sentences"]) == []
+    sentences = parse_spec({"instruction_id_list": ["length_constraints:number_sentences"],
+                            "kwargs": [{"num_sentences": 3, "relation": "less than"}]})
+    assert uses_stand_in(sentences)
+    assert follows(sentences, "Mice hide. They like \"warm\" places!", prompt="q").strict == [True]  # 2 < 3
+    assert follows(sentences, "One. Two! Three? Four.", prompt="q").strict == [False]
+    capitals = parse_spec({"instruction_id_list": ["change_case:capital_word_frequency"],
+                           "kwargs": [{"capital_frequency": 2, "capital_relation": "at least"}]})
+    assert follows(capitals, "USE the CPU's cache, e.g. L2.", prompt="q").strict == [True]  # USE, CPU, L2
+    assert follows(capitals, "only lower case here", prompt="q").strict == [False]
+    import if_verifiable.ifeval.instructions_util as util
+
+    with pytest.raises(LookupError):  # the patch ends with the check
+        util.count_sentences("A. B.")
 
 
 def test_added_instructions_are_seeded_and_never_conflict():

@@ -72,7 +72,7 @@ class IFEvalJudge(Judge):
         return [*super().code_files(), Path(instructions.__file__)]
 
     def judge(self, items: list[JudgeItem], progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-        from prefdata.instructions import SpecError, follows, parse_spec, question_of
+        from prefdata.instructions import SpecError, follows, parse_spec, question_of, uses_stand_in
 
         specs, texts = [], []
         for item in items:
@@ -103,6 +103,9 @@ class IFEvalJudge(Judge):
             rows.append(judgment_row(self, item, score=score, reason=reason, aspects=aspects,
                                      raw_output=json.dumps({"strict": verdicts.strict, "loose": verdicts.loose})))
         self._stats = {"off_topic": off_topic} if self.config.min_relevance is not None else {}
+        stand_in = sum(not isinstance(spec, SpecError) and uses_stand_in(spec) for spec in specs)
+        if stand_in:  # checked with the punkt stand-ins (prefdata/instructions.py): counted, never silent
+            self._stats["punkt_stand_in"] = stand_in
         if progress is not None:
             progress(len(items))
         return rows
