@@ -25,7 +25,7 @@ Settings, each one training set and one DPO run from the same candidates and lab
 Printed and written to OUT/summary.json per setting: pairs, inverted pairs (the exact check
 prefers the rejected answer), human labels spent (prompts), held-out greedy accuracy; and each
 criterion against random at the same budget as a paired difference in held-out accuracy with a
-95% bootstrap interval over seeds and held-out prompts (benchmarks/bootstrap.py), `holds` when
+95% bootstrap interval over seeds and held-out prompts (prefdata/stats.py), `holds` when
 the interval lies above 0, and the difference in inverted pairs with a 95% interval over seeds
 (`holds` when it lies below 0; added to the report after the first run, from the same
 results). Settings fixed before the first run (commits of bench_active.py before it ran).
@@ -42,7 +42,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bootstrap import paired_interval, verdict  # noqa: E402
+from prefdata.stats import paired_interval, verdict  # noqa: E402
 from seeds import run_seeds  # noqa: E402
 
 BUDGETS = (0.1, 0.25, 0.5)

@@ -13,7 +13,7 @@ OUT/summary.json per variant: pairs, label noise and inverted pairs (measured wi
 check), tied and identical pairs, held-out greedy accuracy (mean and std over seeds, and per
 seed) and the trained model's mean answer length; and each set against (a) (and (d) against
 (c), (h) against (g)) as a paired difference in held-out accuracy with a 95% bootstrap
-interval over seeds and held-out prompts (benchmarks/bootstrap.py): `holds` when the interval
+interval over seeds and held-out prompts (prefdata/stats.py): `holds` when the interval
 lies above 0. Every threshold and training setting was fixed in the code before the first run.
 """
 
@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bootstrap import paired_interval, verdict  # noqa: E402
+from prefdata.stats import paired_interval, verdict  # noqa: E402
 from seeds import run_seeds  # noqa: E402
 
 METRICS = ("pairs", "label_noise", "inverted", "ties", "identical", "accuracy", "answer_length")

@@ -15,7 +15,7 @@ Per seed (each in its own process, so vLLM engines of one seed never stay in mem
 Held-out greedy exact-match accuracy (the `exact` judge's pass rate) per round and per seed is
 printed and written to OUT/summary.json, with iterative (final round) - offline and each
 round - pi_0 as paired differences with a 95% bootstrap interval over seeds and held-out
-prompts (benchmarks/bootstrap.py). Every setting above was fixed before the first run.
+prompts (prefdata/stats.py). Every setting above was fixed before the first run.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bootstrap import paired_interval, verdict  # noqa: E402
+from prefdata.stats import paired_interval, verdict  # noqa: E402
 from seeds import run_seeds  # noqa: E402
 
 PROMPTS_PER_ROUND = 256

@@ -55,7 +55,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bootstrap import paired_interval, verdict  # noqa: E402
+from prefdata.stats import paired_interval, verdict  # noqa: E402
 from real_prompts import write_split  # noqa: E402
 
 RECIPE, TRAIN = HERE / "real.yaml", HERE / "real_train.yaml"

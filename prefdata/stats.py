@@ -1,6 +1,6 @@
 """Paired differences with 95% bootstrap intervals, over prompts and over seeds.
 
-    from bootstrap import paired_interval, verdict
+    from prefdata.stats import paired_interval, verdict
     mean, low, high = paired_interval([diffs_seed0, diffs_seed1, ...])   # per prompt: arm - baseline
     verdict(low, high)     # 'holds' (interval above 0), 'worse' (below 0) or 'does not hold'
 
