@@ -161,7 +161,7 @@ def one_seed(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldo
 
     arms = {}
     for arm, model_dir in models.items():
-        per_prompt = evaluate(out / "eval" / arm, model_dir, heldout_prompts, sizing)
+        per_prompt = evaluate(out / "eval" / arm, model_dir, heldout_prompts, size)
         arms[arm] = {"per_prompt": per_prompt, **data_stats(arm, datasets, out, report)}
     guard_reading(out / "guard_reading.md", datasets["unguarded"], datasets["prefdata"], shared, seed)
     result = {"seed": seed, "arms": arms, "iterate_pairs": iter_pairs, "offline_pairs_available": offline_pairs}
@@ -242,27 +242,18 @@ def iterate(out: Path, size: Size, sizing: list[str], prompts: Path, heldout: Pa
     return json.loads((out / "report.json").read_text())
 
 
-def evaluate(run: Path, model: Path, heldout_prompts: Path, sizing: list[str]) -> dict[str, list]:
-    """Greedy answers on the held-out prompts, scored: per prompt, in prompt_id order."""
-    judges = [j for j in yaml.safe_load(RECIPE.read_text())["label"]["judges"] if j["id"] in EVAL_JUDGES]
-    prefdata("build", RECIPE, "--out", run, "--until-stage", "label", "--artifact", f"prompts={heldout_prompts}",
-             *_sets(sizing, f"sample.models.0.model={model}", "sample.k=1", "sample.sampling.temperature=0.0",
-                    f"label.judges={json.dumps(judges)}", "label.aggregate_judges=null"))
-    ids = pl.read_parquet(heldout_prompts).select("prompt_id").sort("prompt_id")
-    judgments = pl.read_parquet(run / "stages" / "label" / "data.parquet")
-    answers = pl.read_parquet(run / "stages" / "sample" / "data.parquet").select("prompt_id", "num_tokens")
-    columns = {}
-    for judge in EVAL_JUDGES:
-        columns[judge] = (judgments.filter(pl.col("judge_id") == judge).select("prompt_id", pl.col("score").alias(judge)))
-    relevance = judgments.filter(pl.col("judge_id") == "loose_instruction").select(
-        "prompt_id", pl.col("aspects").map_elements(lambda a: json.loads(a).get("relevance") if a else None,
-                                                    return_dtype=pl.Float64).alias("relevance"))
-    table = ids
-    for frame in (*columns.values(), relevance, answers):
-        table = table.join(frame, on="prompt_id", how="left")
-    # a prompt without an answer or a score fails (counted, never left out of the accuracy)
-    table = table.with_columns(pl.col(list(EVAL_JUDGES)).fill_null(0.0))
-    return {c: table[c].to_list() for c in table.columns}
+def evaluate(run: Path, model: Path, heldout_prompts: Path, size: Size) -> dict[str, list]:
+    """Greedy answers on the held-out prompts, scored by `prefdata eval` with the recipe's engine
+    settings: per prompt, in prompt_id order."""
+    sampler = {k: v for k, v in yaml.safe_load(RECIPE.read_text())["sample"]["models"][0].items() if k != "model"}
+    engine = [o.removeprefix("sample.models.0.") for o in size.overrides if o.startswith("sample.models.0.")]
+    prefdata("eval", model, "--prompts", heldout_prompts, "--out", run, "--max-tokens", size.max_tokens,
+             *_sets([f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sampler.items()], engine))
+    table = pl.read_parquet(next((run / "models").glob("*/scores.parquet"))).sort("prompt_id")
+    # a prompt without an answer fails (prefdata eval counts it, never leaves it out of the accuracy)
+    return {"prompt_id": table["prompt_id"].to_list(), "strict_prompt": table["prompt_strict"].to_list(),
+            "loose_instruction": table["instruction_loose"].to_list(), "relevance": table["relevance"].to_list(),
+            "num_tokens": table["answer_tokens"].to_list()}
 
 
 def pairs_in(dataset: Path) -> int:

@@ -141,6 +141,11 @@ def check_vllm(config: VLLMConfig) -> None:
         raise PrefdataError(str(e)) from None
 
 
+def release_engines() -> None:
+    """Drop every cached engine (between models that will not be asked again)."""
+    _ENGINES.clear()
+
+
 def get_engine(config: VLLMConfig, needs: EngineNeeds | None = None, log=None):
     """The cached `vllm.LLM` for these engine arguments (built on first use), and the settings.
     `log(line, detail)` gets the chosen settings and their reasons before the engine starts."""

@@ -18,7 +18,7 @@ from prefdata.errors import PrefdataError
 
 # Each module registers its commands on `app`.
 from prefdata.cli import (  # noqa: E402,F401
-    data, init, build, judges, filters, filter, inspect, report, train, iterate, argilla, demo, convert, doctor,
+    data, init, build, judges, filters, filter, inspect, report, train, iterate, argilla, demo, convert, doctor, eval,
 )
 
 
