@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from prefdata.errors import PrefdataError
-from prefdata.init import TEMPLATES, write_recipe
+from prefdata.recipe_templates import TEMPLATES, write_recipe
 from prefdata.rundir import RunDir
 
 SMALL = ["prompts.limit=6", "sample.k=2", "sample.sampling.max_tokens=8", "sample.models.0.max_model_len=256"]

@@ -1,4 +1,4 @@
-"""`prefdata init`: write a commented starting recipe (prefdata/init.py).
+"""`prefdata init`: write a commented starting recipe (prefdata/recipe_templates.py).
 
     prefdata init --template reward-model --model models/policy --judge-model models/rm \\
         --prompts data/prompts.jsonl --out recipe.yaml
@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from prefdata.cli._app import app
-from prefdata.init import TEMPLATES
+from prefdata.recipe_templates import TEMPLATES
 
 TEMPLATE_HELP = "; ".join(f"{name}: {what}" for name, what in TEMPLATES.items())
 
@@ -30,7 +30,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
 ) -> None:
     """Write a commented recipe that opens with its commands; it is validated before init returns."""
-    from prefdata.init import write_recipe
+    from prefdata.recipe_templates import write_recipe
 
     path = write_recipe(template, model=model, prompts=prompts, out=out, judge_model=judge_model,
                         prompt_column=prompt_column, force=force)
