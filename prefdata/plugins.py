@@ -82,9 +82,36 @@ def import_object(spec: str, base_dir: Path | None = None) -> Any:
     return obj
 
 
+class _InProcess:
+    """A class registered with `register` from this process (a notebook, a script), shaped like
+    the entry point an installed package would declare."""
+
+    def __init__(self, name: str, cls: type):
+        self.name, self.cls, self.value = name, cls, f"{cls.__module__}:{cls.__qualname__}"
+
+    def load(self) -> type:
+        return self.cls
+
+
+_REGISTERED: dict[str, dict[str, _InProcess]] = {}
+
+
+def register(kind: str, name: str, cls: type) -> type:
+    """Make `cls` a block of `kind` (filter, judge, sampler, pairing, importer) named `name` in
+    recipes built by this process, as an installed package's entry point would: e.g.
+    `register("filter", "above_median", AboveMedianMargin)`, then `{type: above_median}`.
+    Checked like any plugin when a recipe names it; Ray workers and new processes do not see it
+    (use `module:Class` or an entry point there)."""
+    if kind not in GROUPS:
+        raise ValueError(f"unknown block kind {kind!r}; kinds: {', '.join(GROUPS)}")
+    _REGISTERED.setdefault(kind, {})[name] = _InProcess(name, cls)
+    return cls
+
+
 def registered(kind: str) -> dict[str, Any]:
-    """name -> entry point of the blocks installed packages register for `kind` (filter, judge)."""
-    return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
+    """name -> entry point of the blocks installed packages (or this process: `register`) register
+    for `kind` (filter, judge)."""
+    return {**{ep.name: ep for ep in entry_points(group=GROUPS[kind])}, **_REGISTERED.get(kind, {})}
 
 
 def registered_catalog(kind: str) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ import polars as pl
 import yaml
 
 from prefdata import __version__
-from prefdata.config import load_config, stable_hash
+from prefdata.config import apply_overrides, load_config, stable_hash, validate
 from prefdata.errors import ConfigError, PrefdataError
 from prefdata.fingerprint import content_digest, engine_versions
 from prefdata.hardware import machine_line
@@ -169,8 +169,22 @@ def check_stages(recipe: RecipeBase, source: str) -> None:
         raise ConfigError(source, problems)
 
 
+def resolve_recipe(recipe: str | Path | dict | RecipeBase, overrides: list[str] = (),
+                   recipe_model: type[RecipeBase] = Recipe) -> tuple[RecipeBase, str]:
+    """(the validated recipe, a name for it in messages) from a YAML path, a dict (relative paths
+    resolve against the working directory) or a Recipe object; `--set` overrides applied."""
+    if isinstance(recipe, RecipeBase):
+        if not overrides:
+            return recipe, "<Recipe object>"
+        recipe_model, recipe = type(recipe), recipe.model_dump(mode="json")
+    if isinstance(recipe, dict):
+        return validate(recipe_model, apply_overrides(recipe, list(overrides)), "<recipe dict>", Path.cwd()), \
+            "<recipe dict>"
+    return load_config(recipe_model, recipe, list(overrides)), str(recipe)
+
+
 def build(
-    recipe_path: str | Path,
+    recipe_path: str | Path | dict | RecipeBase,
     out_dir: str | Path,
     overrides: list[str] = (),
     *,
@@ -181,7 +195,7 @@ def build(
     recipe_model: type[RecipeBase] = Recipe,
     verbose: bool = False,
 ) -> RunManifest:
-    """Run the recipe into `out_dir`.
+    """Run the recipe (a YAML path, a dict or a Recipe object) into `out_dir`.
 
     `force_stage` re-runs that stage and every later one even if unchanged; `until_stage`
     stops after one; `external` maps an artifact name (prompts, candidates, judgments, pairs)
@@ -190,9 +204,8 @@ def build(
     RUN_DIR/logs/<stage>.log (`verbose`: to the console as well, with the resolved recipe).
     """
     console = console or terminal_console()
-    recipe_path = Path(recipe_path)
-    recipe = load_config(recipe_model, recipe_path, list(overrides))
-    check_stages(recipe, str(recipe_path))
+    recipe, recipe_path = resolve_recipe(recipe_path, overrides, recipe_model)
+    check_stages(recipe, recipe_path)
     stages = recipe.stages()
     for flag, value in (("--force-stage", force_stage), ("--until-stage", until_stage)):
         if value is not None and value not in stages:
@@ -209,7 +222,7 @@ def build(
                       verbose)
 
 
-def _build(recipe: RecipeBase, recipe_path: Path, run: RunDir, overrides: list[str], stages: list[str],
+def _build(recipe: RecipeBase, recipe_path: str, run: RunDir, overrides: list[str], stages: list[str],
            force_stage: str | None, external: dict, console, verbose: bool) -> RunManifest:
     resolved = recipe.model_dump(mode="json")
     if verbose:
