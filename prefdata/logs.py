@@ -20,11 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def bars_off(console) -> bool:
-    """Progress bars only on a terminal: in CI and log files they would print line after line."""
-    return console is not None and not console.is_terminal
-
-
 def terminal_console(**kwargs):
     """A rich Console on a duplicate of the process's current stderr (survives redirection)."""
     from rich.console import Console
