@@ -36,17 +36,23 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def last_log_line(path: Path | None, limit: int = 160) -> str:
-    """The last non-empty line of an engine log (read from its tail), shortened."""
+def last_log_lines(path: Path | None, n: int = 8) -> list[str]:
+    """The last `n` non-empty lines of an engine log, read from its tail."""
     if path is None or not Path(path).is_file():
-        return ""
+        return []
     with open(path, "rb") as f:
         f.seek(0, 2)
-        f.seek(max(0, f.tell() - 8192))
-        lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-    if not lines:
+        f.seek(max(0, f.tell() - 32768))
+        return [ln.rstrip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()][-n:]
+
+
+def last_log_line(path: Path | None, limit: int = 160) -> str:
+    """The last non-empty line of an engine log, without vLLM's log prefix, shortened."""
+    last = last_log_lines(path, 1)
+    if not last:
         return ""
-    line = lines[-1].split("] ", 1)[-1] if "] " in lines[-1][:120] else lines[-1]  # drop vLLM's log prefix
+    line = last[0].strip()
+    line = line.split("] ", 1)[-1] if "] " in line[:120] else line  # drop vLLM's log prefix
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -61,15 +67,6 @@ class Quiet:
 
     def deadline(self, seconds: float | None, what: str):
         return nullcontext()
-
-
-def last_log_lines(path: Path | None, n: int = 8) -> list[str]:
-    if path is None or not Path(path).is_file():
-        return []
-    with open(path, "rb") as f:
-        f.seek(0, 2)
-        f.seek(max(0, f.tell() - 32768))
-        return [ln.rstrip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()][-n:]
 
 
 class Heartbeat(Quiet):
