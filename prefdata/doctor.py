@@ -72,10 +72,9 @@ def recipe_report(recipe_path: str | Path, overrides: list[str] = (), measure_s:
             report["longest_prompt_tokens"] = needs.prompt_tokens
         batch = 1
         if model_config.backend in ENGINE_BACKENDS and needs is not None:
-            from prefdata.backends.vllm import VLLMConfig, engine_settings
+            from prefdata.backends.vllm import as_vllm_config, engine_settings
 
-            plain = VLLMConfig(**model_config.model_dump(include=set(VLLMConfig.model_fields) - {"backend"}))
-            settings = engine_settings(plain, needs)
+            settings = engine_settings(as_vllm_config(model_config), needs)
             report["engine"] = settings.shown()
             report["engine_reasons"] = settings.reasons
             batch = settings.args.get("max_num_seqs") or 16

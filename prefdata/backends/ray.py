@@ -26,7 +26,7 @@ from pydantic import Field
 
 from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
 from prefdata.backends.sizing import EngineNeeds
-from prefdata.backends.vllm import VLLMConfig, model_max_len, engine_args
+from prefdata.backends.vllm import VLLMConfig, as_vllm_config, engine_args, model_max_len
 from prefdata.errors import PrefdataError
 
 
@@ -76,9 +76,7 @@ def processor_config(config: RayConfig, device: str = "cpu", replicas: int = 1,
                      needs: EngineNeeds | None = None) -> dict[str, Any]:
     """vLLMEngineProcessorConfig arguments: the offline backend's engine arguments (sized from
     `needs` on CPU), one replica layout."""
-    engine = {**engine_args(VLLMConfig(**config.model_dump(include=set(VLLMConfig.model_fields) - {"backend"})),
-                            needs),
-              **config.engine_kwargs}
+    engine = {**engine_args(as_vllm_config(config), needs), **config.engine_kwargs}
     engine.pop("model", None)
     engine.pop("data_parallel_size", None)  # Ray's replicas replace vLLM's own data parallelism
     engine["pipeline_parallel_size"] = config.pipeline_parallel_size

@@ -62,6 +62,11 @@ class VLLMConfig(StrictModel):
         return VLLMSampler(self)
 
 
+def as_vllm_config(config: StrictModel) -> VLLMConfig:
+    """The plain vLLM engine config inside a config that extends it (the ray backend's)."""
+    return VLLMConfig(**config.model_dump(include=set(VLLMConfig.model_fields) - {"backend"}))
+
+
 def _on_cpu() -> bool:
     from vllm.platforms import current_platform
 
