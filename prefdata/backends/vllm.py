@@ -63,8 +63,11 @@ class VLLMConfig(StrictModel):
 
 
 def as_vllm_config(config: StrictModel) -> VLLMConfig:
-    """The plain vLLM engine config inside a config that extends it (the ray backend's)."""
-    return VLLMConfig(**config.model_dump(include=set(VLLMConfig.model_fields) - {"backend"}))
+    """The plain vLLM engine config inside a config that extends it (the ray backend's). Only
+    the fields the user set are carried over: `engine_settings` reads `model_fields_set` to
+    tell a user's choice (kept) from a default it may size (the CPU KV cache)."""
+    fields = set(VLLMConfig.model_fields) - {"backend"}
+    return VLLMConfig(**config.model_dump(include=fields, exclude_unset=True))
 
 
 def _on_cpu() -> bool:

@@ -6,7 +6,7 @@ import pytest
 
 from prefdata.backends import make_sampler
 from prefdata.backends.base import Request, SamplingParams
-from prefdata.backends.vllm import VLLMConfig, engine_args
+from prefdata.backends.vllm import VLLMConfig, as_vllm_config, engine_args
 from prefdata.errors import PrefdataError
 
 MSGS = [[{"role": "user", "content": t}] for t in ("hello there", "what is 12 + 30?", "write a short story")]
@@ -83,6 +83,20 @@ def test_cpu_engine_gets_a_fixed_kv_cache_not_a_share_of_ram(tiny_model_dir, mon
     assert "kv_cache_memory_bytes" not in engine_args(VLLMConfig(model=str(tiny_model_dir), max_model_len=128))
     explicit = engine_args(VLLMConfig(model=str(tiny_model_dir), max_model_len=128, gpu_memory_utilization=0.3))
     assert explicit["gpu_memory_utilization"] == 0.3 and "kv_cache_memory_bytes" not in explicit
+
+
+def test_a_ray_replica_gets_the_same_cpu_kv_cache_as_the_offline_engine(tiny_model_dir, monkeypatch):
+    # The ray config extends the vLLM one; copying its defaults over as if the user had set them
+    # once gave every CPU replica 90% of its node's RAM, and the replicas failed to start.
+    pytest.importorskip("vllm")
+    from prefdata.backends.ray import RayConfig
+
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    plain = as_vllm_config(RayConfig(model=str(tiny_model_dir), max_model_len=128))
+    assert plain.model_fields_set == {"model", "max_model_len"}
+    assert engine_args(plain) == engine_args(VLLMConfig(model=str(tiny_model_dir), max_model_len=128))
+    chosen = as_vllm_config(RayConfig(model=str(tiny_model_dir), gpu_memory_utilization=0.3))
+    assert engine_args(chosen)["gpu_memory_utilization"] == 0.3
 
 
 @pytest.mark.slow
