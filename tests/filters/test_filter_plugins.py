@@ -23,7 +23,7 @@ from prefdata.errors import ConfigError
 from prefdata.stages.base import StageContext
 from prefdata.stages.filter import FilterConfig, FilterStage
 
-# A filter that needs a statistic over all pairs and declares no scope (as README "Extending" shows)
+# A filter that needs a statistic over all pairs and declares no scope (as docs/extending.md shows)
 USER_FILTERS = '''
 from typing import Literal
 
