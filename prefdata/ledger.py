@@ -116,7 +116,7 @@ def reasons(rejects: pl.DataFrame) -> dict[str, int]:
 
 
 def provenance_of(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, int] | None:
-    """Pairs by who decided them (mixed labels: human, judges, both); None for other labels."""
+    """Pairs by who decided them (human, judges, both); None for pairs that do not say (imports)."""
     lf = pairs.lazy()
     if "provenance" not in lf.collect_schema():
         return None

@@ -19,7 +19,7 @@ the field, so importers and stages turn them into rejects with `prefdata.io.chec
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -27,6 +27,10 @@ from pydantic_core import PydanticCustomError
 Role = Literal["system", "user", "assistant"]
 ParseStatus = Literal["ok", "parse_error", "out_of_range", "invalid_score", "error"]
 
+
+# who decided a pair (mixed labels: annotators where they answered, judges elsewhere)
+Provenance = Literal["human", "judges", "both"]
+PAIR_PROVENANCE = get_args(Provenance)
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -118,7 +122,7 @@ class PairRecord(Record):
     rejected_tokens: int | None = None
     swap_consistency: float | None = Field(None, description="Share of swap-consistent verdicts.")
     agreement: float | None = Field(None, description="Judge/annotator agreement on this pair.")
-    provenance: Literal["human", "judges", "both"] | None = Field(
+    provenance: Provenance | None = Field(
         None, description="Mixed labels: the annotators decided it (human), the judges did (judges), or "
         "the annotators decided it and the judges order it the same way (both).")
 
@@ -138,6 +142,9 @@ class DPOExample(Record):
     rejected_score: float | None = None
     margin: float | None = None
     source: str = Field(description="Dataset or run the example came from.")
+    provenance: Provenance | None = Field(
+        None, description="Who decided the pair: annotators (human), judges, or annotators with the judges "
+        "ordering it the same way (both); null for imported data that does not say.")
 
     @model_validator(mode="after")
     def _one_format(self):

@@ -80,7 +80,7 @@ def run_funnel(run_dir: Path, stages: list[str] | None = None) -> list[dict]:
         if sdir.name == "filter" and stats.get("funnel"):
             funnel += [filter_step(step) for step in stats["funnel"]]
             continue
-        extra = {k: stats[k] for k in ("pairs", "provenance") if sdir.name == "pair" and k in stats}
+        extra = {k: stats[k] for k in ("pairs", "provenance") if sdir.name in ("pair", "export") and k in stats}
         funnel.append(funnel_entry(sdir.name, manifest.unit, manifest.rows_in, manifest.rows_kept, manifest.dropped,
                                    **extra))
     return funnel
@@ -259,6 +259,9 @@ def funnel_table(funnel: list[dict]) -> str:
         lines.append(f"{s['name']:<{w}}{s['unit']:<12}{s['rows_in']:>9}{s['rows_kept']:>9}{dropped:>9}  {why}")
         if "pairs" in s:
             lines.append(f"{'':<{w}}{'-> pairs':<12}{'':>9}{s['pairs']:>9}")
+        if s.get("provenance"):
+            by = ", ".join(f"{who}={n}" for who, n in s["provenance"].items() if n)
+            lines.append(f"{'':<{w}}{'decided by':<12}{'':>18}{'':>9}  {by}")
     return "\n".join(lines)
 
 

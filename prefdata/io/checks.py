@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from prefdata.io.ids import prompt_id
 from prefdata.io.rows import RowProblem
-from prefdata.records import DPOExample, Message
+from prefdata.records import PAIR_PROVENANCE, DPOExample, Message
 
 _CONVERSATION = TypeAdapter(list[Message])
 # pydantic's own error types -> our reason codes (the records' validators raise ours directly);
@@ -80,13 +80,16 @@ def _optional_float(data: dict, key: str) -> float | None:
 
 
 def provenance(data: dict, default_source: str) -> dict:
-    """prompt_id / scores / margin / source columns when the row carries them (round-trips)."""
+    """prompt_id / scores / margin / source / provenance columns when the row carries them (round-trips)."""
     out = {k: _optional_float(data, k) for k in ("chosen_score", "rejected_score", "margin")}
-    for key, default in (("prompt_id", None), ("source", default_source)):
+    for key, default in (("prompt_id", None), ("source", default_source), ("provenance", None)):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise RowProblem("bad_type", key, f"field {key!r} must be a string, got {type(value).__name__}")
         out[key] = value or default
+    if out["provenance"] not in (None, *PAIR_PROVENANCE):
+        raise RowProblem("bad_value", "provenance", f"field 'provenance' must be one of "
+                         f"{', '.join(PAIR_PROVENANCE)}, got {out['provenance']!r}")
     return out
 
 

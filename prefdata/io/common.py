@@ -20,7 +20,7 @@ from prefdata.io.ids import normalize_prompt
 from prefdata.io.rows import RowProblem, SourceRow
 from prefdata.ledger import Rejects
 
-PROVENANCE = ("prompt_id", "chosen_score", "rejected_score", "margin", "source")
+PROVENANCE = ("prompt_id", "chosen_score", "rejected_score", "margin", "source", "provenance")
 
 
 @dataclass

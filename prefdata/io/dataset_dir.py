@@ -50,13 +50,15 @@ COLUMN_DOCS = {
     "rejected_score": "Score of the rejected response, when known.",
     "margin": "chosen_score - rejected_score, when known.",
     "source": "Dataset or run the example came from.",
+    "provenance": "Who decided the pair: human (annotators), judges, or both (annotators, judges agreeing).",
 }
 
 
 def example_schema(kind: str) -> dict[str, pl.DataType]:
     text = MESSAGES if kind == "conversational" else pl.String
     return {"prompt": text, "chosen": text, "rejected": text, "prompt_id": pl.String,
-            "chosen_score": pl.Float64, "rejected_score": pl.Float64, "margin": pl.Float64, "source": pl.String}
+            "chosen_score": pl.Float64, "rejected_score": pl.Float64, "margin": pl.Float64, "source": pl.String,
+            "provenance": pl.String}
 
 
 def kind_of(df: pl.DataFrame | pl.LazyFrame) -> str:

@@ -17,7 +17,7 @@ thing here as there:
   `history` pairs; `chosen`/`rejected` are strings; `system` comes from its column.
 Where LLaMA-Factory silently skips a broken row (it logs a warning), we reject it with a
 reason. The system prompt is kept as the first message of the conversational prompt.
-Rows may also carry prefdata's provenance keys (prompt_id, scores, margin, source), which
+Rows may also carry prefdata's provenance keys (prompt_id, scores, margin, source, provenance), which
 `prefdata export --format llamafactory` writes (with `sharegpt_row` / `alpaca_row` and
 `dataset_info_entry`, from the same `DatasetAttr` defaults) so that export -> import round-trips.
 """

@@ -13,7 +13,7 @@ message lists (conversational). Implicit prompt (no `prompt` column):
   a word. We do not: rows whose strings are `Human:`/`Assistant:` transcripts are split at
   those turn markers (the one clear boundary, as in HH-RLHF); any other implicit string
   row is rejected (`implicit_string_prompt`) with a message asking for a prompt column.
-Provenance columns (prompt_id, chosen_score, rejected_score, margin, source) are kept
+Provenance columns (prompt_id, chosen_score, rejected_score, margin, source, provenance) are kept
 when present, so a prefdata dataset directory re-imports to identical rows; a directory's
 split files keep their split.
 """

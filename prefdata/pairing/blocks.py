@@ -248,12 +248,15 @@ def swap_consistency(judgments: pl.DataFrame, pairs: pl.DataFrame, label: str) -
 
 
 def provenance(judgments: pl.DataFrame, label: str, pairs: pl.DataFrame) -> pl.DataFrame:
-    """pair_id, provenance: for mixed labels (prefdata/judges/mixed.py) who decided the pair:
-    `judges`; `human`; or `both` when the annotators decided it and the judges' scores order it
-    the same way. Null for labels that are not mixed."""
+    """pair_id, provenance: who decided the pair. For mixed labels (prefdata/judges/mixed.py)
+    `judges`, `human`, or `both` when the annotators decided it and the judges' scores order it
+    the same way; otherwise `human` for labels with annotators (Argilla), `judges` for the rest."""
     rows = judgments.filter((pl.col("judge_id") == label) & pl.col("provenance").is_not_null())
     if rows.height == 0:
-        return pairs.select("pair_id", pl.lit(None, dtype=pl.String).alias("provenance"))
+        annotated = judgments.filter((pl.col("judge_id") == label) & (pl.col("annotator").fill_null("") != ""))
+        by_human = pl.col("chosen_id").is_in(annotated["candidate_id"].implode())
+        return pairs.select("pair_id", pl.when(by_human).then(pl.lit("human")).otherwise(pl.lit("judges"))
+                            .alias("provenance"))
     side = rows.select("candidate_id", "provenance",
                        pl.col("raw_output").str.json_path_match("$.judges").cast(pl.Float64, strict=False).alias("j"))
     joined = (pairs.select("pair_id", "chosen_id", "rejected_id")

@@ -52,7 +52,7 @@ def pairs_to_examples(pairs: pl.DataFrame | pl.LazyFrame, kind: str, source: str
                   .otherwise(turns.list.join("\n\n")))
         chosen, rejected = pl.col("chosen"), pl.col("rejected")
     examples = pairs.select(prompt.alias("prompt"), chosen.alias("chosen"), rejected.alias("rejected"), "prompt_id",
-                            "chosen_score", "rejected_score", "margin", pl.lit(source).alias("source"))
+                            "chosen_score", "rejected_score", "margin", pl.lit(source).alias("source"), "provenance")
     return examples.select(COLUMNS).cast(example_schema(kind))
 
 
@@ -94,21 +94,23 @@ class ExportStage(Stage):
         with atomic_path(artifact) as tmp:
             examples.sink_parquet(tmp)
         return StageOutput(data=artifact, rejects=empty_rejects(), rows_in=n_pairs, rows_kept=n_pairs,
-                           stats={"dataset_dir": str(out), "splits": stats["splits"], "format": c.format})
+                           stats={"dataset_dir": str(out), "splits": stats["splits"], "format": c.format,
+                                  **({"provenance": by_provenance} if by_provenance else {})})
 
 
 def provenance_section(by_provenance: dict[str, int], run_dir) -> str:
-    """The dataset card's account of mixed labels: pairs by who decided them, and the prompts
-    where the annotators overruled the judges (label stage stats)."""
+    """The dataset card's account of who decided the pairs (the `provenance` column), and for
+    mixed labels the prompts where the annotators overruled the judges (label stage stats)."""
     import json
 
-    lines = ["Mixed labels (`label.source: mixed`): the annotators' ranking where a prompt was answered, "
-             "the judges' labels elsewhere.", "", "| decided by | pairs |", "|---|---|",
+    label = RunDir(run_dir).stage("label")
+    mixed = json.loads(label.manifest().stats or "{}").get("mixed") if label.is_finished() else None
+    intro = ("Mixed labels (`label.source: mixed`): the annotators' ranking where a prompt was answered, "
+             "the judges' labels elsewhere." if mixed else "Who decided each pair (the `provenance` column):")
+    lines = [intro, "", "| decided by | pairs |", "|---|---|",
              f"| annotators, judges agree (`both`) | {by_provenance['both']} |",
              f"| annotators, judges disagree or cannot tell (`human`) | {by_provenance['human']} |",
              f"| judges (`judges`) | {by_provenance['judges']} |"]
-    label = RunDir(run_dir).stage("label")
-    mixed = json.loads(label.manifest().stats or "{}").get("mixed") if label.is_finished() else None
     if mixed:
         lines += ["", f"Answered prompts: {mixed['prompts_human']} of {mixed['prompts_human'] + mixed['prompts_judges']}. "
                   f"Prompts where the annotators order the judges' own pair the other way (the annotators win): "

@@ -71,3 +71,18 @@ def test_export_of_zero_pairs(tmp_path):
     empty = pl.DataFrame(schema=make_pairs(1).schema)
     out = ExportStage(ExportConfig()).run({"pairs": empty}, ctx)
     assert out.rows_in == 0 and (tmp_path / "dataset" / "README.md").is_file()
+
+
+def test_the_dataset_says_who_decided_each_pair(tmp_path):
+    from prefdata.report import funnel_table
+
+    pairs = make_pairs(4).with_columns(pl.Series("provenance", ["judges", "human", "both", "judges"]))
+    ctx = StageContext(run_dir=tmp_path, stage_dir=tmp_path / "s", seed=0)
+    out = ExportStage(ExportConfig(plots=False, test_size=0.0)).run({"pairs": pairs}, ctx)
+    train = read_dataset_dir(tmp_path / "dataset")["train"]
+    assert sorted(train["provenance"]) == ["both", "human", "judges", "judges"]
+    assert out.stats["provenance"] == {"human": 1, "judges": 2, "both": 1}
+    assert "Who decided each pair" in (tmp_path / "dataset" / "README.md").read_text()
+    table = funnel_table([{"name": "export", "unit": "pairs", "rows_in": 4, "rows_kept": 4, "dropped": {},
+                           "provenance": out.stats["provenance"]}])
+    assert table.splitlines()[-1].split() == ["decided", "by", "human=1,", "judges=2,", "both=1"]

@@ -133,9 +133,22 @@ def test_annotators_aggregate_and_per_annotator_agreement():
     # means: c0 = 7/3, c1 = 5/3, c2 = 2 -> best c0, worst c1; annotators a, b prefer c0 over c1, c does not
     assert pairs["chosen_id"].to_list() == ["p:0:0"] and pairs["rejected_id"].to_list() == ["p:0:1"]
     assert pairs["agreement"][0] == pytest.approx(2 / 3)
+    assert pairs["provenance"].to_list() == ["human"] and stats_provenance(tables) == {"human": 1, "judges": 0, "both": 0}
     per, *_ = build_pairs(*tables, PairConfig(strategy="best_vs_worst", annotators="per_annotator"))
     assert sorted(per["label_source"]) == ["humans:a", "humans:b", "humans:c"]
     assert per.filter(pl.col("label_source") == "humans:c")["chosen_id"].to_list() == ["p:0:2"]
+
+
+def stats_provenance(tables) -> dict:
+    *_, stats = build_pairs(*tables, PairConfig(strategy="best_vs_worst"))
+    return stats["provenance"]
+
+
+def test_every_pair_says_who_decided_it():
+    tables = make_tables({"p": [1.0, 2.0, 3.0], "q": [0.5, 0.1]})
+    pairs, *_ = build_pairs(*tables, PairConfig(strategy="best_vs_worst"))
+    assert pairs["provenance"].to_list() == ["judges", "judges"]
+    assert stats_provenance(tables) == {"human": 0, "judges": 2, "both": 0}
 
 
 def test_label_source_defaults_and_errors():
