@@ -80,6 +80,24 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+def test_the_label_drivers_name_no_judge():
+    """The label stage, its partitions, the labelling runner and the Ray actor pool run every judge
+    from its declaration (`Judge.runs`): no shipped judge's `type:` is a string there, no judge
+    module or class is imported, and no config is asked for its type."""
+    from prefdata.judges import JUDGES
+
+    names = {cls.name for cls in JUDGES}
+    drivers = [REPO / "prefdata" / p for p in ("stages/label.py", "judges/labelling.py", "judges/ray_pool.py",
+                                               "partition/labels.py")]
+    for path in drivers:
+        code = re.sub(r'"""(.*?)"""|#[^\n]*', "", path.read_text(), flags=re.S)  # docstrings and comments may
+        quoted = set(re.findall(r"[\"']([a-z_]+)[\"']", code)) & names
+        imports = re.findall(r"prefdata\.judges\.(?:" + "|".join(sorted(names)) + r")\b", code)
+        classes = [cls.__name__ for cls in JUDGES if cls.__name__ in code]
+        typed = re.findall(r"\.type\s*(?:==|!=|in\b|not in\b)", code)
+        assert not (quoted or imports or classes or typed), (path.name, quoted, imports, classes, typed)
+
+
 def test_the_partitioned_driver_names_no_filter():
     """The partitioned stages run every filter by its declared scope: no shipped filter's `type:` is
     a string there, no filter module or class is imported, and no filter's private column is read."""

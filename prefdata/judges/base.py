@@ -13,6 +13,13 @@ model output. Configs live beside each judge (`reward_model.py`, `llm.py`,
 `programmatic.py`) and import nothing heavy, so a recipe validates before any model loads.
 `prefdata.judges.JUDGES` lists the judge classes; a class is built for the config it names
 as its `Config`.
+
+How the label stage runs a judge is the judge's own declaration, `Judge.runs(config)` (a
+`JudgeRuns`), as a filter declares its `scope()`: what one verdict reads, whether its labels
+are kept per shard so a killed stage resumes, whether it holds a model (under
+`label.executor: ray`, on a pool of Ray actors), needs a GPU, or drives a sampler (on Ray, as
+engine replicas). The drivers (stages/label.py, judges/labelling.py, judges/ray_pool.py,
+partition/labels.py) read that and name no judge.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, Literal
 
 from pydantic import BaseModel
 
@@ -34,6 +41,20 @@ class JudgeItem:
     prompt: list[dict[str, str]]  # the conversation, ending with a user turn
     response: str
     reference: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgeRuns:
+    """How the label stage runs a judge (`Judge.runs(config)`)."""
+
+    per: Literal["candidate", "prompt", "pair"] = "candidate"  # what one verdict reads; `pair`: two
+    # answers of a prompt, judged in both orders (rows with opponent_id); shards never split a prompt
+    shards: bool = False  # costly labels (a model): kept per finished shard, so a killed stage resumes
+    model: bool = False  # loads a model into its own process: under executor ray an actor pool holds it
+    gpu: bool = False  # each of those actors reserves one GPU
+    engine: str | None = None  # the config field of the sampler it drives: on Ray, engine replicas
+    model_fields: tuple[str, ...] = ()  # config fields naming a local model folder, checked before it runs
+    packages: tuple[str, ...] = ()  # installed packages whose versions decide its labels (the stage key)
 
 
 def judgment_row(
@@ -94,6 +115,14 @@ class Judge(ABC):
         self.template_hash: str | None = None
 
     @classmethod
+    def runs(cls, config: BaseModel) -> JudgeRuns:
+        """How the label stage runs this judge for `config`. The default: a cheap check, every
+        candidate at once, in the stage's process. A judge that loads a model says so
+        (`JudgeRuns(shards=True, model=True)`): it is then sharded, resumed after a kill, and
+        run on Ray actors under `label.executor: ray`."""
+        return JudgeRuns()
+
+    @classmethod
     def code_files(cls) -> list[Path]:
         """Source files whose content decides this judge type's scores (part of the label stage key)."""
         return [Path(inspect.getfile(cls))]
@@ -135,6 +164,11 @@ def build_judge(config: BaseModel) -> Judge:
 def judge_class(config: BaseModel) -> type[Judge]:
     """The Judge class a judge config names (a plugin config carries its class)."""
     return getattr(config, "block_class", None) or Judge._by_config[type(config)]
+
+
+def judge_runs(config: BaseModel) -> JudgeRuns:
+    """What the judge a config names declares about how it runs."""
+    return judge_class(config).runs(getattr(config, "block_config", config))
 
 
 def shard_meta(judge: Judge, shard: list[JudgeItem], stats: dict[str, Any] | None = None) -> dict[str, Any]:

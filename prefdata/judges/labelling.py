@@ -22,10 +22,11 @@ import numpy as np
 import polars as pl
 
 from prefdata.config import stable_hash
+from prefdata.errors import PrefdataError
 from prefdata.frames import frame
 from prefdata.judges.aggregate import combine, ranks_within_groups, zscale
 from prefdata.judges.agreement import agreement_of_labels, derived_pair_labels
-from prefdata.judges.base import JudgeItem, build_judge, shard_meta
+from prefdata.judges.base import JudgeItem, build_judge, judge_runs, shard_meta
 from prefdata.ledger import Rejects
 from prefdata.progress import Heartbeat
 from prefdata.records import Judgment
@@ -33,25 +34,36 @@ from prefdata.shards import ShardStore
 
 PARSE_FAILURES = ("parse_error", "out_of_range")
 MISSING_REASONS = 3  # distinct reasons for a missing label kept in a judge's statistics
-SHARDED_JUDGES = ("reward_model", "llm")  # programmatic checks are cheap: they run whole
 
 
 class JudgeRunner:
     """One judge for a whole stage run: built at its first shard, reused by every later call
-    (every partition), closed once. Reward models under `executor="ray"` score on a Ray actor
-    pool (prefdata/judges/ray_pool.py), likewise started once; an LLM judge gets all the shards
-    of a call at once (`judge_shards`: on Ray, one job whose engines start once)."""
+    (every partition), closed once. Where it runs is the judge's declaration (`Judge.runs`): a
+    judge that holds a model, under `executor="ray"`, scores on a Ray actor pool
+    (prefdata/judges/ray_pool.py), likewise started once; a judge that drives a sampler gets all
+    the shards of a call at once (`judge_shards`: on Ray, one job whose engines start once)."""
 
     def __init__(self, config, executor: str = "local", actors: int | None = None):
         self.config, self.executor, self.actors = config, executor, actors
+        self.runs = judge_runs(config)
         self.judge = self.pool = None
+
+    @property
+    def placement(self) -> str:
+        """Where the judge runs, for the stage's statistics: never a silent in-process run under Ray."""
+        if self.executor == "ray" and self.runs.model:
+            return "ray actors"
+        engine = getattr(self.config, self.runs.engine) if self.runs.engine else None
+        if engine is not None and getattr(engine, "backend", None) == "ray":
+            return "ray engine replicas"
+        return "this process"
 
     def label(self, todo: list[tuple[int, list[JudgeItem]]], progress=None):
         """(index, rows, meta) per shard of `todo`, in the order they finish; engine phases and
         steps go to `progress`."""
         if not todo:
             return
-        if self.executor == "ray" and self.config.type == "reward_model":
+        if self.placement == "ray actors":
             if self.pool is None:
                 from prefdata.judges.ray_pool import ScorerPool
 
@@ -122,6 +134,7 @@ def run_judge(config, items: list[JudgeItem], runner: JudgeRunner, store: ShardS
         beat.advance(sum(len(shards[i]) for i in results), resumed=True)
         beat.phase("judging")
         for index, shard_rows, meta in runner.label([(i, shards[i]) for i in todo if shards[i]], beat.steps_only()):
+            _check_rows(config, runner.runs, shard_rows)
             if store is not None:
                 store.save(index, _shard_identity(shards[index]), {"judgments": frame(shard_rows, Judgment)}, meta)
             results[index] = (shard_rows, meta)
@@ -141,12 +154,20 @@ def run_judge(config, items: list[JudgeItem], runner: JudgeRunner, store: ShardS
                 **({"actors_lost": runner.lost[lost_before:]} if len(runner.lost) > lost_before else {})} \
         if store is not None else {}
     return rows, _rates({
-        "type": config.type, "model": meta.get("model"), "template_hash": meta.get("template_hash"),
+        "type": config.type, "ran_in": runner.placement, "model": meta.get("model"), "template_hash": meta.get("template_hash"),
         "candidates": len(own), "labelled": sum(r["score"] is not None for r in own), "parse_status": dict(statuses),
         # the commonest reasons a candidate got no label, quoted by the stage's warnings and error
         **({"missing_reasons": dict(unlabelled.most_common(MISSING_REASONS))} if unlabelled else {}),
         **merge_judge_stats(shard_stats), **sharding,
     })
+
+
+def _check_rows(config, runs, rows: list[dict]) -> None:
+    """A judge keeps its declaration: verdicts on two answers (rows with an opponent) only from a
+    judge that runs `per="pair"`; otherwise the pair stage would read them as candidate labels."""
+    if runs.per != "pair" and any(r.get("opponent_id") is not None for r in rows):
+        raise PrefdataError(f"label judge {config.id!r}: it returned rows with an opponent_id (pairwise verdicts) but "
+                            f"declares runs per={runs.per!r}; return JudgeRuns(per='pair') from its runs()")
 
 
 def _rates(stats: dict[str, Any]) -> dict[str, Any]:

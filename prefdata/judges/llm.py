@@ -39,7 +39,7 @@ from prefdata.backends.base import Request, Sampler
 from prefdata.backends.sizing import EngineNeeds
 from prefdata.config import StrictModel, config_path, stable_hash
 from prefdata.errors import PrefdataError
-from prefdata.judges.base import Judge, JudgeItem, judgment_row
+from prefdata.judges.base import Judge, JudgeItem, JudgeRuns, judgment_row
 from prefdata.judges.pairwise import candidate_pairs, pairwise_rows
 from prefdata.judges.parsing import Parsed, fence, parse_ratings, parse_verdict, template_tags
 
@@ -156,6 +156,10 @@ class LLMJudge(Judge):
 
     name, Config = "llm", LLMJudgeConfig
     judge_type = "llm_pointwise"  # "llm_pairwise" in pairwise mode (set per instance)
+
+    @classmethod
+    def runs(cls, config: LLMJudgeConfig) -> JudgeRuns:
+        return JudgeRuns(per="pair" if config.mode == "pairwise" else "candidate", shards=True, engine="sampler")
 
     def __init__(self, config: LLMJudgeConfig, sampler: Sampler | None = None):
         super().__init__(config)

@@ -36,7 +36,7 @@ from typing import Any, Callable, Literal
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from prefdata.config import StrictModel, format_errors
-from prefdata.judges.base import Judge, JudgeItem, judgment_row
+from prefdata.judges.base import Judge, JudgeItem, JudgeRuns, judgment_row
 from prefdata.plugins import import_object
 from prefdata.judges.pairwise import candidate_pairs, pairwise_rows
 from prefdata.judges.parsing import Parsed, last_number
@@ -195,6 +195,10 @@ class ProgrammaticJudge(Judge):
 
     name, Config = "programmatic", ProgrammaticJudgeConfig
     judge_type = "programmatic"
+
+    @classmethod
+    def runs(cls, config: ProgrammaticJudgeConfig) -> JudgeRuns:
+        return JudgeRuns(per="pair" if config.mode == "pairwise" else "candidate")  # cheap: every candidate at once
 
     def __init__(self, config: ProgrammaticJudgeConfig):
         super().__init__(config)

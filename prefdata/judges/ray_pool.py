@@ -1,8 +1,9 @@
-"""Reward-model labelling on a pool of Ray actors (`label.executor: ray`).
+"""Model judges on a pool of Ray actors (`label.executor: ray`): any judge whose `runs()` says
+it holds a model (`JudgeRuns(model=True)`: the reward model, a model judge of your own).
 
     label:
       executor: ray          # the recipe's `ray:` section says which cluster (prefdata/cluster.py)
-      ray_actors: 8          # default: one actor per node
+      ray_actors: 8          # default: one actor per node (one per GPU for a judge that needs one)
       judges: [{type: reward_model, id: rm, path: /models/rm, device: cuda}]
 
     with ScorerPool(judge_config, actors=2) as pool:      # actors start (and load the model) once
@@ -30,7 +31,7 @@ from collections import deque
 from typing import Any, Iterator
 
 from prefdata.errors import PrefdataError
-from prefdata.judges.base import JudgeItem, shard_meta
+from prefdata.judges.base import JudgeItem, judge_class, judge_runs, shard_meta
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +40,18 @@ START_GRACE_S = 120  # once one actor is up, the others' loading time before the
 
 
 class ShardScorer:
-    """A Ray actor: one reward-model judge, loaded once, scoring shards."""
+    """A Ray actor: one model judge, built once from its class and validated config, scoring shards."""
 
-    def __init__(self, config: dict[str, Any]):
-        from prefdata.judges.reward_model import RewardModelJudge, RewardModelJudgeConfig
+    def __init__(self, block: bytes, paths: list[str]):
+        from ray import cloudpickle
 
-        if config["device"].startswith("cuda"):  # "cuda:1" too: Ray shows the actor its one GPU only
-            config = {**config, "device": "cuda"}
-        self.judge = RewardModelJudge(RewardModelJudgeConfig(**config))
+        from prefdata.plugins import add_search_paths
+
+        add_search_paths(paths)  # a plugin judge's module, beside the recipe, imports here too
+        cls, config = cloudpickle.loads(block)
+        if str(getattr(config, "device", "")).startswith("cuda:"):  # Ray shows the actor its one GPU only
+            config = config.model_copy(update={"device": "cuda"})
+        self.judge = cls(config)
 
     def node(self) -> str:
         import ray
@@ -57,20 +62,22 @@ class ShardScorer:
         return self.judge.judge(items), {**shard_meta(self.judge, items), "node": self.node()}
 
 
-def actor_layout(device: str, actors: int | None, resources: dict[str, float], nodes: int) -> tuple[int, int]:
-    """(actors, GPUs per actor): a cuda reward model reserves one GPU per actor, one actor per GPU
+def actor_layout(gpu: bool, actors: int | None, resources: dict[str, float], nodes: int,
+                 judge: str = "the judge") -> tuple[int, int]:
+    """(actors, GPUs per actor): a judge that needs a GPU reserves one per actor, one actor per GPU
     by default; on CPU one actor per node. Never more actors than the cluster can hold at once
     (the pool waits for all of them before the first shard)."""
-    gpus = 1 if device.startswith("cuda") else 0
+    gpus = 1 if gpu else 0
     fits = int(resources.get("GPU", 0)) if gpus else int(resources.get("CPU", 1))
     if gpus and fits < 1:
-        raise PrefdataError(f"label.executor ray: the reward model's device is {device!r} but the cluster has no GPU "
-                            f"(resources: {dict(sorted(resources.items()))}); use device: cpu or a GPU cluster")
+        raise PrefdataError(f"label.executor ray: {judge} needs a GPU but the cluster has none "
+                            f"(resources: {dict(sorted(resources.items()))}); run it on CPU or use a GPU cluster")
     return max(1, min(actors or (fits if gpus else nodes), fits)), gpus
 
 
 class ScorerPool:
-    """ShardScorer actors, as many as `actor_layout` says (default: one per node, one per GPU for cuda)."""
+    """ShardScorer actors, as many as `actor_layout` says (default: one per node, one per GPU for a
+    judge that needs one)."""
 
     def __init__(self, config, actors: int | None = None):
         self.config, self.size = config, actors
@@ -80,13 +87,19 @@ class ScorerPool:
 
     def _start(self) -> None:
         import ray
+        from ray import cloudpickle
 
         from prefdata.cluster import alive_nodes, connect
+        from prefdata.plugins import search_paths
 
         connect()
-        size, gpus = actor_layout(self.config.device, self.size, ray.cluster_resources(), alive_nodes())
+        size, gpus = actor_layout(judge_runs(self.config).gpu, self.size, ray.cluster_resources(), alive_nodes(),
+                                  f"judge {self.config.id!r}")
         remote = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD")(ShardScorer)
-        actors = [remote.remote(self.config.model_dump(mode="json")) for _ in range(size)]
+        # the class and its validated config, unpickled by the actor once the recipe's folders are on
+        # its path (a plugin's class goes by reference; one defined in a notebook, by value)
+        block = cloudpickle.dumps((judge_class(self.config), getattr(self.config, "block_config", self.config)))
+        actors = [remote.remote(block, search_paths()) for _ in range(size)]
         self.starting = {a.node.remote(): a for a in actors}
         # Every actor loaded before the first shard (else the first one up takes them all), but
         # not waiting forever for one that cannot be placed (a node that died just after it was
@@ -109,13 +122,13 @@ class ScorerPool:
                 self.actors[actor] = ray.get(ref)
                 joined.append(actor)
             except ray.exceptions.RayError as e:
-                log.warning("label judge %r: a reward-model actor failed to start: %s", self.config.id, _cause(e))
+                log.warning("label judge %r: a judge actor failed to start: %s", self.config.id, _cause(e))
                 if not self.actors and not self.starting:
-                    raise PrefdataError(f"label judge {self.config.id!r}: a reward-model actor failed to start: "
+                    raise PrefdataError(f"label judge {self.config.id!r}: a judge actor failed to start: "
                                         f"{_cause(e)}") from None
         if not self.actors and not ready:
             self._kill(list(self.starting.values()))
-            raise PrefdataError(f"label judge {self.config.id!r}: no reward-model actor started within {timeout:.0f} s "
+            raise PrefdataError(f"label judge {self.config.id!r}: no judge actor started within {timeout:.0f} s "
                                 "(is the cluster short of CPUs?); set label.ray_actors lower")
         return joined
 
@@ -148,7 +161,7 @@ class ScorerPool:
                 left = sorted([index] + [i for _, i, _ in running.values()] + [i for i, _ in pending])
                 if not self.actors and not self.starting:
                     raise PrefdataError(
-                        f"label judge {self.config.id!r}: every reward-model actor is gone (the last on node {node}: "
+                        f"label judge {self.config.id!r}: every judge actor is gone (the last on node {node}: "
                         f"{type(e).__name__}); shards {left} were not scored. Finished shards are saved: rerun the "
                         "build once the cluster is back and it resumes from them") from None
                 self.lost.append({"node": node, "shard": index})

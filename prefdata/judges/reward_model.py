@@ -22,7 +22,7 @@ from pydantic import Field
 
 from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
-from prefdata.judges.base import Judge, JudgeItem, judgment_row
+from prefdata.judges.base import Judge, JudgeItem, JudgeRuns, judgment_row
 
 
 class RewardModelJudgeConfig(StrictModel):
@@ -41,6 +41,10 @@ class RewardModelJudge(Judge):
 
     name, Config = "reward_model", RewardModelJudgeConfig
     judge_type = "reward_model"
+
+    @classmethod
+    def runs(cls, config: RewardModelJudgeConfig) -> JudgeRuns:
+        return JudgeRuns(shards=True, model=True, gpu=config.device.startswith("cuda"), model_fields=("path",))
 
     def __init__(self, config: RewardModelJudgeConfig):
         super().__init__(config)

