@@ -18,8 +18,8 @@ Settings, each one training set and one DPO run from the same candidates and lab
   verdicts flip with the order), implicit_margin (smallest DPO implicit margin of rm's pair
   under the policy trained on the `judges` set, reference = the SFT model, beta 0.1: where the
   policy the machines' labels make is least sure) and random (seeded): `prefdata argilla push
-  --budget --select`'s selection (prefdata/argilla/select.py), then `label.source: mixed`
-  (prefdata/judges/mixed.py): the human ranking on the selected prompts, `rm` elsewhere; the
+  --budget --select`'s selection (prefdata/selection/budget.py), then `label.source: mixed`
+  (prefdata/labelling/mixed.py): the human ranking on the selected prompts, `rm` elsewhere; the
   same pair and filter stages. Every DPO run starts from the SFT model.
 
 Printed and written to OUT/summary.json per setting: pairs, inverted pairs (the exact check
@@ -156,10 +156,10 @@ def setting_labels(setting: str, target: Path, labels, human, prompts, candidate
     policy and reference implicit_margin scores with."""
     import polars as pl
 
-    from prefdata.argilla.select import select
+    from prefdata.selection.budget import select
     from prefdata.atomic import write_parquet
     from prefdata.frames import with_all_columns
-    from prefdata.judges.mixed import mix
+    from prefdata.labelling.mixed import mix
     from prefdata.records import Judgment
 
     prompt_ids = prompts["prompt_id"].to_list()
@@ -172,7 +172,7 @@ def setting_labels(setting: str, target: Path, labels, human, prompts, candidate
         machines = labels.filter(pl.col("judge_id").is_in(MACHINES))
         implicit = None
         if criterion == "implicit_margin":
-            from prefdata.argilla.implicit_margin import implicit_margins, judge_pairs
+            from prefdata.selection.implicit_margin import implicit_margins, judge_pairs
 
             cache = target.parent / "implicit_margin.parquet"  # one policy a seed: scored once, for every budget
             if not cache.is_file():

@@ -182,7 +182,7 @@ def _sets(*groups) -> list[str]:
 
 
 def _smollm2() -> Path:
-    from prefdata.models import smollm2
+    from prefdata.gguf import smollm2
 
     return smollm2()
 

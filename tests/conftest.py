@@ -155,7 +155,7 @@ def smollm2_dir() -> Path:
     ~/.cache/prefdata/models)."""
     pytest.importorskip("gguf", reason="converting the GGUF needs pip install 'prefdata[gguf]'")
     from prefdata.errors import PrefdataError
-    from prefdata.models import smollm2
+    from prefdata.gguf import smollm2
 
     try:
         return smollm2()

@@ -80,6 +80,14 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+def test_blocks_never_import_their_drivers():
+    """Filters and judges are the blocks; partition/ and labelling/ drive them, never the reverse."""
+    for package in ("filters", "judges"):
+        for path in (REPO / "prefdata" / package).glob("*.py"):
+            found = re.findall(r"^\s*(?:from|import) prefdata\.(?:partition|labelling|stages)\b.*$", path.read_text(), re.M)
+            assert not found, (f"{package}/{path.name}", found)
+
+
 def test_the_label_drivers_name_no_judge():
     """The label stage, its partitions, the labelling runner and the Ray actor pool run every judge
     from its declaration (`Judge.runs`): no shipped judge's `type:` is a string there, no judge
@@ -87,7 +95,7 @@ def test_the_label_drivers_name_no_judge():
     from prefdata.judges import JUDGES
 
     names = {cls.name for cls in JUDGES}
-    drivers = [REPO / "prefdata" / p for p in ("stages/label.py", "judges/labelling.py", "judges/ray_pool.py",
+    drivers = [REPO / "prefdata" / p for p in ("stages/label.py", "labelling/runner.py", "labelling/ray_pool.py",
                                                "partition/labels.py")]
     for path in drivers:
         code = re.sub(r'"""(.*?)"""|#[^\n]*', "", path.read_text(), flags=re.S)  # docstrings and comments may

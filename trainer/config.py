@@ -269,7 +269,7 @@ def _build_problems(cfg: TrainConfig) -> list[str]:
 
 
 def _model_exists(path: str) -> bool:
-    from prefdata.models import is_model_dir, may_be_hub_id
+    from prefdata.model_dirs import is_model_dir, may_be_hub_id
 
     return is_model_dir(path) or may_be_hub_id(path)
 

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from prefdata.errors import PrefdataError
-from prefdata.models import is_model_dir
+from prefdata.model_dirs import is_model_dir
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")

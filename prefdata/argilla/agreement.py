@@ -8,7 +8,7 @@ Argilla 2.x has no agreement metrics, so pull computes them. An *item* is one ca
 of one prompt; its value is the rank an annotator gave it (ranking) or its rating. Alpha is
 Krippendorff's ordinal alpha over all annotators (missing answers allowed); kappa is
 unweighted Cohen's kappa per two annotators on the items both labelled. The math lives
-in prefdata/judges/agreement.py (shared with the label stage's inter-judge report); judge
+in prefdata/labelling/agreement.py (shared with the label stage's inter-judge report); judge
 vs human compares derived pairs (which of two candidates is better) the same way.
 """
 
@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from prefdata.judges.aggregate import group_indices
-from prefdata.judges.agreement import agreement_report, cohen_kappa, krippendorff_alpha, pairwise_agreement
+from prefdata.labelling.combine import group_indices
+from prefdata.labelling.agreement import agreement_report, cohen_kappa, krippendorff_alpha, pairwise_agreement
 
 
 def _clean(x: float | None) -> float | None:

@@ -40,7 +40,7 @@ from prefdata.argilla.client import ArgillaApiError, ArgillaClient
 from prefdata.argilla.push import CANDIDATE_IDS, judge_scores, read_stage
 from prefdata.argilla.settings import rating_question, response_field
 from prefdata.errors import PrefdataError
-from prefdata.judges.aggregate import ranks_within_groups
+from prefdata.labelling.combine import ranks_within_groups
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
 from prefdata.atomic import write_parquet

@@ -10,7 +10,7 @@ scores become metadata and suggestions). Idempotent: a record's external_id is i
 so a re-push (after a crash, or with new judge labels) updates records, never duplicates them.
 Each record's metadata keeps `candidate_ids`, the candidate shown as response_1..n, which is
 how `pull` maps answers back. Writes RUN_DIR/human/push.json. With `argilla.budget` only the
-selected prompts are pushed (prefdata/argilla/select.py; RUN_DIR/human/selection.parquet is
+selected prompts are pushed (prefdata/selection/budget.py; RUN_DIR/human/selection.parquet is
 written first), their rank and value in metadata hidden from annotators.
 
 Answers stay true to what the annotator saw: a re-push that would change the prompt or
@@ -166,11 +166,11 @@ def select_records(run_dir: Path, records: list[dict], labels: pl.DataFrame | No
                    config: ArgillaConfig, dataset: str) -> tuple[list[dict], dict]:
     """The records of the prompts `config.select` ranks within `config.budget`, with their rank and
     value. `labels`: the judges' labels; `judge_id`: the one suggestions come from (margins)."""
-    from prefdata.argilla.select import select
+    from prefdata.selection.budget import select
 
     implicit = None
     if config.select == "implicit_margin":
-        from prefdata.argilla.implicit_margin import implicit_margins, judge_pairs
+        from prefdata.selection.implicit_margin import implicit_margins, judge_pairs
 
         if judge_id is None:
             raise PrefdataError("--select implicit_margin needs the label stage's judges (their pairs are scored); "

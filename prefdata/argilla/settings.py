@@ -7,7 +7,7 @@
       min_submitted: 2           # task distribution: annotators per record
       max_candidates: 4          # response fields; default: the most candidates any prompt has
       budget: 200                # push only the 200 prompts the machines are least sure of (or 0.2: a share)
-      select: margin             # margin | disagreement | swap | implicit_margin | random (prefdata/argilla/select.py)
+      select: margin             # margin | disagreement | swap | implicit_margin | random (prefdata/selection/budget.py)
 
     from prefdata.argilla.settings import ArgillaConfig, dataset_spec
     spec = dataset_spec(ArgillaConfig(), n_responses=4)   # fields / questions / metadata / distribution

@@ -22,7 +22,7 @@ from prefdata.backends.base import Generation, Request, Sampler, SamplingParams
 from prefdata.config import ConfigPath, StrictModel
 from prefdata.errors import PrefdataError
 from prefdata.hardware import cpu_dtype, cpu_dtype_warning
-from prefdata.models import is_model_dir, may_be_hub_id
+from prefdata.model_dirs import is_model_dir, may_be_hub_id
 
 
 def check_model_path(model: str) -> str:

@@ -20,7 +20,7 @@ def convert(
 ) -> None:
     """Write a GGUF model as a Hugging Face directory (safetensors, tokenizer, chat template) for vLLM, TRL, PEFT."""
     from prefdata.logs import engine_output
-    from prefdata.models import convert_gguf
+    from prefdata.gguf import convert_gguf
 
     with engine_output(out.parent / f"{out.name}.convert.log"):
         path = convert_gguf(source, out)

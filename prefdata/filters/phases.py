@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from prefdata.partition.files import write_scratch
+from prefdata.atomic import write_scratch
 
 Scope = Literal["pair", "columns", "prompt", "all"]
 SCOPES: tuple[Scope, ...] = ("pair", "columns", "prompt", "all")

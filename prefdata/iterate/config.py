@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 
 from prefdata.config import ConfigPath, StrictModel, load_config, read_yaml
 from prefdata.errors import ConfigError
-from prefdata.models import LOCAL_BACKENDS, is_model_dir
+from prefdata.model_dirs import LOCAL_BACKENDS, is_model_dir
 from prefdata.recipe import RecipeBase, recipe_model
 from prefdata.stages import STAGES
 

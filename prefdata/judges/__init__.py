@@ -9,9 +9,9 @@ llm.py           LLM-as-judge: pointwise rubric / pairwise with position swap (t
 programmatic.py  exact/numeric match, regex, JSON validity, length, user `module:function`
 ifeval.py        verifiable instructions (IFEval's checkers), optionally gated by relevance
 parsing.py       pure parsers of judge outputs + the fence for candidate text
-aggregate.py     mean / majority / rank combination of several judges
-agreement.py     pairwise agreement, Cohen's kappa, Krippendorff's alpha on derived pairs
-The `label` stage (prefdata/stages/label.py) runs them. `JUDGES` names every judge class
+pairwise.py      two answers judged in both orders -> Judgment rows (swap consistency, win rate)
+The `label` stage (prefdata/stages/label.py, with prefdata/labelling/) runs them, each as its
+`runs()` declares. `JUDGES` names every judge class
 once; the recipe's `label.judges` union and `prefdata judges` are built from it, so a new
 judge is a module with a `Judge` subclass (`name`, `Config`, docstring) plus one line here;
 or, outside the package, `type: my_module:MyJudge` in the recipe or a `prefdata.judges`

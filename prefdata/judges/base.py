@@ -18,7 +18,7 @@ How the label stage runs a judge is the judge's own declaration, `Judge.runs(con
 `JudgeRuns`), as a filter declares its `scope()`: what one verdict reads, whether its labels
 are kept per shard so a killed stage resumes, whether it holds a model (under
 `label.executor: ray`, on a pool of Ray actors), needs a GPU, or drives a sampler (on Ray, as
-engine replicas). The drivers (stages/label.py, judges/labelling.py, judges/ray_pool.py,
+engine replicas). The drivers (stages/label.py, labelling/runner.py, labelling/ray_pool.py,
 partition/labels.py) read that and name no judge.
 """
 

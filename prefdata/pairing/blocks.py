@@ -248,7 +248,7 @@ def swap_consistency(judgments: pl.DataFrame, pairs: pl.DataFrame, label: str) -
 
 
 def provenance(judgments: pl.DataFrame, label: str, pairs: pl.DataFrame) -> pl.DataFrame:
-    """pair_id, provenance: who decided the pair. For mixed labels (prefdata/judges/mixed.py)
+    """pair_id, provenance: who decided the pair. For mixed labels (prefdata/labelling/mixed.py)
     `judges`, `human`, or `both` when the annotators decided it and the judges' scores order it
     the same way; otherwise `human` for labels with annotators (Argilla), `judges` for the rest."""
     rows = judgments.filter((pl.col("judge_id") == label) & pl.col("provenance").is_not_null())

@@ -19,18 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from prefdata.atomic import atomic_path, mark_done, read_done
-
-
-# Scratch files are written once and read once: lz4 writes about twice as fast as zstd
-# (the artifact's own compression), for files about 1.6x larger.
-SCRATCH_COMPRESSION = "lz4"
-
-
-def write_scratch(df: pl.DataFrame, path: Path) -> Path:
-    df.write_parquet(path, compression=SCRATCH_COMPRESSION)
-    return path
-
+from prefdata.atomic import SCRATCH_COMPRESSION, atomic_path, mark_done, read_done
 
 def open_scratch(stage_dir: Path, key: str | None = None) -> Path:
     """stage_dir/partitions/: kept as it is when a run of the same stage key left it, else emptied."""

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import polars as pl
 
+from prefdata.atomic import SCRATCH_COMPRESSION, write_scratch
 from prefdata.filters import build_filter
 from prefdata.filters.base import FilterContractError, check_balance
 from prefdata.filters.phases import StepScratch
 from prefdata.partition.executor import Executor, map_partitions
-from prefdata.partition.files import (SCRATCH_COMPRESSION, concat_parts, count_finished, drop_scratch, once,
-                                     open_scratch, write_scratch)
+from prefdata.partition.files import concat_parts, count_finished, drop_scratch, once, open_scratch
 from prefdata.ledger import empty_rejects, reasons
 from prefdata.lengths import gap_summary, length_gap
 

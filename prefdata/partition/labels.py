@@ -26,12 +26,13 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
+from prefdata.atomic import write_scratch
 from prefdata.faults import crash_point
 from prefdata.frames import frame
-from prefdata.judges.labelling import build_items, finish_labels, judge_scales, label_stats, merge_run_stats, run_judge
+from prefdata.labelling.runner import build_items, finish_labels, judge_scales, label_stats, merge_run_stats, run_judge
 from prefdata.ledger import empty_rejects
 from prefdata.partition.files import (concat_parts, drop_scratch, finished, mark_finished, once, open_scratch,
-                                      prompt_partitions, read_partition, sink_partitions, write_scratch)
+                                      prompt_partitions, read_partition, sink_partitions)
 from prefdata.records import Judgment
 
 COUNTS = ("candidates", "prompts", "unlabelled_candidates", "judged", "parse_failures")

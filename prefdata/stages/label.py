@@ -5,7 +5,7 @@
         - {type: programmatic, id: math, name: numeric_match}
         - {type: reward_model, id: rm, path: /models/rm, batch_size: 8}
         - {type: llm, id: uf, mode: pairwise, sampler: {backend: vllm, model: /models/judge}}
-      combine: rank            # mean | majority | rank (prefdata/judges/aggregate.py)
+      combine: rank            # mean | majority | rank (prefdata/labelling/combine.py)
       weights: {rm: 2.0}       # optional, per judge id
 
 Judges run one after another (each model is freed before the next loads). Model judges
@@ -15,7 +15,7 @@ killed while labelling resumes with only the missing shards' requests (stats: pe
 `shards_resumed`, `requests_sent`). Programmatic judges run whole (they are cheap). Above
 `partition_prompts` prompts the stage labels partition by partition in bounded memory, with
 the same labels and statistics (prefdata/partition/labels.py); the labelling itself is
-prefdata/judges/labelling.py. Output: a
+prefdata/labelling/runner.py. Output: a
 frame with records.Judgment columns holding exactly one row per judge and candidate
 (pairwise judges, LLM or programmatic: the candidate's win rate, see prefdata/judges/pairwise.py; their
 per-pair rows, with `opponent_id`, go to `<stage dir>/pairwise_judgments.parquet`). With
@@ -27,7 +27,7 @@ With `source: argilla` the stage takes the human labels `prefdata argilla pull` 
 `RUN_DIR/human/judgments.parquet` instead (a declared input: pulling new answers re-runs
 this stage and those after it). With `source: mixed` the judges run as usual and a `mixed`
 row per candidate takes the annotators' ranking where a prompt was answered, the judges'
-labels elsewhere (prefdata/judges/mixed.py; the human file is a declared input once it
+labels elsewhere (prefdata/labelling/mixed.py; the human file is a declared input once it
 exists, and model judges resume from their shards, so a re-pull re-labels nothing).
 
 Accounting unit: candidates. Every candidate whose prompt is known is kept, even when no
@@ -58,7 +58,7 @@ from prefdata.fingerprint import code_fingerprint
 from prefdata.frames import frame, read_record_file
 from prefdata.judges import JudgeConfig
 from prefdata.judges.base import judge_runs
-from prefdata.judges.labelling import JudgeRunner, build_items, finish_labels, label_stats, run_judge
+from prefdata.labelling.runner import JudgeRunner, build_items, finish_labels, label_stats, run_judge
 from prefdata.plugins import plugin_files
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
@@ -72,12 +72,12 @@ class LabelConfig(StrictModel):
     source: Literal["judges", "argilla", "mixed"] = Field(
         "judges", description="judges: run the judges below; argilla: use the human labels that "
         "`prefdata argilla pull RUN_DIR` wrote to RUN_DIR/human/judgments.parquet; mixed: the judges, "
-        "with the human ranking wherever a prompt was answered (prefdata/judges/mixed.py).",
+        "with the human ranking wherever a prompt was answered (prefdata/labelling/mixed.py).",
     )
     mixed_id: str = Field("mixed", description="source mixed: judge_id of the mixed rows.")
     judges: list[JudgeConfig] = Field(default_factory=list, description="Judges run in this order; ids must be unique.")
     combine: Literal["mean", "majority", "rank"] = Field(
-        "mean", description="How several judges' scores become one (see prefdata/judges/aggregate.py)."
+        "mean", description="How several judges' scores become one (see prefdata/labelling/combine.py)."
     )
     weights: dict[str, float] | None = Field(None, description="Per judge id weight in the combination (default 1).")
     aggregate_id: str = Field("aggregate", description="judge_id of the combined judgment rows.")
@@ -164,7 +164,7 @@ class LabelStage(Stage):
 
     def check(self) -> list[str]:
         from prefdata.backends.transformers import model_path_problems
-        from prefdata.models import LOCAL_BACKENDS
+        from prefdata.model_dirs import LOCAL_BACKENDS
 
         paths = []
         for i, judge in enumerate(self.config.judges):
@@ -194,10 +194,10 @@ class LabelStage(Stage):
         edited judge or check re-labels."""
         import importlib.util
 
-        import prefdata.judges.aggregate as aggregate
-        import prefdata.judges.agreement as agreement
-        import prefdata.judges.labelling as labelling
-        import prefdata.judges.mixed as mixed
+        import prefdata.labelling.combine as aggregate
+        import prefdata.labelling.agreement as agreement
+        import prefdata.labelling.runner as labelling
+        import prefdata.labelling.mixed as mixed
         import prefdata.partition.files as scratch
         import prefdata.partition.labels as partitioned
         from prefdata.judges.base import judge_class
@@ -265,7 +265,7 @@ class LabelStage(Stage):
 
     def _mixed(self, labels: pl.LazyFrame, candidates: pl.LazyFrame, ctx: StageContext, stats: dict) -> pl.LazyFrame:
         """source mixed: the mixed rows; their statistics go into `stats`, contradictions to a file."""
-        from prefdata.judges.mixed import human_scores, mix
+        from prefdata.labelling.mixed import human_scores, mix
 
         human, orphans = None, 0
         if "human_judgments" in ctx.extra:

@@ -155,7 +155,7 @@ class SampleStage(Stage):
 
     def check(self) -> list[str]:
         from prefdata.backends.transformers import model_path_problems
-        from prefdata.models import LOCAL_BACKENDS
+        from prefdata.model_dirs import LOCAL_BACKENDS
 
         return model_path_problems([(f"sample.models.{i}.model", m.model) for i, m in enumerate(self.config.models)
                                     if m.backend in LOCAL_BACKENDS])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from prefdata.argilla.select import select
+from prefdata.selection.budget import select
 from prefdata.argilla.settings import ArgillaConfig
 from prefdata.errors import PrefdataError
 from prefdata.frames import frame

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 import torch
 
-from prefdata.argilla.implicit_margin import implicit_margins, judge_pairs
-from prefdata.argilla.select import select
+from prefdata.selection.implicit_margin import implicit_margins, judge_pairs
+from prefdata.selection.budget import select
 from prefdata.argilla.settings import ArgillaConfig
 from prefdata.errors import PrefdataError
 from prefdata.frames import frame

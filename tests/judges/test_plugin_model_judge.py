@@ -1,7 +1,7 @@
 """A model judge of the user's own (tests/plugin_model_judge.py, copied beside a recipe outside
 the repository) is run from its declaration alone: sharded, and after `kill -9` inside the
 label stage a rerun judges only the missing shards and ends on the uninterrupted run's labels.
-Its Ray actor pool run is in tests/judges/test_ray_pool.py.
+Its Ray actor pool run is in tests/labelling/test_ray_pool.py.
 
     python -m pytest -q tests/judges/test_plugin_model_judge.py
 """

@@ -1,6 +1,6 @@
 """Aggregation (mean / majority / rank) and agreement (pairwise agreement, Cohen's kappa).
 
-    python -m pytest -q tests/judges/test_aggregate_agreement.py
+    python -m pytest -q tests/labelling/test_combine_agreement.py
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from prefdata.judges.aggregate import combine, ranks_within_groups
-from prefdata.judges.agreement import (
+from prefdata.labelling.combine import combine, ranks_within_groups
+from prefdata.labelling.agreement import (
     agreement_report,
     cohen_kappa,
     derived_pair_labels,

@@ -1,6 +1,6 @@
 """Labelling candidates with judges: shards that resume, the aggregate, the label statistics.
 
-    from prefdata.judges.labelling import JudgeRunner, build_items, run_judge
+    from prefdata.labelling.runner import JudgeRunner, build_items, run_judge
     items, rejects = build_items(prompts, candidates)
     with JudgeRunner(judge_config) as runner:        # the judge (a model) is built once, at its first shard
         rows, stats = run_judge(judge_config, items, runner, store=ShardStore(...), shard_size=256)
@@ -24,8 +24,8 @@ import polars as pl
 from prefdata.config import stable_hash
 from prefdata.errors import PrefdataError
 from prefdata.frames import frame
-from prefdata.judges.aggregate import combine, ranks_within_groups, zscale
-from prefdata.judges.agreement import agreement_of_labels, derived_pair_labels
+from prefdata.labelling.combine import combine, ranks_within_groups, zscale
+from prefdata.labelling.agreement import agreement_of_labels, derived_pair_labels
 from prefdata.judges.base import JudgeItem, build_judge, judge_runs, shard_meta
 from prefdata.ledger import Rejects
 from prefdata.progress import Heartbeat
@@ -40,7 +40,7 @@ class JudgeRunner:
     """One judge for a whole stage run: built at its first shard, reused by every later call
     (every partition), closed once. Where it runs is the judge's declaration (`Judge.runs`): a
     judge that holds a model, under `executor="ray"`, scores on a Ray actor pool
-    (prefdata/judges/ray_pool.py), likewise started once; a judge that drives a sampler gets all
+    (prefdata/labelling/ray_pool.py), likewise started once; a judge that drives a sampler gets all
     the shards of a call at once (`judge_shards`: on Ray, one job whose engines start once)."""
 
     def __init__(self, config, executor: str = "local", actors: int | None = None):
@@ -65,7 +65,7 @@ class JudgeRunner:
             return
         if self.placement == "ray actors":
             if self.pool is None:
-                from prefdata.judges.ray_pool import ScorerPool
+                from prefdata.labelling.ray_pool import ScorerPool
 
                 self.pool = ScorerPool(self.config, self.actors)
             yield from self.pool.label(todo)

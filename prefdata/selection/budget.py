@@ -3,7 +3,7 @@
     prefdata argilla push runs/hh --budget 200 --select margin      # or --budget 0.2: a share of the prompts
     argilla: {budget: 200, select: disagreement}                     # the same, in the recipe
 
-    from prefdata.argilla.select import select
+    from prefdata.selection.budget import select
     selection = select(run_dir, judge_labels, prompt_ids, "margin", budget=200, score_judge="rm", dataset="hh-1")
 
 Every prompt with candidates gets a value and a rank (1 = asked first); the first `budget`
@@ -18,7 +18,7 @@ ranks are pushed. Criteria, each from the run's label stage:
   two orders (`swap_consistent` false); largest first. Needs a pairwise judge.
 - `implicit_margin`: the DPO implicit reward margin of the score judge's pair (its best vs its
   worst answer) under `argilla.policy` and `argilla.reference`, computed with the trainer's
-  log-prob code (prefdata/argilla/implicit_margin.py); smallest first, so a pair the policy
+  log-prob code (prefdata/selection/implicit_margin.py); smallest first, so a pair the policy
   already prefers the other way comes first (Yang et al. 2024, arXiv 2406.17312).
 - `random`: a seeded hash of the prompt id: the baseline to compare the others with.
 `labels` are the judges' candidate-level labels (push.judge_labels: no human answers). Ties go

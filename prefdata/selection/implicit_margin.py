@@ -2,7 +2,7 @@
 
     argilla: {budget: 0.2, select: implicit_margin, policy: runs/iter/round-1/model, reference: runs/demo/models/sft}
 
-    from prefdata.argilla.implicit_margin import implicit_margins
+    from prefdata.selection.implicit_margin import implicit_margins
     values = implicit_margins(pairs, policy="round-1/model", reference="sft", work_dir=run_dir / "human")
 
 margin = beta * ((log pi(chosen) - log pi_ref(chosen)) - (log pi(rejected) - log pi_ref(rejected)))

@@ -1,6 +1,6 @@
 """Mixed labels: the annotators' ranking where a prompt was answered, the judges' labels elsewhere.
 
-    python -m pytest -q tests/judges/test_mixed.py
+    python -m pytest -q tests/labelling/test_mixed.py
 
 The mixing on hand-made frames, then whole builds (programmatic judge, candidates given as
 an artifact) before and after human answers appear in RUN_DIR/human/judgments.parquet.
@@ -15,7 +15,7 @@ import pytest
 
 from prefdata.atomic import write_parquet
 from prefdata.frames import frame
-from prefdata.judges.mixed import human_scores, mix
+from prefdata.labelling.mixed import human_scores, mix
 from prefdata.records import Candidate, Judgment
 from prefdata.rundir import RunDir
 from prefdata.runner import build

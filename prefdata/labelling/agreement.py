@@ -1,6 +1,6 @@
 """Agreement between label sources (judges here, Argilla annotators elsewhere).
 
-    from prefdata.judges.agreement import derived_pair_labels, pairwise_agreement, cohen_kappa
+    from prefdata.labelling.agreement import derived_pair_labels, pairwise_agreement, cohen_kappa
     a = derived_pair_labels(groups, judge_a_scores)    # one label per candidate pair
     b = derived_pair_labels(groups, judge_b_scores)
     pairwise_agreement(a, b), cohen_kappa(a, b)
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from prefdata.judges.aggregate import group_indices
+from prefdata.labelling.combine import group_indices
 
 
 def derived_pair_labels(groups: Sequence, scores: Sequence[float | None]) -> np.ndarray:

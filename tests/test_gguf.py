@@ -1,6 +1,6 @@
 """GGUF -> Hugging Face model directories: the real SmolLM2 conversion, reruns, unreadable input.
 
-    python -m pytest -q tests/test_models.py
+    python -m pytest -q tests/test_gguf.py
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from prefdata.models import DONE, convert_gguf, converted_from
+from prefdata.gguf import DONE, convert_gguf, converted_from
 
 
 def convert_cli(source, out) -> subprocess.CompletedProcess:
@@ -59,17 +59,3 @@ def test_an_archive_without_one_gguf_and_a_missing_file_are_refused(tmp_path):
     assert proc.returncode == 2 and "expected one .gguf file inside, found 0" in proc.stderr
     proc = convert_cli(tmp_path / "nope.gguf", tmp_path / "out")
     assert proc.returncode == 2 and "no such file" in proc.stderr
-
-
-def test_local_model_dirs_and_hub_ids(tmp_path, monkeypatch, tiny_model_dir):
-    from prefdata.models import is_model_dir, is_model_or_adapter_dir, may_be_hub_id
-
-    assert is_model_dir(tiny_model_dir) and not is_model_dir(tmp_path)
-    (tmp_path / "adapter_config.json").write_text("{}")
-    assert is_model_or_adapter_dir(tmp_path) and not is_model_dir(tmp_path)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    assert may_be_hub_id("HuggingFaceTB/SmolLM2-135M-Instruct") and may_be_hub_id("gpt2", bare=True)
-    assert not may_be_hub_id("gpt2") and not may_be_hub_id("model")  # a typo'd folder is not a hub id
-    assert not any(may_be_hub_id(p) for p in ("/models/x", "./x", "~/x", "runs/a/b", str(tmp_path)))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert not may_be_hub_id("HuggingFaceTB/SmolLM2-135M-Instruct")

@@ -115,7 +115,7 @@ def _judge_config(model_dir):
 
 
 def _shards(n_prompts: int, per_shard: int):
-    from prefdata.judges.labelling import build_items
+    from prefdata.labelling.runner import build_items
 
     items, _ = build_items(*tables(n_prompts))
     return [(s, items[s * per_shard:(s + 1) * per_shard]) for s in range(len(items) // per_shard)]
@@ -126,7 +126,7 @@ def test_a_node_lost_mid_stage_hands_its_shard_to_a_surviving_actor(ray_cluster,
     """A third node joins, gets one of the three actors, and is lost (raylet and workers
     killed -9) after the actors are up: its shard is scored on another node, same rows."""
     from prefdata.cluster import add_loopback_node, lose_node
-    from prefdata.judges.labelling import JudgeRunner
+    from prefdata.labelling.runner import JudgeRunner
     from prefdata.judges.reward_model import RewardModelJudge
 
     config, todo = _judge_config(tiny_reward_model_dir), _shards(n_prompts=6, per_shard=3)
@@ -150,7 +150,7 @@ def test_when_every_actor_is_gone_the_error_names_the_unscored_shards(ray_cluste
     import ray
 
     from prefdata.errors import PrefdataError
-    from prefdata.judges.ray_pool import ScorerPool
+    from prefdata.labelling.ray_pool import ScorerPool
 
     todo = _shards(n_prompts=4, per_shard=3)
     with ScorerPool(_judge_config(tiny_reward_model_dir), actors=2) as pool:
@@ -167,7 +167,7 @@ def test_when_every_actor_is_gone_the_error_names_the_unscored_shards(ray_cluste
 def test_actor_layout_reserves_a_gpu_per_actor_for_a_judge_that_needs_one():
     from prefdata.errors import PrefdataError
     from prefdata.judges.base import judge_runs
-    from prefdata.judges.ray_pool import actor_layout
+    from prefdata.labelling.ray_pool import actor_layout
 
     cpu_cluster, gpu_cluster = {"CPU": 16.0}, {"CPU": 64.0, "GPU": 8.0}
     assert actor_layout(False, None, cpu_cluster, nodes=2) == (2, 0)  # one per node

@@ -1,6 +1,6 @@
 """Combining several judges' per-candidate scores into one: mean, majority or rank.
 
-    from prefdata.judges.aggregate import combine
+    from prefdata.labelling.combine import combine
     combine(["p1", "p1", "p2"], {"rm": [0.3, 2.1, -1.0], "exact": [1.0, 0.0, None]}, "rank")
     # [0.75, 0.25, 0.0]  (one score per candidate, higher is better, None if no judge scored it)
 
