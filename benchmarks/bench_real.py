@@ -159,10 +159,8 @@ def one_seed(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldo
     models["offline"] = train(out / "models" / "offline", datasets["prefdata"], model, size, seed, size.steps,
                               extra=[f"data.fraction={fraction}", f"data.seed={seed}"])
 
-    arms = {}
-    for arm, model_dir in models.items():
-        per_prompt = evaluate(out / "eval" / arm, model_dir, heldout_prompts, size)
-        arms[arm] = {"per_prompt": per_prompt, **data_stats(arm, datasets, out, report)}
+    per_prompt = evaluate(out / "eval", models, heldout_prompts, size)
+    arms = {arm: {"per_prompt": per_prompt[arm], **data_stats(arm, datasets, out, report)} for arm in models}
     guard_reading(out / "guard_reading.md", datasets["unguarded"], datasets["prefdata"], shared, seed)
     result = {"seed": seed, "arms": arms, "iterate_pairs": iter_pairs, "offline_pairs_available": offline_pairs}
     (out / "result.json").write_text(json.dumps(result, indent=2))
@@ -242,18 +240,25 @@ def iterate(out: Path, size: Size, sizing: list[str], prompts: Path, heldout: Pa
     return json.loads((out / "report.json").read_text())
 
 
-def evaluate(run: Path, model: Path, heldout_prompts: Path, size: Size) -> dict[str, list]:
-    """Greedy answers on the held-out prompts, scored by `prefdata eval` with the recipe's engine
-    settings: per prompt, in prompt_id order."""
+def evaluate(run: Path, models: dict[str, Path], heldout_prompts: Path, size: Size) -> dict[str, dict[str, list]]:
+    """Greedy answers of every arm's model on the held-out prompts, scored by one `prefdata eval`
+    (one process, each model resumable) with the recipe's engine settings: per arm, per prompt,
+    in prompt_id order."""
+    from prefdata.evaluate.answers import model_slug
+
     sampler = {k: v for k, v in yaml.safe_load(RECIPE.read_text())["sample"]["models"][0].items() if k != "model"}
     engine = [o.removeprefix("sample.models.0.") for o in size.overrides if o.startswith("sample.models.0.")]
-    prefdata("eval", model, "--prompts", heldout_prompts, "--out", run, "--max-tokens", size.max_tokens,
+    prefdata("eval", *models.values(), "--baseline", models["base"], "--prompts", heldout_prompts, "--out", run,
+             "--max-tokens", size.max_tokens,
              *_sets([f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sampler.items()], engine))
-    table = pl.read_parquet(next((run / "models").glob("*/scores.parquet"))).sort("prompt_id")
-    # a prompt without an answer fails (prefdata eval counts it, never leaves it out of the accuracy)
-    return {"prompt_id": table["prompt_id"].to_list(), "strict_prompt": table["prompt_strict"].to_list(),
-            "loose_instruction": table["instruction_loose"].to_list(), "relevance": table["relevance"].to_list(),
-            "num_tokens": table["answer_tokens"].to_list()}
+    per_arm = {}
+    for arm, model in models.items():
+        table = pl.read_parquet(run / "models" / model_slug(str(model)) / "scores.parquet").sort("prompt_id")
+        # a prompt without an answer fails (prefdata eval counts it, never leaves it out of the accuracy)
+        per_arm[arm] = {"prompt_id": table["prompt_id"].to_list(), "strict_prompt": table["prompt_strict"].to_list(),
+                        "loose_instruction": table["instruction_loose"].to_list(),
+                        "relevance": table["relevance"].to_list(), "num_tokens": table["answer_tokens"].to_list()}
+    return per_arm
 
 
 def pairs_in(dataset: Path) -> int:

@@ -122,3 +122,34 @@ def provenance_of(pairs: pl.DataFrame | pl.LazyFrame) -> dict[str, int] | None:
         return None
     counts = dict(lf.drop_nulls("provenance").group_by("provenance").len().collect().iter_rows())
     return {k: int(counts.get(k, 0)) for k in ("human", "judges", "both")} if counts else None
+
+
+# How a statistic combines over partitions, declared beside the code that computes it.
+SUM, AGREE, RECOMPUTE = "sum", "agree", "recompute"
+
+
+def combine_stats(parts: list[dict], rules: dict[str, str], recomputed: dict | None = None) -> dict:
+    """One stage's statistics over its partitions, each key by its declared rule: `sum` (a count,
+    or a dict of counts), `agree` (the same in every partition), `recompute` (taken again over
+    all the rows: given in `recomputed`). A key without a rule, or partitions that disagree,
+    is a bug in prefdata: an AssertionError naming the key."""
+    recomputed = recomputed or {}
+    unknown = sorted({k for p in parts for k in p} - set(rules))
+    assert not unknown, f"statistics without a combine rule: {unknown}; declare one beside the code"
+    out = {}
+    for key, rule in rules.items():
+        values = [p[key] for p in parts if key in p]
+        if rule == RECOMPUTE:
+            if key in recomputed:
+                out[key] = recomputed[key]
+        elif not values:
+            continue
+        elif rule == SUM:
+            out[key] = ({k: sum(v.get(k, 0) for v in values) for k in values[0]} if isinstance(values[0], dict)
+                        else sum(values))
+        elif rule == AGREE:
+            assert all(v == values[0] for v in values), f"statistic {key!r} differs between partitions: {values}"
+            out[key] = values[0]
+        else:
+            raise AssertionError(f"statistic {key!r}: unknown combine rule {rule!r}")
+    return out

@@ -23,7 +23,7 @@ from prefdata.pairing.blocks import (
     provenance, resolve_label_source, swap_consistency,
 )
 from prefdata.frames import polars_schema, with_all_columns
-from prefdata.ledger import provenance_of
+from prefdata.ledger import AGREE, RECOMPUTE, SUM, provenance_of
 
 class PairConfig(StrictModel):
     strategy: Union[Strategy, StrategyPlugin] = Field(
@@ -88,6 +88,15 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
     if by_provenance:
         stats["provenance"] = by_provenance
     return pairs, rejects, candidate_drops, stats
+
+
+# Every statistic build_pairs returns, with how it combines over partitions (partition/pairs.py)
+PAIR_STATS = {
+    "label_source": AGREE, "value": AGREE, "strategy": AGREE,
+    "prompts_in": SUM, "prompts_paired": SUM, "pairs": SUM, "candidates": SUM, "candidates_missing_score": SUM,
+    "candidates_invalid_score": SUM, "orphan_judgments": SUM, "provenance": SUM,
+    "margin": RECOMPUTE,
+}
 
 
 def pair_plan(judgments: pl.DataFrame | pl.LazyFrame, config: PairConfig) -> tuple[str, bool]:

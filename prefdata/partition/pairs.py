@@ -22,13 +22,12 @@ from pathlib import Path
 import polars as pl
 
 from prefdata.atomic import write_scratch
+from prefdata.ledger import combine_stats
 from prefdata.partition.executor import Executor, map_partitions
 from prefdata.partition.files import (concat_parts, count_finished, drop_scratch, once, open_scratch,
                                      prompt_partitions, read_partition, sink_partitions)
 
 INPUTS = ("prompts", "candidates", "judgments")
-SUMMED = ("prompts_in", "prompts_paired", "pairs", "candidates", "candidates_missing_score",
-          "candidates_invalid_score", "orphan_judgments")
 
 
 def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl.LazyFrame, config,
@@ -36,7 +35,7 @@ def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments:
                      progress=None, key: str | None = None) -> tuple[Path, pl.DataFrame, pl.DataFrame, dict]:
     """(pairs file in stage_dir, prompt rejects, candidate rejects, stats), as `build_pairs` gives.
     `key`: the stage key; a rerun of the same key keeps the partitions a killed run finished."""
-    from prefdata.pairing.build import check_types, describe, pair_plan
+    from prefdata.pairing.build import PAIR_STATS, check_types, describe, pair_plan
 
     check_types(judgments)
     label, use_rank = pair_plan(judgments, config)
@@ -51,12 +50,9 @@ def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments:
                        Path(stage_dir) / ".pairs.parquet", sort_key="pair_id")
     rejects = pl.concat([pl.read_parquet(scratch / f"rejects-{i}.parquet") for i in range(n_partitions)])
     drops = pl.concat([pl.read_parquet(scratch / f"candidate-rejects-{i}.parquet") for i in range(n_partitions)])
-    stats = {**results[0]["stats"], **{k: sum(r["stats"][k] for r in results) for k in SUMMED},
-             "margin": describe(pl.scan_parquet(out).select("margin").collect()["margin"]),
+    margin = describe(pl.scan_parquet(out).select("margin").collect()["margin"])
+    stats = {**combine_stats([r["stats"] for r in results], PAIR_STATS, {"margin": margin}),
              "partitions": n_partitions, "partitions_resumed": resumed}
-    counted = [r["stats"]["provenance"] for r in results if "provenance" in r["stats"]]
-    if counted:
-        stats["provenance"] = {k: sum(c[k] for c in counted) for k in counted[0]}
     drop_scratch(stage_dir)
     return out, rejects.sort("row_id", nulls_last=True), drops.sort(["reason", "row_id"]), stats
 

@@ -242,3 +242,19 @@ def test_a_strategy_of_ones_own_cannot_make_ties_self_pairs_or_inverted_pairs(tm
     assert sorted(zip(pairs["chosen_id"], pairs["rejected_id"])) == [
         ("p1:0:1", "p1:0:0"), ("p1:0:2", "p1:0:0"), ("p1:0:3", "p1:0:0"), ("p1:0:3", "p1:0:1"), ("p1:0:3", "p1:0:2")]
     assert (pairs["margin"] > 0).all() and set(rejects["row_id"]) == {"p2"}
+
+
+def test_every_pair_statistic_declares_how_it_combines_over_partitions():
+    from prefdata.ledger import combine_stats
+    from prefdata.pairing.build import PAIR_STATS
+
+    tables = make_tables({"p": [1.0, 2.0, 3.0], "q": [0.5, 0.1], "r": [1.0, 1.0]})
+    *_, stats = build_pairs(*tables, PairConfig(strategy="best_vs_worst"))
+    assert set(stats) <= set(PAIR_STATS)
+    both = combine_stats([stats, stats], PAIR_STATS, {"margin": "all rows"})
+    assert both["pairs"] == 2 * stats["pairs"] and both["provenance"]["judges"] == 2 * stats["provenance"]["judges"]
+    assert both["label_source"] == stats["label_source"] and both["margin"] == "all rows"
+    with pytest.raises(AssertionError, match="'label_source' differs between partitions"):
+        combine_stats([stats, {**stats, "label_source": "other"}], PAIR_STATS)
+    with pytest.raises(AssertionError, match=r"without a combine rule: \['new_count'\]"):
+        combine_stats([{**stats, "new_count": 1}], PAIR_STATS)
