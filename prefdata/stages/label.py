@@ -320,7 +320,9 @@ def on_ray(judge_config):
         return judge_config
     from prefdata.backends.ray import RayConfig
 
-    return judge_config.model_copy(update={field: RayConfig(**sampler.model_dump(exclude={"backend"}))})
+    # only what the user set: the ray config's defaults stay defaults (the CPU KV cache is sized from them)
+    return judge_config.model_copy(update={field: RayConfig(**sampler.model_dump(exclude={"backend"},
+                                                                                exclude_unset=True))})
 
 
 def human_labels(path: Path, candidates: pl.DataFrame) -> StageOutput:

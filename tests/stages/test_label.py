@@ -241,3 +241,18 @@ def test_missing_labels_below_the_limit_are_a_warning_quoting_the_reasons(tmp_pa
     [warning] = LabelStage(LabelConfig.model_validate(config)).warnings(out)
     assert warning.startswith("judge mine: 6 of 18 candidates have no label (error: 6); commonest reasons: ")
     assert "cannot grade a non-answer" in warning and "x6" in warning
+
+
+def test_an_llm_judge_moved_to_ray_keeps_only_the_sampler_settings_the_user_set(tiny_model_dir, monkeypatch):
+    # Copying the sampler's defaults as if set once gave the judge's Ray replicas 90% of a CPU
+    # node's RAM for their KV cache, and they failed to start.
+    pytest.importorskip("vllm")
+    from prefdata.backends.vllm import as_vllm_config, engine_args
+    from prefdata.stages.label import on_ray
+
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    config = LabelConfig.model_validate({"judges": [{"type": "llm", "id": "uf", "sampler": {
+        "backend": "vllm", "model": str(tiny_model_dir), "max_model_len": 256}}]}).judges[0]
+    moved = on_ray(config).sampler
+    assert moved.backend == "ray" and moved.model_fields_set == {"model", "max_model_len"}
+    assert engine_args(as_vllm_config(moved)) == engine_args(config.sampler)
