@@ -154,7 +154,8 @@ def run_judge(config, items: list[JudgeItem], runner: JudgeRunner, store: ShardS
                 **({"actors_lost": runner.lost[lost_before:]} if len(runner.lost) > lost_before else {})} \
         if store is not None else {}
     return rows, _rates({
-        "type": config.type, "ran_in": runner.placement, "model": meta.get("model"), "template_hash": meta.get("template_hash"),
+        "type": config.type, "ran_in": runner.placement,
+        "model": meta.get("model"), "template_hash": meta.get("template_hash"),
         "candidates": len(own), "labelled": sum(r["score"] is not None for r in own), "parse_status": dict(statuses),
         # the commonest reasons a candidate got no label, quoted by the stage's warnings and error
         **({"missing_reasons": dict(unlabelled.most_common(MISSING_REASONS))} if unlabelled else {}),
