@@ -23,27 +23,6 @@ import pytest  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`-n 2 --dist loadgroup`, what CI runs) the tests that share one costly
-    thing run on one worker: the two-node Ray cluster on loopback addresses, the Argilla server,
-    and the SmolLM2 conversion (its cache directory is written once)."""
-    for item in items:
-        group = server_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
-def server_group(item) -> str | None:
-    fixtures = set(getattr(item, "fixturenames", ()))
-    if "ray_cluster" in fixtures:
-        return "ray"
-    if "argilla" in item.path.parts or "browser" in fixtures:
-        return "argilla"
-    if "smollm2_dir" in fixtures:
-        return "smollm2"
-    return None
-
-
 def shared_data_dir() -> Path:
     return Path(os.environ.get("PREFDATA_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
