@@ -261,7 +261,7 @@ def funnel_table(funnel: list[dict]) -> str:
             lines.append(f"{'':<{w}}{'-> pairs':<12}{'':>9}{s['pairs']:>9}")
         if s.get("provenance"):
             by = ", ".join(f"{who}={n}" for who, n in s["provenance"].items() if n)
-            lines.append(f"{'':<{w}}{'decided by':<12}{'':>18}{'':>9}  {by}")
+            lines.append(f"{'':<{w}}{'decided by':<12}{'':>27}  {by}")  # under the reasons column
     return "\n".join(lines)
 
 
