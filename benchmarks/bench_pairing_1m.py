@@ -7,8 +7,8 @@ Synthetic data of realistic lengths (benchmarks/synthetic_labels.py: prompts 10-
 responses 20-300 words, 2% missing scores, 5% duplicated prompts) is written to parquet
 first. Then child processes read it and run, each measuring its own wall time and peak RSS
 (getrusage ru_maxrss), floor and prefdata alternating for `--repeats` rounds:
-- prefdata: the pair stage's logic (best_vs_worst) + the filter stage [gap, quality,
-  length, dedup(exact)], in memory (at this size the stages do not partition);
+- prefdata: the pair and filter stages' drivers (best_vs_worst; [gap, quality, length,
+  dedup(exact)]) with partitions as large as the data: their one-partition case, in memory;
 - floor: a minimal hand-written polars version of the same pairing + exact prompt dedup.
 Prints each run and the median ratio (target: prefdata within 1.5x of the floor, under 4 GiB).
 The floor runs no quality rule, so the quality filter is also timed alone on prefdata's pairs
@@ -38,20 +38,24 @@ def run_prefdata(data: Path) -> dict:
     from prefdata.filters.gap import GapFilterConfig
     from prefdata.filters.length import LengthFilterConfig
     from prefdata.filters.quality import QualityFilterConfig
-    from prefdata.stages.filter import FilterConfig, run_filters
-    from prefdata.stages.pair import PairConfig, build_pairs
+    from prefdata.partition.filters import filter_partitions
+    from prefdata.partition.pairs import pair_partitions
+    from prefdata.stages.filter import FilterConfig
+    from prefdata.stages.pair import PairConfig
 
-    frames = {n: pl.read_parquet(data / f"{n}.parquet") for n in ("prompts", "candidates", "judgments")}
+    whole = 10**9  # one partition
+    scans = [pl.scan_parquet(data / f"{n}.parquet") for n in ("prompts", "candidates", "judgments")]
     t0 = time.perf_counter()
-    pairs, rejects, _, stats = build_pairs(frames["prompts"], frames["candidates"], frames["judgments"],
-                                           PairConfig(strategy="best_vs_worst"))
+    paired = pair_partitions(*scans, PairConfig(strategy="best_vs_worst", partition_prompts=whole), 0, data / "pair")
+    pairs = paired.frame()
     t_pair = time.perf_counter() - t0
     config = FilterConfig(steps=[GapFilterConfig(min_margin=0.1), QualityFilterConfig(), LengthFilterConfig(),
-                                 DedupFilterConfig(near=False)])
-    out = run_filters(pairs, config, quiet=True)
+                                 DedupFilterConfig(near=False)], partition_pairs=whole)
+    out = filter_partitions(pairs, config)
     return {"seconds": time.perf_counter() - t0, "pair_seconds": t_pair, "pairs": pairs.height,
             "kept": out.data.height, "steps": {s["type"]: s["seconds"] for s in out.stats["funnel"]},
-            "dropped": out.stats["dropped"], "prompts_paired": stats["prompts_paired"]}
+            "dropped": out.stats["dropped"], "prompts_paired": paired.stats["prompts_paired"],
+            "partitions": [paired.stats["partitions"], out.stats["partitions"]]}
 
 
 def run_floor(data: Path) -> dict:

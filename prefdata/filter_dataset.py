@@ -95,8 +95,7 @@ def run_filter_stage(pairs: pl.DataFrame, config: FilterConfig, out: Path) -> St
         ctx = StageContext(run_dir=Path(tmp), stage_dir=Path(tmp), input_files={"pairs": artifact},
                            console=Console(stderr=True))
         result = FilterStage(config).run({"pairs": pl.scan_parquet(artifact)}, ctx)
-        if not isinstance(result.data, pl.DataFrame):
-            result.data = pl.read_parquet(result.data)
+        result.data = result.frame()
     return result
 
 
@@ -129,28 +128,30 @@ def _repair_and_filter(data_dir: Path, config: DatasetFilterConfig, config_path,
     from prefdata.io.dataset_dir import write_dataset_dir
     from prefdata.report import filter_step, write_report
     from prefdata.stages.export import pairs_to_examples
-    from prefdata.stages.pair import build_pairs
+    from prefdata.partition.pairs import pair_partitions
 
     missing = [f"{name}.parquet" for name in LABELLED if not (data_dir / f"{name}.parquet").is_file()]
     if missing:
         raise DataError(f"{data_dir}: no {', '.join(missing)}; re-pairing (`pair:` in {config_path}) needs a "
                         "dataset imported from rated completions (prefdata import --format ultrafeedback). "
                         "Remove the `pair:` section to filter the existing pairs.")
-    frames = {name: pl.read_parquet(data_dir / f"{name}.parquet") for name in LABELLED}
-    pairs, pair_rejects, _, pair_stats = build_pairs(frames["prompts"], frames["candidates"], frames["judgments"],
-                                                     config.pair, config.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.pair-") as tmp:
+        paired = pair_partitions(*(pl.scan_parquet(data_dir / f"{name}.parquet") for name in LABELLED), config.pair,
+                                 config.seed, Path(tmp))
+        pairs = paired.frame()
     result = run_filter_stage(pairs, config, out)
-    funnel = [funnel_entry("pair", "prompts", pair_stats["prompts_in"], pair_stats["prompts_paired"],
-                           reasons(pair_rejects), pairs=pair_stats["pairs"])]
+    funnel = [funnel_entry("pair", "prompts", paired.rows_in, paired.rows_kept, reasons(paired.rejects),
+                           pairs=paired.stats["pairs"])]
     funnel += [filter_step(step) for step in result.stats["funnel"]]
     images, sections, report = write_report(out, before=pairs, after=result.data, funnel=funnel)
     input_stats = _read_stats(data_dir)
     source = f"{input_stats.get('source', data_dir)}, re-paired and filtered with {config_path}"
     examples = pairs_to_examples(result.data, "conversational", source=str(input_stats.get("source", data_dir)))
     return write_dataset_dir(
-        out, examples, pl.concat([pair_rejects, result.rejects]), test_size=config.test_size, seed=config.seed,
+        out, examples, pl.concat([paired.rejects, result.rejects]), test_size=config.test_size, seed=config.seed,
         source=source, title=f"{data_dir.name} (re-paired, filtered)",
-        stats_extra={**report, "pair": pair_stats, "filters": config.model_dump(mode="json")["steps"]},
+        stats_extra={**report, "pair": paired.stats, "filters": config.model_dump(mode="json")["steps"]},
         card_sections=sections, images=images)
 
 

@@ -15,11 +15,35 @@ never a user error, so it is an AssertionError with both numbers, not a one-line
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from prefdata.frames import polars_schema
 from prefdata.records import RejectRecord
+
+
+@dataclass
+class StageOutput:
+    """What every stage driver returns: its output, the rows it dropped, and its statistics."""
+
+    data: pl.DataFrame | Path  # a Path: a finished parquet file the stage streamed out itself (moved into place)
+    rejects: pl.DataFrame
+    rows_in: int  # units the stage accounts for (prompts for sample, pairs for filter)
+    rows_kept: int | None = None  # defaults to data.height
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.rows_kept is None:
+            self.rows_kept = pl.scan_parquet(self.data).select(pl.len()).collect().item() \
+                if isinstance(self.data, Path) else self.data.height
+
+    def frame(self) -> pl.DataFrame:
+        """The output as a frame (read back when the stage streamed it to a file)."""
+        return pl.read_parquet(self.data) if isinstance(self.data, Path) else self.data
+
 
 
 class BalanceError(AssertionError):
@@ -145,8 +169,8 @@ def combine_stats(parts: list[dict], rules: dict[str, str], recomputed: dict | N
         elif not values:
             continue
         elif rule == SUM:
-            out[key] = ({k: sum(v.get(k, 0) for v in values) for k in values[0]} if isinstance(values[0], dict)
-                        else sum(values))
+            keys = dict.fromkeys(k for v in values for k in v) if isinstance(values[0], dict) else None
+            out[key] = {k: sum(v.get(k, 0) for v in values) for k in keys} if keys is not None else sum(values)
         elif rule == AGREE:
             assert all(v == values[0] for v in values), f"statistic {key!r} differs between partitions: {values}"
             out[key] = values[0]

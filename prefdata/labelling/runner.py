@@ -27,7 +27,7 @@ from prefdata.frames import frame
 from prefdata.labelling.combine import combine, ranks_within_groups, zscale
 from prefdata.labelling.agreement import agreement_of_labels, derived_pair_labels
 from prefdata.judges.base import JudgeItem, build_judge, judge_runs, shard_meta
-from prefdata.ledger import Rejects
+from prefdata.ledger import AGREE, RECOMPUTE, SUM, Rejects, combine_stats
 from prefdata.progress import Heartbeat
 from prefdata.records import Judgment
 from prefdata.shards import ShardStore
@@ -179,23 +179,31 @@ def _rates(stats: dict[str, Any]) -> dict[str, Any]:
     return stats
 
 
+# run_judge's own statistics, with how each combines over partitions; a judge's own (judge.stats())
+# combine by merge_judge_stats: counts add up, rates are recomputed
+RUN_STATS = {
+    "type": AGREE, "ran_in": AGREE,
+    "candidates": SUM, "labelled": SUM, "parse_status": SUM, "shards": SUM, "shards_resumed": SUM, "requests_sent": SUM,
+    "model": RECOMPUTE, "template_hash": RECOMPUTE, "missing_reasons": RECOMPUTE, "nodes": RECOMPUTE,
+    "actors_lost": RECOMPUTE, "parse_failure_rate": RECOMPUTE, "missing_rate": RECOMPUTE, "error_rate": RECOMPUTE,
+}
+
+
 def merge_run_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One judge's `run_judge` statistics over several partitions: counts add up, rates are
-    recomputed from them, parse statuses and nodes are merged."""
-    merged = merge_judge_stats([{k: v for k, v in p.items()
-                                 if k not in ("parse_status", "nodes", "actors_lost", "missing_reasons")}
-                                for p in parts])
-    merged["model"] = next((p["model"] for p in parts if p.get("model")), None)
-    merged["template_hash"] = next((p["template_hash"] for p in parts if p.get("template_hash")), None)
-    merged["parse_status"] = dict(sum((Counter(p["parse_status"]) for p in parts), Counter()))
-    if any("nodes" in p for p in parts):
-        merged["nodes"] = sorted({n for p in parts for n in p.get("nodes", [])})
+    """One judge's `run_judge` statistics over several partitions, by RUN_STATS and merge_judge_stats."""
+    recomputed: dict[str, Any] = {
+        "model": next((p["model"] for p in parts if p.get("model")), None),
+        "template_hash": next((p["template_hash"] for p in parts if p.get("template_hash")), None)}
     reasons = sum((Counter(p.get("missing_reasons", {})) for p in parts), Counter())
     if reasons:
-        merged["missing_reasons"] = dict(reasons.most_common(MISSING_REASONS))
+        recomputed["missing_reasons"] = dict(reasons.most_common(MISSING_REASONS))
+    if any("nodes" in p for p in parts):
+        recomputed["nodes"] = sorted({n for p in parts for n in p.get("nodes", [])})
     if any("actors_lost" in p for p in parts):
-        merged["actors_lost"] = [lost for p in parts for lost in p.get("actors_lost", [])]
-    return _rates(merged)
+        recomputed["actors_lost"] = [lost for p in parts for lost in p.get("actors_lost", [])]
+    own = merge_judge_stats([{k: v for k, v in p.items() if k not in RUN_STATS} for p in parts])
+    ours = combine_stats([{k: v for k, v in p.items() if k in RUN_STATS} for p in parts], RUN_STATS, recomputed)
+    return _rates({**ours, **own})
 
 
 def _shards(items: list[JudgeItem], size: int) -> list[list[JudgeItem]]:
@@ -244,6 +252,10 @@ def judge_scales(config, scores: dict[str, np.ndarray]) -> dict[str, tuple[float
     if config.combine != "mean" or len(config.judges) < 2:
         return None
     return {j: zscale(np.asarray(v, dtype=float)) for j, v in scores.items()}
+
+
+# finish_labels' counts, with how each combines over partitions (partition/labels.py)
+LABEL_COUNTS = {"candidates": SUM, "prompts": SUM, "unlabelled_candidates": SUM, "judged": SUM, "parse_failures": SUM}
 
 
 def finish_labels(config, items: list[JudgeItem], rows: list[dict],
@@ -314,3 +326,22 @@ def label_stats(config, counts: dict[str, int], judge_stats: dict[str, dict],
         "agreement": agreement_of_labels(labels) if len(labels) > 1 else None,
     }
 
+
+def missing_labels(stats: dict) -> str:
+    """'3 of 32 candidates have no label (error: 3); commonest reasons: ...' from a judge's statistics."""
+    n = stats.get("candidates") or 0
+    missing = n - (stats.get("labelled") or 0)
+    statuses = ", ".join(f"{k}: {v}" for k, v in sorted((stats.get("parse_status") or {}).items()) if k != "ok" and v)
+    reasons = "; ".join(f"{r!r} x{c}" for r, c in (stats.get("missing_reasons") or {}).items())
+    return (f"{missing} of {n} candidates have no label ({statuses or 'no score'})"
+            + (f"; commonest reasons: {reasons}" if reasons else ""))
+
+
+def refuse_broken_judges(config, judge_stats: dict[str, dict]) -> None:
+    """A judge that failed on more than label.max_error_rate of the candidates stops the stage (its
+    finished shards stay: a rerun after the fix re-judges only what the fix changes)."""
+    limit = config.max_error_rate
+    broken = [f"judge {j}: {missing_labels(s)}" for j, s in judge_stats.items() if (s.get("error_rate") or 0) > limit]
+    if broken:
+        raise PrefdataError(f"label: a judge failed on more than label.max_error_rate={limit:g} of the candidates "
+                            f"(fix the judge, or raise the limit): {'; '.join(broken)}")

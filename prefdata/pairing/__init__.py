@@ -4,7 +4,7 @@
     pairs, rejects, candidate_rejects, stats = build_pairs(prompts, candidates, judgments, PairConfig())
 
 - `blocks.py`: the vectorised building blocks (label values, pair generation, accounting).
-- `build.py`: the whole pair stage on in-memory frames, no I/O.
-The `pair` stage (prefdata/stages/pair.py) runs `build_pairs` on all the data or, through
-prefdata/partition/pairs.py, partition by partition.
+- `build.py`: the pairs of one partition's frames, no I/O.
+The `pair` stage's driver (prefdata/partition/pairs.py) runs `build_pairs` on each partition;
+one partition is the whole input, in memory.
 """

@@ -1,9 +1,11 @@
 """The filter steps over consecutive partitions of the pairs: memory bounded by the partition.
 
-    from prefdata.partition.filters import filter_partitioned
-    out_file, rejects, stats, rows_in = filter_partitioned(pairs_scan, config, stage_dir, partition_pairs=100_000)
+    from prefdata.partition.filters import filter_partitions
+    out = filter_partitions(pairs_scan, config, stage_dir)   # config: a FilterConfig (partition_pairs, executor)
+    out.data, out.rejects, out.stats["funnel"]   # a StageOutput, as every stage driver returns
 
-Each step runs as its filter's declared scope says (prefdata/filters/phases.py lists which
+Up to `partition_pairs` pairs (run locally) are one partition: the input in memory, every step
+applied to it in turn, whatever its scope. More pairs: each step runs as its filter's declared scope says (prefdata/filters/phases.py lists which
 shipped filter declares what); this module names no filter:
 - `pair` (each pair alone): `apply` on each partition;
 - `columns` (a few columns of all pairs): `apply` once on `narrow_columns()` of every
@@ -14,8 +16,10 @@ shipped filter declares what); this module names no filter:
 
 So the work runs in passes: a pass applies the last global decision and the per-pair steps
 up to the next global step, and collects what that step decides on. Every partition's rejects
-are in row order, so the concatenated ledger, the pairs and the funnel equal the in-memory
-stage's (tests/partition/test_partition_filters.py).
+are in row order, so the concatenated ledger, the pairs and the funnel equal the one-partition
+case's (tests/partition/test_partition_filters.py). Either way a step's statistics are its
+partitions' (`merge_stats`) updated by its global decision's and by `summarize` over all pairs,
+and its funnel entry is made by one function.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from prefdata.atomic import SCRATCH_COMPRESSION, write_scratch
 from prefdata.filters import build_filter
 from prefdata.filters.base import FilterContractError, check_balance
 from prefdata.filters.phases import StepScratch
-from prefdata.partition.executor import Executor, map_partitions
+from prefdata.partition.executor import map_partitions
 from prefdata.partition.files import concat_parts, count_finished, drop_scratch, once, open_scratch
-from prefdata.ledger import empty_rejects, reasons
+from prefdata.ledger import StageOutput, empty_rejects, reasons
+from prefdata.ledger import check_balance as ledger_balance
 from prefdata.lengths import gap_summary, length_gap
 
 
@@ -48,17 +53,20 @@ def step_scope(step) -> str:
     return flt.scope()
 
 
-def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: Path | None = None,
-                       partition_pairs: int, executor: Executor = "local", progress=None, log=None,
-                       key: str | None = None):
-    """(kept pairs file in stage_dir, rejects, stats with the funnel, input pairs), as `run_filters` gives.
+def filter_partitions(pairs: pl.DataFrame | pl.LazyFrame, config, stage_dir: Path | None = None, *,
+                      source: Path | None = None, progress=None, log=None, key: str | None = None) -> StageOutput:
+    """The filter stage's one driver: the kept pairs (a file in stage_dir, or a frame for one
+    partition), the rejects of every step in order, and stats with the funnel.
 
     `source`: the parquet file `pairs` scans, read partition by partition in place; without it the
     partitions are copied into the scratch directory first. `key`: the stage key; a rerun of the
     same key keeps the partitions a killed run finished, pass by pass.
     """
-    scratch = open_scratch(stage_dir, key)
+    pairs, partition_pairs, executor = pairs.lazy(), config.partition_pairs, config.executor
     total = pairs.select(pl.len()).collect().item()
+    if executor == "local" and total <= partition_pairs:
+        return _one_partition(pairs.collect(), config, log)
+    scratch = open_scratch(stage_dir, key)
     n_partitions = max(1, -(-total // partition_pairs))
     partitions = [(i * partition_pairs, partition_pairs) for i in range(n_partitions)]
     if source is not None:
@@ -116,11 +124,53 @@ def filter_partitioned(pairs: pl.LazyFrame, config, stage_dir: Path, *, source: 
     rejects = pl.concat([step_rejects[j] for j in range(len(steps))]) if steps else empty_rejects()
     gaps = {side: pl.concat([pl.read_parquet(scratch / f"length-gap-{side}-p{i}.parquet")["length_gap"]
                              for i in range(n_partitions)]) for side in ("in", "out")}
-    stats = {"funnel": funnel, "length_gap_before": gap_summary(gaps["in"]),
-             "length_gap_after": gap_summary(gaps["out"]), "partitions": n_partitions,
-             "partitions_resumed": resumed}
     drop_scratch(stage_dir)
-    return out, rejects, stats, total
+    return _output(out, rejects, total, funnel, gaps["in"], gaps["out"], n_partitions, resumed)
+
+
+def _one_partition(pairs: pl.DataFrame, config, log) -> StageOutput:
+    """Every step applied in turn to all the pairs, in memory."""
+    current, parts, funnel = pairs, [], []
+    for j, step in enumerate(config.steps):
+        started = time.perf_counter()
+        flt = build_filter(step)
+        result = flt.apply(current)
+        check_balance(result, current.height, j + 1, step.type)
+        before = flt.values(current)
+        values = (before, flt.values(result.kept)) if before is not None else None
+        funnel.append(_entry(j, step, current.height, result.kept.height, result.rejects,
+                             _step_stats(flt, [_plain(result.stats)], values), time.perf_counter() - started))
+        if log:
+            log(f"filter {j + 1}/{len(config.steps)} {step.type}: {current.height} -> {result.kept.height} pairs")
+        parts.append(result.rejects)
+        current = result.kept
+    rejects = pl.concat(parts) if parts else empty_rejects()
+    return _output(current, rejects, pairs.height, funnel, length_gap(pairs), length_gap(current), 1, 0)
+
+
+def _output(data, rejects: pl.DataFrame, rows_in: int, funnel: list[dict], gap_in: pl.Series, gap_out: pl.Series,
+            n_partitions: int, resumed: int) -> StageOutput:
+    stats = {"funnel": funnel, "length_gap_before": gap_summary(gap_in), "length_gap_after": gap_summary(gap_out),
+             "dropped": reasons(rejects), "partitions": n_partitions, "partitions_resumed": resumed}
+    return StageOutput(data=data, rejects=rejects, rows_in=rows_in, stats=stats)
+
+
+def _entry(j: int, step, rows_in: int, rows_kept: int, rejects: pl.DataFrame, stats: dict, seconds: float) -> dict:
+    """One step's funnel entry, its balance checked."""
+    ledger_balance(f"filter step {j + 1} ({step.type})", rows_in, rows_kept, rejects.height)
+    return {"step": j + 1, "type": step.type, "rows_in": rows_in, "rows_kept": rows_kept,
+            "dropped": reasons(rejects), "seconds": round(seconds, 3), "stats": stats}
+
+
+def _step_stats(flt, parts: list[dict], values: tuple[pl.DataFrame, pl.DataFrame] | None,
+                decided: dict | None = None) -> dict:
+    """A step's statistics: its partitions' merged, then its global decision's, then `summarize`
+    over the values of all pairs before and after it (when the filter gives values)."""
+    summary = flt.summarize(*values) if values is not None else {}
+    stats = flt.merge_stats([{k: v for k, v in p.items() if k not in summary} for p in parts])
+    stats.update(decided or {})
+    stats.update(summary)
+    return stats
 
 
 def _merge_step(j: int, step, parts: list[dict], scratch: Path, pending: dict | None,
@@ -128,17 +178,12 @@ def _merge_step(j: int, step, parts: list[dict], scratch: Path, pending: dict | 
     """One funnel entry from the partitions' counts and statistics (and the step's global decision)."""
     decided = pending if pending and pending["step"] == j else None
     flt, store = build_filter(step), StepScratch(scratch, j)
-    summary: dict = {}
-    if store.path("values-before", 0).is_file():  # statistics over all pairs, from every partition's values
-        summary = flt.summarize(store.read("values-before", len(parts)), store.read("values-after", len(parts)))
-    stats = flt.merge_stats([{k: v for k, v in p["stats"].items() if k not in summary} for p in parts])
-    if decided:
-        stats.update(decided["stats"])
-    stats.update(summary)
+    values = ((store.read("values-before", len(parts)), store.read("values-after", len(parts)))
+              if store.path("values-before", 0).is_file() else None)
+    stats = _step_stats(flt, [p["stats"] for p in parts], values, decided["stats"] if decided else None)
     seconds = sum(p["seconds"] for p in parts) + (decided["seconds"] if decided else 0.0)
-    return {"step": j + 1, "type": step.type, "rows_in": sum(p["rows_in"] for p in parts),
-            "rows_kept": sum(p["rows_kept"] for p in parts), "dropped": reasons(rejects),
-            "seconds": round(seconds, 3), "stats": stats}
+    return _entry(j, step, sum(p["rows_in"] for p in parts), sum(p["rows_kept"] for p in parts), rejects, stats,
+                  seconds)
 
 
 def filter_partition(item: dict) -> dict:

@@ -1,8 +1,11 @@
 """The pair stage over partitions of prompts: memory bounded by the partition, not the input.
 
-    from prefdata.partition.pairs import pair_partitioned
-    out_file, rejects, candidate_drops, stats = pair_partitioned(
-        prompts, candidates, judgments, config, seed, stage_dir, partition_prompts=100_000)
+    from prefdata.partition.pairs import pair_partitions
+    out = pair_partitions(prompts, candidates, judgments, config, seed, stage_dir)  # config: a PairConfig
+    out.data, out.rejects, out.stats   # a StageOutput, as every stage driver returns
+
+Up to `partition_prompts` prompts (run locally) are one partition: `build_pairs` on the input
+in memory. More:
 
 1. Decide once over all the labels: the label source and whether to pair on ranks.
 2. Cut the prompt ids into ranges of `partition_prompts`, ordered by `prompt_id + ":"`:
@@ -11,8 +14,9 @@
    `concat_parts` checks the boundaries and sorts only if some ids break the rule).
 3. Stream each input into per-partition files (polars streaming sinks); a judgment goes
    with its candidate.
-4. Pair each partition with the in-memory stage's own `build_pairs`, here or as Ray Data
-   tasks; sum the counts; margin statistics come from the margin column of the result.
+4. Pair each partition with `build_pairs`, here or as Ray Data tasks.
+Either way the statistics combine by `PAIR_STATS` (each declares sum, agree or recompute);
+margin statistics come from the margin column of the result.
 """
 
 from __future__ import annotations
@@ -21,40 +25,58 @@ from pathlib import Path
 
 import polars as pl
 
-from prefdata.atomic import write_scratch
+from prefdata.atomic import write_parquet, write_scratch
 from prefdata.ledger import combine_stats
-from prefdata.partition.executor import Executor, map_partitions
+from prefdata.partition.executor import map_partitions
 from prefdata.partition.files import (concat_parts, count_finished, drop_scratch, once, open_scratch,
                                      prompt_partitions, read_partition, sink_partitions)
+from prefdata.ledger import StageOutput
 
 INPUTS = ("prompts", "candidates", "judgments")
 
 
-def pair_partitioned(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl.LazyFrame, config,
-                     seed: int, stage_dir: Path, *, partition_prompts: int, executor: Executor = "local",
-                     progress=None, key: str | None = None) -> tuple[Path, pl.DataFrame, pl.DataFrame, dict]:
-    """(pairs file in stage_dir, prompt rejects, candidate rejects, stats), as `build_pairs` gives.
-    `key`: the stage key; a rerun of the same key keeps the partitions a killed run finished."""
-    from prefdata.pairing.build import PAIR_STATS, check_types, describe, pair_plan
+def pair_partitions(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl.LazyFrame, config,
+                    seed: int, stage_dir: Path, *, progress=None, key: str | None = None) -> StageOutput:
+    """The pair stage's one driver: pairs (a file in stage_dir, or a frame for one partition),
+    prompt rejects and stats. Up to `partition_prompts` prompts run locally are the one-partition
+    case: that partition is the input itself, in memory, and nothing is split. `key`: the stage
+    key; a rerun of the same key keeps the partitions a killed run finished."""
+    from prefdata.pairing.build import PAIR_STATS, build_pairs, check_types, describe, pair_plan
 
+    partition_prompts, executor = config.partition_prompts, config.executor
     check_types(judgments)
     label, use_rank = pair_plan(judgments, config)
-    scratch = open_scratch(stage_dir, key)
-    n_partitions = once(scratch, "pair:split", lambda: {
-        "partitions": _split_inputs(prompts, candidates, judgments, partition_prompts, scratch)})["partitions"]
-    items = [{"index": i, "scratch": str(scratch), "config": config.model_dump(mode="json"), "seed": seed,
-              "label": label, "use_rank": use_rank} for i in range(n_partitions)]
-    resumed = count_finished(scratch, "pair:partitions", n_partitions)
-    results = map_partitions(pair_partition, items, executor, progress, name="pair:partitions", scratch=scratch)
-    out = concat_parts([scratch / f"pairs-{i}.parquet" for i in range(n_partitions)],
-                       Path(stage_dir) / ".pairs.parquet", sort_key="pair_id")
-    rejects = pl.concat([pl.read_parquet(scratch / f"rejects-{i}.parquet") for i in range(n_partitions)])
-    drops = pl.concat([pl.read_parquet(scratch / f"candidate-rejects-{i}.parquet") for i in range(n_partitions)])
-    margin = describe(pl.scan_parquet(out).select("margin").collect()["margin"])
-    stats = {**combine_stats([r["stats"] for r in results], PAIR_STATS, {"margin": margin}),
+    n_prompts = prompts.select(pl.len()).collect().item()
+    resumed = 0
+    if executor == "local" and n_prompts <= partition_prompts:
+        pairs, rejects, drops, part = build_pairs(prompts.collect(), candidates.collect(), judgments.collect(),
+                                                  config, seed, plan=(label, use_rank))
+        parts, n_partitions, margin = [part], 1, part["margin"]
+    else:
+        scratch = open_scratch(stage_dir, key)
+        n_partitions = once(scratch, "pair:split", lambda: {
+            "partitions": _split_inputs(prompts, candidates, judgments, partition_prompts, scratch)})["partitions"]
+        items = [{"index": i, "scratch": str(scratch), "config": config.model_dump(mode="json"), "seed": seed,
+                  "label": label, "use_rank": use_rank} for i in range(n_partitions)]
+        resumed = count_finished(scratch, "pair:partitions", n_partitions)
+        results = map_partitions(pair_partition, items, executor, progress, name="pair:partitions", scratch=scratch)
+        pairs = concat_parts([scratch / f"pairs-{i}.parquet" for i in range(n_partitions)],
+                             Path(stage_dir) / ".pairs.parquet", sort_key="pair_id")
+        rejects = pl.concat([pl.read_parquet(scratch / f"rejects-{i}.parquet") for i in range(n_partitions)]) \
+            .sort("row_id", nulls_last=True)
+        drops = pl.concat([pl.read_parquet(scratch / f"candidate-rejects-{i}.parquet")
+                           for i in range(n_partitions)]).sort(["reason", "row_id"])
+        parts = [r["stats"] for r in results]
+        margin = describe(pl.scan_parquet(pairs).select("margin").collect()["margin"])
+        drop_scratch(stage_dir)
+    stats = {**combine_stats(parts, PAIR_STATS, {"margin": margin}),
              "partitions": n_partitions, "partitions_resumed": resumed}
-    drop_scratch(stage_dir)
-    return out, rejects.sort("row_id", nulls_last=True), drops.sort(["reason", "row_id"]), stats
+    listed = Path(stage_dir) / "candidate_rejects.parquet"
+    listed.unlink(missing_ok=True)  # an earlier run's list
+    if drops.height:
+        write_parquet(drops, listed)
+    return StageOutput(data=pairs, rejects=rejects, rows_in=stats["prompts_in"], rows_kept=stats["prompts_paired"],
+                       stats=stats)
 
 
 def _split_inputs(prompts: pl.LazyFrame, candidates: pl.LazyFrame, judgments: pl.LazyFrame, size: int,

@@ -28,6 +28,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from prefdata.fingerprint import code_fingerprint, engine_versions, path_fingerprint
+from prefdata.ledger import StageOutput  # noqa: F401  (the stage contract's output type, kept in the books module)
 from prefdata.model_dirs import is_model_or_adapter_dir
 
 # Packages whose versions decide what a generating or scoring stage outputs.
@@ -45,20 +46,6 @@ class StageContext:
     input_files: dict[str, Path] = field(default_factory=dict)  # the input artifacts' files, by name
     key: str | None = None  # the stage key of this run: a partitioned stage keeps finished partitions of it
     log_file: Path | None = None  # where engine output goes (RUN_DIR/logs/<stage>.log): progress lines quote it
-
-
-@dataclass
-class StageOutput:
-    data: pl.DataFrame | Path  # a Path: a finished parquet file the stage streamed out itself (moved into place)
-    rejects: pl.DataFrame
-    rows_in: int  # units the stage accounts for (prompts for sample, pairs for filter)
-    rows_kept: int | None = None  # defaults to data.height
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.rows_kept is None:
-            self.rows_kept = pl.scan_parquet(self.data).select(pl.len()).collect().item() \
-                if isinstance(self.data, Path) else self.data.height
 
 
 class Stage(ABC):

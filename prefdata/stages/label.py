@@ -53,12 +53,11 @@ from pydantic import Field, model_validator
 from prefdata.atomic import atomic_path, write_parquet
 from prefdata.config import StrictModel, stable_hash
 from prefdata.errors import PrefdataError
-from prefdata.faults import crash_point
 from prefdata.fingerprint import code_fingerprint
-from prefdata.frames import frame, read_record_file
+from prefdata.frames import read_record_file
 from prefdata.judges import JudgeConfig
 from prefdata.judges.base import judge_runs
-from prefdata.labelling.runner import JudgeRunner, build_items, finish_labels, label_stats, run_judge
+from prefdata.labelling.runner import JudgeRunner, missing_labels
 from prefdata.plugins import plugin_files
 from prefdata.records import Judgment
 from prefdata.rundir import RunDir
@@ -214,54 +213,21 @@ class LabelStage(Stage):
         return files
 
     def run(self, inputs: dict[str, pl.LazyFrame], ctx: StageContext) -> StageOutput:
+        from prefdata.partition.executor import console_progress
+        from prefdata.partition.labels import label_partitions
+
         c = self.config
         if c.source == "argilla":
             return human_labels(ctx.extra["human_judgments"], inputs["candidates"].lazy().collect())
-        prompts, candidates = inputs["prompts"].lazy(), inputs["candidates"].lazy()
-        rows_in = candidates.select(pl.len()).collect().item()
-        if prompts.select(pl.len()).collect().item() > c.partition_prompts:
-            from prefdata.partition.executor import console_progress
-            from prefdata.partition.labels import label_partitioned
-
-            out, rejects, stats = label_partitioned(
-                prompts, candidates, c, ctx.stage_dir, self._store_for(ctx.stage_dir), self._runner,
-                partition_prompts=c.partition_prompts, console=ctx.console,
-                progress=console_progress(ctx.console, "label"), key=ctx.key)
-            if c.source == "mixed":
-                mixed = self._mixed(pl.scan_parquet(out), candidates, ctx, stats)
-                with atomic_path(out) as tmp:
-                    pl.concat([pl.scan_parquet(out), mixed]).sink_parquet(tmp)
-            self._refuse_broken_judges(stats["judges"])
-            return StageOutput(data=out, rejects=rejects, rows_in=rows_in, rows_kept=stats["candidates"], stats=stats)
-        items, rejects = build_items(prompts.collect(), candidates.collect())
-        store_for, rows, judge_stats = self._store_for(ctx.stage_dir), [], {}
-        for judge_config in c.judges:
-            with self._runner(judge_config) as runner:
-                judge_rows, judge_stats[judge_config.id] = run_judge(
-                    runner.config, items, runner, store_for(judge_config), c.shard_size, ctx.console, ctx.log_file)
-            rows += judge_rows
-        self._refuse_broken_judges(judge_stats)
-        crash_point("label:judged")  # kill tests: every judge has answered, nothing written yet
-        pairwise = [r for r in rows if r["opponent_id"] is not None]
-        rows = [r for r in rows if r["opponent_id"] is None]
-        aggregate, counts, labels = finish_labels(c, items, rows)
-        stats = label_stats(c, counts, judge_stats, labels)
-        if pairwise:
-            path = write_parquet(frame(pairwise, Judgment), ctx.stage_dir / "pairwise_judgments.parquet")
-            stats["pairwise_judgments"] = {"rows": len(pairwise), "file": str(path)}
-        data = frame(rows + aggregate, Judgment)
+        candidates = inputs["candidates"].lazy()
+        out = label_partitions(inputs["prompts"].lazy(), candidates, c, ctx.stage_dir, self._store_for(ctx.stage_dir),
+                               self._runner, console=ctx.console, log_file=ctx.log_file,
+                               progress=console_progress(ctx.console, "label"), key=ctx.key)
         if c.source == "mixed":
-            data = pl.concat([data, self._mixed(data.lazy(), candidates, ctx, stats).collect()])
-        return StageOutput(data=data, rejects=rejects.frame(), rows_in=rows_in, rows_kept=len(items), stats=stats)
-
-    def _refuse_broken_judges(self, judge_stats: dict[str, dict]) -> None:
-        """A judge that failed on more than max_error_rate of the candidates stops the stage (its
-        finished shards stay: a rerun after the fix re-judges only what the fix changes)."""
-        limit = self.config.max_error_rate
-        broken = [f"judge {j}: {missing_labels(s)}" for j, s in judge_stats.items() if (s.get("error_rate") or 0) > limit]
-        if broken:
-            raise PrefdataError(f"label: a judge failed on more than label.max_error_rate={limit:g} of the candidates "
-                                f"(fix the judge, or raise the limit): {'; '.join(broken)}")
+            mixed = self._mixed(pl.scan_parquet(out.data), candidates, ctx, out.stats)
+            with atomic_path(out.data) as tmp:
+                pl.concat([pl.scan_parquet(out.data), mixed]).sink_parquet(tmp)
+        return out
 
     def _mixed(self, labels: pl.LazyFrame, candidates: pl.LazyFrame, ctx: StageContext, stats: dict) -> pl.LazyFrame:
         """source mixed: the mixed rows; their statistics go into `stats`, contradictions to a file."""
@@ -298,16 +264,6 @@ class LabelStage(Stage):
             root = stage_dir / "shards" / f"{judge_config.id}-{key}"
             return ShardStore(root if partition is None else root / f"p{partition}")
         return store_for
-
-
-def missing_labels(stats: dict) -> str:
-    """'3 of 32 candidates have no label (error: 3); commonest reasons: ...' from a judge's statistics."""
-    n = stats.get("candidates") or 0
-    missing = n - (stats.get("labelled") or 0)
-    statuses = ", ".join(f"{k}: {v}" for k, v in sorted((stats.get("parse_status") or {}).items()) if k != "ok" and v)
-    reasons = "; ".join(f"{r!r} x{c}" for r, c in (stats.get("missing_reasons") or {}).items())
-    return (f"{missing} of {n} candidates have no label ({statuses or 'no score'})"
-            + (f"; commonest reasons: {reasons}" if reasons else ""))
 
 
 def on_ray(judge_config):

@@ -41,8 +41,7 @@ from pathlib import Path
 import polars as pl
 
 from prefdata.stages.base import Stage, StageContext, StageOutput
-from prefdata.pairing.build import PairConfig, build_pairs
-from prefdata.atomic import write_parquet
+from prefdata.pairing.build import PairConfig, build_pairs  # noqa: F401  (build_pairs: the logic, re-exported)
 
 
 class PairStage(Stage):
@@ -64,21 +63,9 @@ class PairStage(Stage):
         return [*super().code_files(), *(Path(m.__file__) for m in modules)]
 
     def run(self, inputs: dict[str, pl.DataFrame | pl.LazyFrame], ctx: StageContext) -> StageOutput:
-        seed = self.config.seed if self.config.seed is not None else ctx.seed
-        prompts, candidates, judgments = (inputs[name].lazy() for name in self.inputs)
-        n_prompts = prompts.select(pl.len()).collect().item()
-        if self.config.executor == "ray" or n_prompts > self.config.partition_prompts:
-            from prefdata.partition.executor import console_progress
-            from prefdata.partition.pairs import pair_partitioned
+        from prefdata.partition.executor import console_progress
+        from prefdata.partition.pairs import pair_partitions
 
-            pairs, rejects, candidate_drops, stats = pair_partitioned(
-                prompts, candidates, judgments, self.config, seed, ctx.stage_dir,
-                partition_prompts=self.config.partition_prompts, executor=self.config.executor,
-                progress=console_progress(ctx.console, "pair"), key=ctx.key)
-        else:
-            pairs, rejects, candidate_drops, stats = build_pairs(
-                prompts.collect(), candidates.collect(), judgments.collect(), self.config, seed)
-        if candidate_drops.height:
-            write_parquet(candidate_drops, ctx.stage_dir / "candidate_rejects.parquet")
-        return StageOutput(data=pairs, rejects=rejects, rows_in=stats["prompts_in"],
-                           rows_kept=stats["prompts_paired"], stats=stats)
+        c = self.config
+        return pair_partitions(*(inputs[name].lazy() for name in self.inputs), c,
+                               c.seed if c.seed is not None else ctx.seed, ctx.stage_dir, progress=console_progress(ctx.console, "pair"), key=ctx.key)

@@ -60,6 +60,16 @@ class ShortChosen(Filter):
     def apply(self, pairs):
         return split_by_reasons(pairs, [Rule("short_chosen", pl.col("chosen").str.len_chars() < self.config.min_chars,
                                              "short", ["chosen"])])
+
+
+class ChosenChars(ShortChosen):
+    """Drop short chosen answers; report the chosen answers' characters over all pairs (summary hooks)."""
+
+    def values(self, pairs):
+        return pairs.select(pl.col("chosen").str.len_chars().alias("chars"))
+
+    def summarize(self, before, after):
+        return {"chars_before": int(before["chars"].sum()), "chars_after": int(after["chars"].sum())}
 '''
 
 
@@ -103,8 +113,18 @@ def run(tmp_path, config, pairs, name):
     console = Console(file=io.StringIO(), record=True, width=400)
     ctx = StageContext(run_dir=tmp_path, stage_dir=stage_dir, input_files={"pairs": artifact}, console=console)
     out = FilterStage(config).run({"pairs": pl.scan_parquet(artifact)}, ctx)
-    data = out.data if isinstance(out.data, pl.DataFrame) else pl.read_parquet(out.data)
+    data = out.frame()
     return out, data, console.export_text()
+
+
+@pytest.mark.parametrize("partition_pairs", [1000, 60])
+def test_a_filter_with_summary_hooks_reports_them_in_one_partition_or_many(tmp_path, recipe_dir, partition_pairs):
+    config = load_config(FilterConfig, config_file(recipe_dir, [{"type": "my_filters:ChosenChars"}],
+                                                   partition_pairs=partition_pairs))
+    out, data, _ = run(tmp_path, config, scored_pairs(), "sliced")
+    assert out.stats["partitions"] == (1 if partition_pairs == 1000 else 7)
+    stats = out.stats["funnel"][0]["stats"]
+    assert (stats["chars_before"], stats["chars_after"]) == (400 * 20 - 58 * 16, data["chosen"].str.len_chars().sum())
 
 
 def test_a_filter_beside_the_recipe_is_named_by_module_and_class(tmp_path, recipe_dir):

@@ -14,7 +14,8 @@ from prefdata import filters
 from prefdata.config import StrictModel
 from prefdata.filters.base import Filter, FilterResult, Rule, split_by_reasons
 from prefdata.registry import config_union
-from prefdata.stages.filter import run_filters
+from prefdata.partition.filters import filter_partitions
+from prefdata.stages.filter import FilterConfig
 
 
 class ShortChosenConfig(StrictModel):
@@ -36,12 +37,12 @@ class ShortChosenFilter(Filter):
 def test_a_new_filter_registered_with_one_line_runs_in_the_filter_stage(monkeypatch, make_pairs):
     monkeypatch.setattr(filters, "FILTERS", [*filters.FILTERS, ShortChosenFilter])  # the one line
 
-    class Steps(StrictModel):  # what the filter stage's config is, with the registry as it now is
+    class Steps(FilterConfig):  # what the filter stage's config is, with the registry as it now is
         steps: list[config_union(filters.FILTERS)]
 
     config = Steps.model_validate({"steps": [{"type": "quality"}, {"type": "short_chosen", "min_chars": 4}]})
     pairs = make_pairs([{"chosen": "ok"}, {"chosen": "a fine answer"}, {"chosen": "no"}])
-    out = run_filters(pairs, config, quiet=True)
+    out = filter_partitions(pairs, config)
     assert out.data["pair_id"].to_list() == ["pair1"]
     assert [step["type"] for step in out.stats["funnel"]] == ["quality", "short_chosen"]
     assert out.stats["funnel"][1]["dropped"] == {"short_chosen": 2}
@@ -64,3 +65,4 @@ def test_every_shipped_block_has_a_docstring_for_the_cli():
     for cls in [*filters.FILTERS, *JUDGES, *IMPORTERS]:
         assert cls.__doc__ and cls.__doc__.strip(), f"{cls.__name__} has no docstring"
     assert all(f"{i.name}: " in format_help() for i in IMPORTERS)
+

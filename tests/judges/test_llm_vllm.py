@@ -56,7 +56,7 @@ def test_llm_judges_on_vllm(tmp_path, tiny_model_dir):
 
     out = LabelStage(config).run(inputs, ctx)
 
-    data = out.data
+    data = out.frame()
     assert out.rows_in == out.rows_kept == 6
     for row in data.iter_rows(named=True):
         Judgment.model_validate(row)
@@ -83,5 +83,5 @@ def test_llm_judges_on_vllm(tmp_path, tiny_model_dir):
     assert evidence.height == 12
 
     # Greedy judging is reproducible: a second run gives the same raw outputs.
-    again = LabelStage(config).run(inputs, ctx).data
+    again = LabelStage(config).run(inputs, ctx).frame()
     assert again.filter(pl.col("judge_id") == "rubric")["raw_output"].to_list() == rubric["raw_output"].to_list()

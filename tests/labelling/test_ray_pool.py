@@ -10,7 +10,6 @@ import json
 import shutil
 from pathlib import Path
 
-import polars as pl
 import pytest
 from ray_actors import ray_actors
 
@@ -51,7 +50,7 @@ def test_reward_model_on_a_ray_actor_pool_equals_the_local_label_stage(ray_clust
     judges = [{"type": "reward_model", "id": "rm", "path": str(tiny_reward_model_dir), "batch_size": 2},
               {"type": "programmatic", "id": "num", "name": "numeric_match"}]
     outs, _ = label_both_ways(tmp_path, 8, judges=judges, shard_size=6)
-    assert outs["ray"].data.equals(outs["local"].data) and outs["ray"].data.height == 24 * 3
+    assert outs["ray"].frame().equals(outs["local"].frame()) and outs["ray"].frame().height == 24 * 3
     rm = outs["ray"].stats["judges"]["rm"]
     assert rm["shards"] == 4 and rm["requests_sent"] == 24
     assert rm["nodes"] == ["127.0.0.2", "127.0.0.3"], rm  # shards were scored on both nodes
@@ -69,7 +68,7 @@ def test_a_plugin_model_judge_runs_on_the_actor_pool_from_its_declaration(ray_cl
     judges = [{"type": "my_model_judge:TinyScorer", "id": "mine", "path": str(tiny_reward_model_dir)}]
     outs, started = label_both_ways(tmp_path, 8, "ShardScorer", context={"base_dir": folder}, judges=judges,
                                     shard_size=6)
-    assert outs["ray"].data.equals(outs["local"].data) and outs["ray"].data.height == 24
+    assert outs["ray"].frame().equals(outs["local"].frame()) and outs["ray"].frame().height == 24
     mine = outs["ray"].stats["judges"]["mine"]
     assert mine["ran_in"] == "ray actors" and outs["local"].stats["judges"]["mine"]["ran_in"] == "this process"
     assert mine["shards"] == 4 and mine["nodes"] == ["127.0.0.2", "127.0.0.3"], mine
@@ -89,7 +88,7 @@ def test_an_llm_judge_through_ray_data_llm_equals_the_local_engine(ray_cluster, 
     # 4 shards, one Ray Data job: each engine replica (one per node) started once, not once per shard
     assert outs["ray"].stats["judges"]["uf"]["shards"] == 4
     assert started == {"local": 0, "ray": alive_nodes()}
-    local, ray = (outs[e].data for e in ("local", "ray"))
+    local, ray = (outs[e].frame() for e in ("local", "ray"))
     assert local["raw_output"].null_count() == 0  # the engine answered every judge prompt
     # the raw judge texts (what the model said) are the same; so are the parsed labels
     assert ray.select("candidate_id", "raw_output", "score", "parse_status").equals(
@@ -104,7 +103,7 @@ def test_a_partitioned_label_stage_starts_its_actors_once(ray_cluster, tiny_rewa
     outs, started = label_both_ways(tmp_path, 9, "ShardScorer", judges=judges, shard_size=3, partition_prompts=3)
     assert outs["ray"].stats["partitions"] == 3 and outs["ray"].stats["judges"]["rm"]["shards"] == 9
     assert started == {"local": 0, "ray": 2}
-    ray, local = (pl.read_parquet(outs[e].data) for e in ("ray", "local"))
+    ray, local = (outs[e].frame() for e in ("ray", "local"))
     assert ray.equals(local) and ray.height == 27
 
 

@@ -46,7 +46,7 @@ def run_filter(tmp_path, pairs, steps, in_place=True, **config):
     out = FilterStage(FilterConfig.model_validate({"steps": steps, **config})).run(
         {"pairs": pl.scan_parquet(artifact)},
         StageContext(run_dir=tmp_path, stage_dir=stage_dir, input_files={"pairs": artifact} if in_place else {}))
-    data = out.data if isinstance(out.data, pl.DataFrame) else pl.read_parquet(out.data)
+    data = out.frame()
     return out, data
 
 

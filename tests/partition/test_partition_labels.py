@@ -33,7 +33,7 @@ def run_label(tmp_path, frames, key=None, **config):
     out = LabelStage(LabelConfig.model_validate(config)).run(
         dict(zip(("prompts", "candidates"), frames)),
         StageContext(run_dir=tmp_path, stage_dir=stage_dir, seed=3, key=key))
-    data = pl.read_parquet(out.data) if not isinstance(out.data, pl.DataFrame) else out.data
+    data = out.frame()
     return out, data.sort("judge_id", "candidate_id")
 
 
@@ -54,7 +54,7 @@ def frames():
 
 
 @pytest.mark.parametrize("combine", ["mean", "rank", "majority"])
-def test_partitioned_labels_equal_the_in_memory_labels(tmp_path, frames, tiny_reward_model_dir, combine):
+def test_partitioned_labels_equal_the_one_partition_labels(tmp_path, frames, tiny_reward_model_dir, combine):
     config = {"judges": judges(tiny_reward_model_dir), "combine": combine, "shard_size": 16}
     whole, whole_data = run_label(tmp_path / "whole", frames, **config)
     parts, parts_data = run_label(tmp_path / "parts", frames, partition_prompts=6, **config)
@@ -64,7 +64,7 @@ def test_partitioned_labels_equal_the_in_memory_labels(tmp_path, frames, tiny_re
     # A reward model's score depends slightly on its batch's padding, and partitions batch other
     # candidates together (as for diversity's embeddings): equal to 5 digits, raw logits aside.
     assert_frame_equal(parts_data.filter(model).drop("raw_output"), whole_data.filter(model).drop("raw_output"),
-                       check_exact=False, rtol=1e-5, atol=1e-5)
+                       check_exact=False, rel_tol=1e-5, abs_tol=1e-5)
     assert_frame_equal(parts.rejects, whole.rejects)
     assert parts.rejects["reason"].to_list() == ["unknown_prompt"] * 4
     assert (parts.rows_in, parts.rows_kept) == (whole.rows_in, whole.rows_kept) == (164, 160)
@@ -72,7 +72,9 @@ def test_partitioned_labels_equal_the_in_memory_labels(tmp_path, frames, tiny_re
     assert parts.stats["judges"]["rm"]["shards"] >= 7  # the model judge labelled in shards, partition by partition
     same = {k: v for k, v in parts.stats.items() if k not in (*VARYING, "judges", "pairwise_judgments")}
     # alpha sums the same terms in another order
-    assert rounded(same) == rounded({k: v for k, v in whole.stats.items() if k not in ("judges", "pairwise_judgments")})
+    assert rounded(same) == rounded({k: v for k, v in whole.stats.items()
+                                     if k not in (*VARYING, "judges", "pairwise_judgments")})
+    assert (whole.stats["partitions"], whole.stats["partitions_resumed"]) == (1, 0)
     assert same["agreement"]["pairs"]["long|w1"]["n_pairs"] > 0
     assert_frame_equal(*(pl.read_parquet(o.stats["pairwise_judgments"]["file"]).sort("judgment_id")
                          for o in (parts, whole)))

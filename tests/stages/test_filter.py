@@ -14,6 +14,7 @@ from prefdata.filters.gap import GapFilterConfig
 from prefdata.filters.length import LengthFilterConfig
 from prefdata.filters.quality import QualityFilterConfig
 from prefdata.records import PairRecord
+from prefdata.partition.filters import filter_partitions
 from prefdata.stages.filter import FilterConfig, FilterStage
 from prefdata.frames import frame
 
@@ -40,7 +41,7 @@ ALL_STEPS = FilterConfig(steps=[
                                st.sampled_from([None, "stop", "length"])), max_size=25))
 def test_every_step_balances_on_random_pairs(rows):
     pairs = frame([pair(i, *row) for i, row in enumerate(rows)], PairRecord)
-    out = FilterStage(ALL_STEPS).run({"pairs": pairs}, None)
+    out = filter_partitions(pairs, ALL_STEPS)
     assert out.rows_in == pairs.height == out.rows_kept + out.rejects.height
     previous = pairs.height
     for step in out.stats["funnel"]:
@@ -57,7 +58,7 @@ def test_filter_stage_funnel_and_reasons():
                    pair(2, "c", "good answer", "bad answers", 2.0, "stop"),
                    pair(3, "c", "fine answer", "worse answer", 2.0, "stop")], PairRecord)
     config = FilterConfig(steps=[GapFilterConfig(min_margin=0.5), QualityFilterConfig(), DedupFilterConfig()])
-    out = FilterStage(config).run({"pairs": pairs}, None)
+    out = filter_partitions(pairs, config)
     funnel = out.stats["funnel"]
     assert [f["rows_in"] for f in funnel] == [4, 3, 2] and funnel[-1]["rows_kept"] == out.rows_kept == 2
     assert out.stats["dropped"] == {"low_margin": 1, "empty_chosen": 1}
@@ -69,7 +70,7 @@ def test_default_config_and_empty_input():
     config = FilterConfig()
     assert [s.type for s in config.steps] == ["quality", "length", "dedup"]
     empty = frame([], PairRecord)
-    out = FilterStage(config).run({"pairs": empty}, None)
+    out = filter_partitions(empty, config)
     assert out.rows_in == 0 and out.data.height == 0 and isinstance(out.rejects, pl.DataFrame)
 
 

@@ -54,7 +54,7 @@ def test_programmatic_and_reward_model(tmp_path, tiny_reward_model_dir, combine)
         {"type": "reward_model", "id": "rm", "path": str(tiny_reward_model_dir), "batch_size": 4},
     ], "combine": combine}
     cands, out = run(config, tmp_path)
-    data = out.data
+    data = out.frame()
     # Accounting: every candidate with a known prompt kept; the orphan is the one reject.
     assert out.rows_in == cands.height == 19 and out.rows_kept == 18
     assert out.rejects["reason"].to_list() == ["unknown_prompt"] and out.rejects["row_id"][0] == "ghost:0:0"
@@ -88,8 +88,8 @@ def test_single_judge_missing_labels_are_kept_with_reasons(tmp_path):
     stage = LabelStage(LabelConfig.model_validate({"judges": [{"type": "programmatic", "id": "exact", "name": "exact_match"}]}))
     out = stage.run({"prompts": prompts, "candidates": cands}, ctx(tmp_path))
     assert out.rows_in == out.rows_kept == 6 and out.rejects.height == 0
-    assert out.data.height == 6 and set(out.data["judge_id"]) == {"exact"}  # no aggregate for one judge
-    missing = out.data.filter(pl.col("score").is_null())
+    assert out.frame().height == 6 and set(out.frame()["judge_id"]) == {"exact"}  # no aggregate for one judge
+    missing = out.frame().filter(pl.col("score").is_null())
     assert missing["candidate_id"].to_list() == ["m1:0:0", "m1:0:1", "m1:0:2"]
     assert (missing["reason"].str.contains("no reference answer")).all()
     assert out.stats["unlabelled_candidates"] == 3 and out.stats["score_judge_id"] == "exact"
@@ -119,7 +119,7 @@ def test_pairwise_judge_report_through_the_stage(tmp_path, monkeypatch):
         {"type": "llm", "id": "duel", "mode": "pairwise", "sampler": {"backend": "openai", "model": "j"}},
     ], "combine": "rank"}
     cands, out = run(config, tmp_path, n_prompts=3, orphan=False)
-    duel = out.data.filter(pl.col("judge_id") == "duel")
+    duel = out.frame().filter(pl.col("judge_id") == "duel")
     assert duel.height == 9 and duel["opponent_id"].null_count() == 9  # one row per candidate
     assert duel.sort("candidate_id")["score"].to_list() == [1.0, 0.25, 0.25] * 3
     s = out.stats
@@ -190,7 +190,7 @@ def test_aggregate_judges_leaves_reference_judges_out_of_the_combination(tmp_pat
         {"type": "programmatic", "id": "len", "name": "length", "params": {"prefer": "longer"}},
     ], "combine": "rank", "aggregate_judges": ["len"]}
     _, out = run(config, tmp_path, orphan=False)
-    data = out.data
+    data = out.frame()
     agg = data.filter(pl.col("judge_type") == "aggregate")
     lengths = data.filter(pl.col("judge_id") == "len").select("candidate_id", "score")
     joined = agg.join(lengths, on="candidate_id", suffix="_len")
