@@ -7,7 +7,8 @@ Per round: the build's funnel (kept and dropped by reason, every stage and filte
 label statistics, the training summary (final loss, reward accuracy and margin, alarms) and
 the held-out evaluation; round 0 is pi_0. One cross-round plot: every eval judge's mean
 (and pass rate) by round, and the win rate against pi_0. Per-round plots: each round's
-build funnel. Nothing here holds wall times, so a resumed loop writes the same report.
+build funnel. Nothing here holds wall times or how much a rerun reused (`*_resumed`), so a
+resumed loop writes the same report.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from prefdata.rundir import RunDir
 from prefdata.atomic import write_text_atomic
 
 
+def _found(stats):
+    """Statistics without the counts of work a rerun reused (`*_resumed`): what the round found."""
+    if isinstance(stats, dict):
+        return {k: _found(v) for k, v in stats.items() if not k.endswith("_resumed")}
+    return stats
+
+
 def collect(layout, plan, models: dict[int, str], evals: dict[int, dict]) -> dict:
     rounds = []
     for t in sorted(models):
@@ -28,7 +36,7 @@ def collect(layout, plan, models: dict[int, str], evals: dict[int, dict]) -> dic
         if t:
             run = RunDir(layout.round(t) / "run")
             entry["funnel"] = run_funnel(run.root)
-            entry["label"] = json.loads(run.stage("label").manifest().stats)
+            entry["label"] = _found(json.loads(run.stage("label").manifest().stats))
             entry["train"] = json.loads((layout.round(t) / "train.json").read_text())["summary"]
         rounds.append(entry)
     it = plan.recipe.iterate

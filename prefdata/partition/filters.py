@@ -5,8 +5,9 @@
     out.data, out.rejects, out.stats["funnel"]   # a StageOutput, as every stage driver returns
 
 Up to `partition_pairs` pairs (run locally) are one partition: the input in memory, every step
-applied to it in turn, whatever its scope. More pairs: each step runs as its filter's declared scope says (prefdata/filters/phases.py lists which
-shipped filter declares what); this module names no filter:
+applied to it in turn, whatever its scope. More pairs: each step runs as its filter's declared
+scope says (prefdata/filters/phases.py lists which shipped filter declares what); this module
+names no filter:
 - `pair` (each pair alone): `apply` on each partition;
 - `columns` (a few columns of all pairs): `apply` once on `narrow_columns()` of every
   surviving pair; the partitions keep the pair ids it kept;

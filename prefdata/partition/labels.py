@@ -32,8 +32,8 @@ import polars as pl
 from prefdata.atomic import write_scratch
 from prefdata.faults import crash_point
 from prefdata.frames import frame
-from prefdata.labelling.runner import (LABEL_COUNTS, build_items, finish_labels, judge_scales, label_stats, merge_run_stats,
-                                      refuse_broken_judges, run_judge)
+from prefdata.labelling.runner import (LABEL_COUNTS, build_items, finish_labels, judge_scales, label_stats,
+                                      merge_run_stats, refuse_broken_judges, run_judge)
 from prefdata.ledger import StageOutput, combine_stats, empty_rejects
 from prefdata.partition.files import (concat_parts, drop_scratch, finished, mark_finished, once, open_scratch,
                                       prompt_partitions, read_partition, sink_partitions)
@@ -111,7 +111,8 @@ def label_partitions(prompts: pl.LazyFrame, candidates: pl.LazyFrame, config, st
         for j, values in part_labels.items():
             labels.setdefault(j, []).append(values)
         rejects.append(partition_rejects.frame())
-    stats = label_stats(config, combine_stats(counts, LABEL_COUNTS), judge_stats, {j: np.concatenate(v) for j, v in labels.items()})
+    stats = label_stats(config, combine_stats(counts, LABEL_COUNTS), judge_stats,
+                        {j: np.concatenate(v) for j, v in labels.items()})
     stats.update(partitions=n_partitions, partitions_resumed=resumed)
 
     out = concat_parts([scratch / f"judge-{j.id}-p{i}.parquet" for j in config.judges for i in range(n_partitions)]

@@ -68,4 +68,5 @@ class PairStage(Stage):
 
         c = self.config
         return pair_partitions(*(inputs[name].lazy() for name in self.inputs), c,
-                               c.seed if c.seed is not None else ctx.seed, ctx.stage_dir, progress=console_progress(ctx.console, "pair"), key=ctx.key)
+                               c.seed if c.seed is not None else ctx.seed, ctx.stage_dir,
+                               progress=console_progress(ctx.console, "pair"), key=ctx.key)
