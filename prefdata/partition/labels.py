@@ -88,7 +88,10 @@ def label_partitions(prompts: pl.LazyFrame, candidates: pl.LazyFrame, config, st
                     write_scratch(frame(own, Judgment), scratch / f"judge-{judge_config.id}-p{i}.parquet")
                     write_scratch(frame([r for r in rows if r["opponent_id"] is not None], Judgment),
                                   scratch / f"pairwise-{judge_config.id}-p{i}.parquet")
-                    mark_finished(scratch, name, stats)
+                    if (stats.get("error_rate") or 0) <= config.max_error_rate:
+                        # kept for a rerun; a partition the judge failed on too often is judged again
+                        # (a judge server that was down heals by rerunning the same key)
+                        mark_finished(scratch, name, stats)
                 else:
                     resumed += 1
                 parts.append(stats)

@@ -233,6 +233,29 @@ def test_a_judge_that_fails_on_most_candidates_fails_the_stage_naming_it(tmp_pat
     assert out.stats["judges"]["mine"]["error_rate"] == 1.0
 
 
+def test_a_judge_that_failed_too_often_is_judged_again_by_a_rerun_of_the_same_key(tmp_path, monkeypatch):
+    from prefdata.errors import PrefdataError
+
+    (tmp_path / "remote_check.py").write_text(
+        "import os\n\ndef check(prompt, response, reference):\n"
+        "    if os.environ.get('CHECK_SERVER_DOWN'):\n        raise ConnectionError('check server down')\n"
+        "    return float(reference in response)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    stage = LabelStage(LabelConfig.model_validate({"judges": [
+        {"type": "programmatic", "id": "exact", "name": "exact_match"},
+        {"type": "programmatic", "id": "remote", "function": "remote_check:check"}]}))
+    prompts, cands = tables()
+    context = ctx(tmp_path)
+    context.key = "same stage key"
+    monkeypatch.setenv("CHECK_SERVER_DOWN", "1")
+    with pytest.raises(PrefdataError, match="judge remote: 18 of 18 candidates have no label"):
+        stage.run({"prompts": prompts, "candidates": cands}, context)
+    monkeypatch.delenv("CHECK_SERVER_DOWN")
+    out = stage.run({"prompts": prompts, "candidates": cands}, context)
+    assert out.stats["judges"]["remote"]["error_rate"] == 0.0
+    assert out.stats["partitions_resumed"] == 1  # judge exact was kept; judge remote ran again
+
+
 def test_missing_labels_below_the_limit_are_a_warning_quoting_the_reasons(tmp_path, flaky_checks):
     config = {"judges": [{"type": "programmatic", "id": "mine", "function": f"{flaky_checks}:picky"}]}
     _, out = run(config, tmp_path)
