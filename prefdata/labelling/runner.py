@@ -337,11 +337,16 @@ def missing_labels(stats: dict) -> str:
             + (f"; commonest reasons: {reasons}" if reasons else ""))
 
 
+def failed_too_often(config, stats: dict) -> bool:
+    """A judge's run (or one partition of it) that errored on more than label.max_error_rate of its candidates."""
+    return (stats.get("error_rate") or 0) > config.max_error_rate
+
+
 def refuse_broken_judges(config, judge_stats: dict[str, dict]) -> None:
     """A judge that failed on more than label.max_error_rate of the candidates stops the stage (its
     finished shards stay: a rerun after the fix re-judges only what the fix changes)."""
-    limit = config.max_error_rate
-    broken = [f"judge {j}: {missing_labels(s)}" for j, s in judge_stats.items() if (s.get("error_rate") or 0) > limit]
+    broken = [f"judge {j}: {missing_labels(s)}" for j, s in judge_stats.items() if failed_too_often(config, s)]
     if broken:
-        raise PrefdataError(f"label: a judge failed on more than label.max_error_rate={limit:g} of the candidates "
+        raise PrefdataError(f"label: a judge failed on more than label.max_error_rate={config.max_error_rate:g} of "
+                            "the candidates "
                             f"(fix the judge, or raise the limit): {'; '.join(broken)}")

@@ -32,8 +32,8 @@ import polars as pl
 from prefdata.atomic import write_scratch
 from prefdata.faults import crash_point
 from prefdata.frames import frame
-from prefdata.labelling.runner import (LABEL_COUNTS, build_items, finish_labels, judge_scales, label_stats,
-                                      merge_run_stats, refuse_broken_judges, run_judge)
+from prefdata.labelling.runner import (LABEL_COUNTS, build_items, failed_too_often, finish_labels, judge_scales,
+                                      label_stats, merge_run_stats, refuse_broken_judges, run_judge)
 from prefdata.ledger import StageOutput, combine_stats, empty_rejects
 from prefdata.partition.files import (concat_parts, drop_scratch, finished, mark_finished, once, open_scratch,
                                       prompt_partitions, read_partition, sink_partitions)
@@ -88,7 +88,7 @@ def label_partitions(prompts: pl.LazyFrame, candidates: pl.LazyFrame, config, st
                     write_scratch(frame(own, Judgment), scratch / f"judge-{judge_config.id}-p{i}.parquet")
                     write_scratch(frame([r for r in rows if r["opponent_id"] is not None], Judgment),
                                   scratch / f"pairwise-{judge_config.id}-p{i}.parquet")
-                    if (stats.get("error_rate") or 0) <= config.max_error_rate:
+                    if not failed_too_often(config, stats):
                         # kept for a rerun; a partition the judge failed on too often is judged again
                         # (a judge server that was down heals by rerunning the same key)
                         mark_finished(scratch, name, stats)
