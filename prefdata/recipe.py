@@ -62,6 +62,24 @@ class RecipeBase(StrictModel):
                              f"human answers of label.source: mixed unused; remove it or set it to {label.mixed_id!r}")
         return self
 
+    @model_validator(mode="after")
+    def _dynamic_sampling_compares_scores(self):
+        sample = getattr(self, "sample", None)
+        if sample is None or sample.dynamic is None:
+            return self
+        label, pair = getattr(self, "label", None), getattr(self, "pair", None)
+        if label is None or pair is None:
+            raise ValueError("sample.dynamic samples again for the prompts without a pair: the recipe needs label "
+                             "and pair sections")
+        if label.source != "judges":
+            raise ValueError(f"sample.dynamic needs label.source: judges (got {label.source}): each round's new "
+                             "answers are judged as they come")
+        pairwise = [j.id for j in label.judges if getattr(j, "mode", None) == "pairwise"]
+        if pairwise:
+            raise ValueError(f"sample.dynamic needs pointwise judges; {pairwise} compare answers within a round, so "
+                             "their labels would not compare across rounds (use mode: pointwise)")
+        return self
+
     def stages(self) -> list[str]:
         return [c.name for c in self.stage_classes if getattr(self, c.name) is not None]
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from prefdata.dynamic.table import rounds_table, rounds_text
 from prefdata.errors import DataError
 from prefdata.ledger import check_balance, funnel_entry, provenance_of
 from prefdata.lengths import gap_summary, length_gap_expr
@@ -91,7 +92,8 @@ def funnel_line(manifest) -> str:
     stages = {s.name: s for s in manifest.stages}
     pairs = json.loads(stages["pair"].stats).get("pairs", stages["pair"].rows_kept)
     kept = stages["filter"].rows_kept if "filter" in stages else pairs
-    return (f"{stages['prompts'].rows_kept} prompts -> {stages['label'].rows_in} candidates -> {pairs} pairs "
+    candidates = sum(s.rows_in for s in manifest.stages if s.name.split(".")[0] == "label")  # every round's
+    return (f"{stages['prompts'].rows_kept} prompts -> {candidates} candidates -> {pairs} pairs "
             f"-> {kept} kept")
 
 
@@ -223,6 +225,9 @@ def summarize(path: str | Path) -> dict[str, Any]:
     if run.is_run():
         funnel = run_funnel(path)
         summary: dict[str, Any] = {"kind": "run", "path": str(path), "funnel": funnel}
+        rounds = rounds_table((s.name, json.loads(s.manifest().stats or "{}")) for s in run.finished_stages())
+        if rounds:  # dynamic sampling
+            summary["rounds"] = rounds
         final = run.final_pairs_file()
         if final is not None:
             summary["pairs"] = describe_pairs(pl.scan_parquet(final))
@@ -275,6 +280,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary.get("funnel"):
         lines.append("")
         lines.append(funnel_table(summary["funnel"]))
+    if summary.get("rounds"):
+        lines += ["", "dynamic sampling, by round:", rounds_text(summary["rounds"])]
     pairs = summary.get("pairs")
     if pairs:
         lines.append("")

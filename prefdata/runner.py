@@ -25,6 +25,8 @@ import polars as pl
 import yaml
 
 from prefdata import __version__
+from prefdata.dynamic.rounds import check_budget, max_rounds, round_stages
+from prefdata.faults import crash_point, scope
 from prefdata.config import apply_overrides, load_config, stable_hash, validate
 from prefdata.errors import ConfigError, PrefdataError
 from prefdata.fingerprint import content_digest, engine_versions
@@ -114,7 +116,7 @@ def run_stage(stage: Stage, recipe: RecipeBase, run: RunDir, artifacts: Artifact
                   f"{manifest.dropped or ''} in {seconds:.1f}s")
     for warning in stage.warnings(out):
         console.print(f"[yellow]warning ({name}): {warning}[/]")
-    if out.rows_in and not out.rows_kept:
+    if out.rows_in and not out.rows_kept and not stage.keeps_none_quietly:
         first = out.rejects["message"][0] if "message" in out.rejects.columns and out.rejects.height else ""
         if stage.required:  # nothing to build from: stop with the reasons, not a row of empty stages
             raise PrefdataError(f"stage {name} kept none of its {out.rows_in} rows "
@@ -222,6 +224,23 @@ def build(
                       verbose)
 
 
+def _rounds(recipe: RecipeBase, run: RunDir, artifacts: Artifacts, force: bool, console,
+            verbose: bool) -> list[StageManifest]:
+    """Dynamic sampling (prefdata/dynamic/): select, sample and label again, round by round, until
+    no prompt is chosen; the last select stage records where the rounds ended and why."""
+    manifests = []
+    for r in range(1, max_rounds(recipe) + 2):
+        for stage in round_stages(recipe, r):
+            with scope(f"round{r}"):  # kill tests: "round1/sample:shard:1" is in round 1's sample stage only
+                manifest = run_stage(stage, recipe, run, artifacts, force, console, verbose)
+            manifests.append(manifest)
+            artifacts.add(stage.name, stage.output, run.stage(stage.name).data, manifest.output_hash)
+            if stage.output == "resample" and not manifest.rows_kept:
+                return manifests
+        crash_point(f"dynamic:round:{r}")  # kill tests: round r labelled, round r + 1 not selected
+    return manifests
+
+
 def _build(recipe: RecipeBase, recipe_path: str, run: RunDir, overrides: list[str], stages: list[str],
            force_stage: str | None, external: dict, console, verbose: bool) -> RunManifest:
     resolved = recipe.model_dump(mode="json")
@@ -249,6 +268,11 @@ def _build(recipe: RecipeBase, recipe_path: str, run: RunDir, overrides: list[st
             manifest = run_stage(stage, recipe, run, artifacts, force, console, verbose)
         manifests.append(manifest)
         artifacts.add(name, stage.output, run.stage(name).data, manifest.output_hash)
+        dynamic = getattr(recipe, "sample", None) is not None and recipe.sample.dynamic is not None
+        if dynamic and name == "prompts":
+            check_budget(recipe, manifest.rows_kept, recipe_path)
+        if dynamic and name == "label":
+            manifests += _rounds(recipe, run, artifacts, force, console, verbose)
     manifest = RunManifest(
         prefdata_version=__version__, recipe=str(recipe_path), config_hash=stable_hash(resolved),
         package_versions=package_versions(), stages=manifests,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -42,6 +43,7 @@ def build(
                                           "engine output (always in RUN_DIR/logs/<stage>.log).")] = False,
 ) -> None:
     """Run the recipe's stages (prompts -> sample -> label -> pair -> filter -> export)."""
+    from prefdata.dynamic.table import rounds_table, rounds_text
     from prefdata.errors import PrefdataError
     from prefdata.logs import terminal_console
     from prefdata.report import funnel_table, run_funnel
@@ -58,6 +60,9 @@ def build(
     manifest = run_build(recipe, out, set_, force_stage=force_stage, until_stage=until_stage,
                          external=external, console=console, verbose=verbose)
     console.print(funnel_table(run_funnel(out, [s.name for s in manifest.stages])))
+    rounds = rounds_table((s.name, json.loads(s.stats)) for s in manifest.stages)
+    if rounds:
+        console.print(f"dynamic sampling, by round:\n{rounds_text(rounds)}")
     console.print(f"run written to {out} (manifest.json; dropped rows with reasons: stages/*/rejects.parquet)")
     if not verbose:  # engines shut down at exit (vLLM prints then): into the log, not onto the console
         from prefdata.logs import engine_output_until_exit

@@ -59,6 +59,7 @@ class Stage(ABC):
     optional: ClassVar[bool] = False  # may be left out between its neighbours (filter)
     engines: ClassVar[tuple[str, ...]] = ()  # packages whose versions enter the key
     lazy_inputs: ClassVar[bool] = False  # run() gets LazyFrames (scans), for stages that bound their memory
+    keeps_none_quietly: ClassVar[bool] = False  # keeping no row is normal here, not a config mistake to warn of
 
     def __init__(self, config: BaseModel):
         self.config = config

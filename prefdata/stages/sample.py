@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from prefdata.backends import SamplerConfig, make_sampler
 from prefdata.backends.base import Request, Sampler, SamplingParams
 from prefdata.config import StrictModel, stable_hash
+from prefdata.dynamic.config import DynamicConfig
 from prefdata.fingerprint import code_fingerprint
 from prefdata.plugins import plugin_files
 from prefdata.faults import crash_point
@@ -58,17 +59,32 @@ class SampleConfig(StrictModel):
     )
     sampling: SamplingParams = Field(default_factory=SamplingParams, description="Shared by every model.")
     shard_size: int = Field(16, ge=1, description="Prompts per shard: a kill loses at most one shard of work.")
+    dynamic: DynamicConfig | None = Field(
+        None, description="Dynamic sampling: prompts whose answers give no pair get k more per model, in rounds "
+        "(prefdata/dynamic/).")
+
+    @model_validator(mode="after")
+    def _room_for_a_round(self):
+        per_round = self.k * len(self.models)
+        if self.dynamic is not None and self.dynamic.max_per_prompt < 2 * per_round:
+            raise ValueError(
+                f"dynamic.max_per_prompt {self.dynamic.max_per_prompt} leaves no room for a second round of k={self.k} "
+                f"x {len(self.models)} model(s) = {per_round} candidates per prompt; set it to at least "
+                f"{2 * per_round}, or remove sample.dynamic")
+        return self
 
 
-def request_seed(run_seed: int, prompt_id: str, model_index: int) -> int:
-    """Per-request seed: independent of batching, so resumes reproduce the same candidates."""
-    digest = hashlib.sha256(f"{run_seed}:{prompt_id}:{model_index}".encode()).hexdigest()
+def request_seed(run_seed: int, prompt_id: str, model_index: int, round: int = 0) -> int:
+    """Per-request seed: independent of batching, so resumes reproduce the same candidates; each
+    round of dynamic sampling draws anew."""
+    what = f"{run_seed}:{prompt_id}:{model_index}" + (f":{round}" if round else "")
+    digest = hashlib.sha256(what.encode()).hexdigest()
     # vLLM seeds the i-th of n samples with seed + i: multiples of MAX_K never overlap.
     return (int(digest[:8], 16) % (2**31 // MAX_K)) * MAX_K
 
 
 def shard_requests(sampler: Sampler, shard: list[dict], model_index: int, config: SampleConfig,
-                   run_seed: int) -> tuple[list[tuple[dict, Request]], Rejects]:
+                   run_seed: int, round: int = 0) -> tuple[list[tuple[dict, Request]], Rejects]:
     """A shard's requests (prompt record, request) and the prompts refused before generation:
     those whose tokens plus max_tokens do not fit the model's context (an answer could not be
     whole)."""
@@ -90,7 +106,7 @@ def shard_requests(sampler: Sampler, shard: list[dict], model_index: int, config
                         "model": sampler.model_id},
             )
             continue
-        seed = request_seed(run_seed, rec["prompt_id"], model_index)
+        seed = request_seed(run_seed, rec["prompt_id"], model_index, round)
         todo.append((rec, Request(messages=messages, n=config.k, seed=seed, prompt_tokens=n_tokens)))
     return todo, rejects
 
@@ -106,8 +122,10 @@ def engine_needs(prepared: list[list[tuple[dict, Request]]], max_tokens: int) ->
 
 
 def shard_candidates(sampler: Sampler, todo: list[tuple[dict, Request]], outputs: list[list],
-                     rejects: Rejects, model_index: int, config: SampleConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Candidates (and the requests the backend refused) from a shard's generations."""
+                     rejects: Rejects, model_index: int, config: SampleConfig,
+                     round: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidates (and the requests the backend refused) from a shard's generations; round r of
+    dynamic sampling numbers its answers from r * k."""
     refused = getattr(sampler, "refused", {})
     sampling = json.dumps({**config.sampling.model_dump(mode="json"), "n": config.k}, sort_keys=True)
     cands = []
@@ -118,7 +136,7 @@ def shard_candidates(sampler: Sampler, todo: list[tuple[dict, Request]], outputs
                 row=rec.get("source_row"), row_id=rec["prompt_id"], values={"model": sampler.model_id},
             )
             continue
-        for j, g in enumerate(gens):
+        for j, g in enumerate(gens, start=round * config.k):
             cands.append(Candidate(
                 candidate_id=f"{rec['prompt_id']}:{model_index}:{j}", prompt_id=rec["prompt_id"],
                 text=g.text, num_tokens=g.num_tokens, finish_reason=g.finish_reason,
@@ -132,6 +150,17 @@ class SampleStage(Stage):
     name, Config = "sample", SampleConfig
     inputs, output, unit = ("prompts",), "candidates", "prompts"
     engines = GENERATION_ENGINES
+
+    def __init__(self, config: SampleConfig, round: int = 0):
+        super().__init__(config)
+        self.round = round  # dynamic sampling's round (prefdata/dynamic/); 0: the stage itself
+
+    def fingerprint(self) -> dict[str, Any]:
+        out = super().fingerprint()
+        out["config"].pop("dynamic", None)  # how far later rounds may go does not change this one's answers
+        if self.round:
+            out["round"] = self.round
+        return out
 
     def warnings(self, out: StageOutput) -> list[str]:
         found = []
@@ -188,7 +217,8 @@ class SampleStage(Stage):
         what = model_config.model_dump(mode="json", exclude=set(getattr(model_config, "transport_fields", ())))
         # The model's files and the engine versions are part of a shard's identity: a model
         # retrained into the same directory never gets the old model's shards back.
-        key = stable_hash({"model": what, "model_index": m, "k": config.k,
+        rounds = {"round": self.round} if self.round else {}  # round 0 keeps the keys of runs without rounds
+        key = stable_hash({"model": what, "model_index": m, "k": config.k, **rounds,
                            "sampling": config.sampling.model_dump(mode="json"), "seed": ctx.seed,
                            "model_files": fingerprint.get("paths", {}).get(model_config.model),
                            "engines": fingerprint.get("engines"),
@@ -213,7 +243,7 @@ class SampleStage(Stage):
                     sampler.progress = beat
                     timing["sampler_ready_s"] = time.perf_counter() - t0
                     beat.phase("counting prompt tokens")
-                    prepared = {i: shard_requests(sampler, shards[i], m, config, ctx.seed) for i in todo}
+                    prepared = {i: shard_requests(sampler, shards[i], m, config, ctx.seed, self.round) for i in todo}
                     self._say_refused(prepared, beat)
                     beat.total = beat.done + sum(len(t) for t, _ in prepared.values()) * config.k
                     needs = engine_needs([t for t, _ in prepared.values()], config.sampling.max_tokens)
@@ -224,7 +254,7 @@ class SampleStage(Stage):
                     # shards come back as they finish (all at once on ray: one job, engines started once)
                     for i, outputs in sampler.generate_shards(requests, config.sampling):
                         shard_todo, shard_rejects = prepared.pop(i)
-                        done[i] = shard_candidates(sampler, shard_todo, outputs, shard_rejects, m, config)
+                        done[i] = shard_candidates(sampler, shard_todo, outputs, shard_rejects, m, config, self.round)
                         store.save(i, identities[i], {"": done[i][0], "rejects": done[i][1]},
                                    {"candidates": done[i][0].height})
                         crash_point(f"sample:shard:{len(done) - len(finished)}")  # kill tests: n shards saved
