@@ -70,6 +70,9 @@ def recipe_report(recipe_path: str | Path, overrides: list[str] = (), measure_s:
                                   "answers": len(todo) * config.k, "max_tokens": config.sampling.max_tokens}
         if needs is not None:
             report["longest_prompt_tokens"] = needs.prompt_tokens
+        if config.dynamic is not None:  # later rounds: at most max_per_prompt per prompt, within the budget
+            most = len(todo) * config.dynamic.max_per_prompt // len(config.models)
+            report["dynamic_answers_at_most"] = min(most, config.dynamic.budget or most)
         batch = 1
         if model_config.backend in ENGINE_BACKENDS and needs is not None:
             from prefdata.backends.vllm import as_vllm_config, engine_settings

@@ -48,7 +48,9 @@ def doctor(
         console.print(f"[bold]{m['backend']}:{m['model']}[/]  {m['prompts']} prompts -> {m['answers']} answers of "
                       f"up to {m['max_tokens']} tokens; longest prompt {m.get('longest_prompt_tokens', '-')} tokens"
                       + (f"; {m['refused_prompt_too_long']} prompts do not fit the context"
-                         if m["refused_prompt_too_long"] else ""), highlight=False)
+                         if m["refused_prompt_too_long"] else "")
+                      + (f"; dynamic sampling: up to {m['dynamic_answers_at_most']} answers over every round"
+                         if "dynamic_answers_at_most" in m else ""), highlight=False)
         for key, value in m.get("engine", {}).items():
             console.print(f"  {key} = {value}  [dim]({m['engine_reasons'].get(key, 'vLLM default')})[/]",
                           highlight=False)

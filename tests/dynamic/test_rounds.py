@@ -168,3 +168,13 @@ def test_dynamic_sampling_on_a_ray_cluster(ray_cluster, tiny_model_dir, tmp_path
     new = union.filter(pl.col("sample_index") >= K)
     assert selected and set(new["prompt_id"]) == selected and new.height == K * len(selected)
     assert json.loads(next(s for s in manifest.stages if s.name == "pair").stats)["candidates"] == union.height
+
+
+@pytest.mark.timeout(120)
+def test_doctor_says_how_many_answers_the_rounds_may_cost(recipe):
+    from prefdata.doctor import recipe_report
+
+    [model] = recipe_report(recipe, measure_s=0)
+    assert model["answers"] == 16 * K and model["dynamic_answers_at_most"] == 16 * MAX
+    [model] = recipe_report(recipe, ["sample.dynamic.budget=40"], measure_s=0)
+    assert model["dynamic_answers_at_most"] == 40
