@@ -57,6 +57,9 @@ def test_real_model_benchmark_runs_every_arm_at_a_tiny_size(tmp_path, tiny_model
             assert low <= entry["strict_prompt_vs_ultrafeedback"]["diff"] <= high
     assert summary["offline"]["pairs"] == summary["iterative"]["pairs"]  # one offline round at equal pairs
     assert "| prefdata |" in (out / "summary.md").read_text()
+    iterate = json.loads((out / "seed0" / "iterate" / "report.json").read_text())  # scored as by prefdata eval
+    assert all(set(r["ifeval"]) == {"strict_prompt", "loose_instruction"} for r in iterate["rounds"])
+    assert iterate["rounds"][2]["ifeval"]["strict_prompt"]["vs_initial"]["prompt_strict"]["prompts"] == 2
     reading = (out / "seed0" / "guard_reading.md").read_text()
     assert "## without the guard" in reading and "## with the guard" in reading
 

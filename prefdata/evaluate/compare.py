@@ -4,6 +4,7 @@ difference (model - baseline, per prompt) with its 95% bootstrap interval and ve
 
     summary = summarize(tables)                   # {model: {metric: mean}}
     compared = compare(tables, baseline="base")   # {model: {metric: {diff, low, high, verdict}}}
+    paired_difference(table, base, "score")       # one metric of two per-prompt tables (prefdata iterate's)
 """
 
 from __future__ import annotations
@@ -28,21 +29,21 @@ def summarize(tables: dict[str, pl.DataFrame]) -> dict[str, dict]:
     return out
 
 
-def compare(tables: dict[str, pl.DataFrame], baseline: str) -> dict[str, dict]:
+def compare(tables: dict[str, pl.DataFrame], baseline: str, metrics: tuple[str, ...] = METRICS) -> dict[str, dict]:
     base = tables[baseline]
-    out = {}
-    for model, t in tables.items():
-        if model == baseline:
-            continue
-        both = t.join(base, on="prompt_id", suffix="_base")
-        out[model] = {}
-        for metric in METRICS:
-            pair = both.select(metric, f"{metric}_base").drop_nulls()
-            diffs = (pair[metric].cast(pl.Float64) - pair[f"{metric}_base"].cast(pl.Float64)).to_list()
-            mean, low, high = paired_interval([diffs])
-            out[model][metric] = {"diff": mean, "low": low, "high": high, "prompts": len(diffs),
-                                  "verdict": verdict(low, high) if diffs else "no prompts"}
-    return out
+    return {model: {metric: paired_difference(t, base, metric) for metric in metrics}
+            for model, t in tables.items() if model != baseline}
+
+
+def paired_difference(table: pl.DataFrame, base: pl.DataFrame, metric: str) -> dict:
+    """table - base in `metric`, per prompt (joined on prompt_id; prompts where either is null are
+    left out and the rest counted): mean, 95% bootstrap interval and verdict."""
+    both = table.select("prompt_id", metric).join(base.select("prompt_id", metric), on="prompt_id", suffix="_base")
+    pair = both.select(metric, f"{metric}_base").drop_nulls()
+    diffs = (pair[metric].cast(pl.Float64) - pair[f"{metric}_base"].cast(pl.Float64)).to_list()
+    mean, low, high = paired_interval([diffs])
+    return {"diff": mean, "low": low, "high": high, "prompts": len(diffs),
+            "verdict": verdict(low, high) if diffs else "no prompts"}
 
 
 def _mean(column: pl.Series) -> float | None:
@@ -50,4 +51,4 @@ def _mean(column: pl.Series) -> float | None:
     return float(values.mean()) if values.len() else None
 
 
-__all__ = ["ACCURACY", "METRICS", "compare", "summarize"]
+__all__ = ["ACCURACY", "METRICS", "compare", "paired_difference", "summarize"]

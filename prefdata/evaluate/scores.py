@@ -35,15 +35,16 @@ def _verdicts(aspects: str | None) -> dict[str, float | int | None]:
             "instruction_strict": sum(strict) / len(strict), "instruction_loose": sum(loose) / len(loose)}
 
 
-def prompt_scores(run_dir: Path, prompts: pl.DataFrame) -> pl.DataFrame:
-    """The per-prompt table of one model's evaluation run (see the module docstring)."""
+def prompt_scores(run_dir: Path, prompts: pl.DataFrame, judge_id: str = JUDGE_ID) -> pl.DataFrame:
+    """The per-prompt table of one model's evaluation run (see the module docstring), from the
+    `ifeval` judge `judge_id` (prefdata iterate's evaluation names its own)."""
     from prefdata.instructions import parse_spec, uses_stand_in
 
     run = RunDir(run_dir)
     answers = pl.read_parquet(run.stage("sample").data).select(
         "prompt_id", pl.col("num_tokens").alias("answer_tokens"),
         (pl.col("finish_reason") == "length").alias("truncated"))
-    judged = pl.read_parquet(run.stage("label").data).filter(pl.col("judge_id") == JUDGE_ID)
+    judged = pl.read_parquet(run.stage("label").data).filter(pl.col("judge_id") == judge_id)
     rows = []
     for r in judged.select("prompt_id", "aspects").iter_rows(named=True):
         aspects = json.loads(r["aspects"]) if r["aspects"] else {}

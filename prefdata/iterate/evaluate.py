@@ -7,8 +7,12 @@
 One row per held-out prompt and judge, also for a prompt that got no answer (the sample
 stage dropped it, e.g. too long) or no score: those count as missing. Per judge: the mean
 score over the scored ones; for programmatic checks, the pass rate over all held-out prompts
-(score >= pass_score, a missing score fails); and the win rate against pi_0 on the prompts
-both answered with a score (win 1, tie 0.5, loss 0; the others are left out and counted).
+(score >= pass_score, a missing score fails); the win rate against pi_0 on the prompts
+both answered with a score (win 1, tie 0.5, loss 0; the others are left out and counted); and
+`vs_initial`, the paired difference from pi_0 with its 95% bootstrap interval and verdict
+(prefdata/evaluate/compare.py, as `prefdata eval` compares models): of the pass rate for
+checks, of the score for other judges. IFEval judges also get IFEval's own accuracies, per
+prompt and compared with pi_0 by `prefdata eval`'s code (`ifeval_section`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from prefdata.evaluate.compare import paired_difference
 from prefdata.iterate.config import Plan
 
 
@@ -41,6 +46,23 @@ def eval_scores(judgments: Path, prompt_ids: list[str], judge_types: dict[str, s
     return grid.join(scored, on=["prompt_id", "judge_id"], how="left").sort("prompt_id", "judge_id")
 
 
+def ifeval_section(run: Path, initial: Path | None, prompts: pl.DataFrame, judges: list[str]) -> dict:
+    """Per `ifeval` eval judge: IFEval's accuracies (prompt- and instruction-level, strict and loose),
+    relevance and answer length as `prefdata eval` scores them, and their paired differences from
+    pi_0's evaluation run `initial` (None: this is pi_0)."""
+    from prefdata.evaluate.compare import compare, summarize
+    from prefdata.evaluate.scores import ACCURACY, prompt_scores
+
+    out = {}
+    for judge in judges:
+        mine = prompt_scores(run, prompts, judge)
+        entry = summarize({"t": mine})["t"]
+        if initial is not None:
+            entry["vs_initial"] = compare({"t": mine, "0": prompt_scores(initial, prompts, judge)}, "0", ACCURACY)["t"]
+        out[judge] = entry
+    return out
+
+
 CHECKED = ("programmatic", "ifeval")  # judges with a right answer: a pass rate means something
 
 
@@ -55,7 +77,13 @@ def summarize_eval(scores: pl.DataFrame, baseline: pl.DataFrame | None, pass_sco
         if mine["judge_type"][0] in CHECKED:
             entry["pass_rate"] = float((mine["score"].fill_null(float("-inf")) >= pass_score).mean())
         if baseline is not None:
-            entry.update(_win_rate(mine, baseline.filter(pl.col("judge_id") == judge)))
+            base = baseline.filter(pl.col("judge_id") == judge)
+            entry.update(_win_rate(mine, base))
+            # checks: the pass rate's difference (a missing score fails); other judges: the score's, where both have one
+            value = ((pl.col("score").fill_null(float("-inf")) >= pass_score).cast(pl.Float64)
+                     if mine["judge_type"][0] in CHECKED else pl.col("score"))
+            entry["vs_initial"] = paired_difference(mine.with_columns(value.alias("value")),
+                                                    base.with_columns(value.alias("value")), "value")
         out[judge] = entry
     return out
 

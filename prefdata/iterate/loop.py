@@ -44,7 +44,7 @@ from prefdata import faults
 from prefdata.config import stable_hash
 from prefdata.fingerprint import code_fingerprint, engine_versions, file_digest, path_fingerprint
 from prefdata.iterate.config import IterateRecipe, Plan, load_plan, round_train_config
-from prefdata.iterate.evaluate import eval_overrides, eval_scores, summarize_eval
+from prefdata.iterate.evaluate import eval_overrides, eval_scores, ifeval_section, summarize_eval
 from prefdata.iterate.human import ask_humans, round_budgets
 from prefdata.iterate.report import fmt_number, write_report
 from prefdata.iterate.schedule import round_seed, schedule
@@ -267,6 +267,10 @@ def _evaluate(plan: Plan, layout: IterateDir, t: int, model: str, console: Conso
     baseline = None if t == 0 else eval_scores(RunDir(layout.round(0) / "eval").stage("label").data, prompt_ids,
                                                 types)
     result = {"round": t, "model": model, "judges": summarize_eval(scores, baseline, plan.recipe.iterate.eval.pass_score)}
+    ifeval = [judge for judge, kind in types.items() if kind == "ifeval"]
+    if ifeval:
+        result["ifeval"] = ifeval_section(run, None if t == 0 else layout.round(0) / "eval",
+                                          pl.read_parquet(layout.heldout), ifeval)
     write_text_if_changed(rdir / "eval.json", json.dumps(result, indent=2))
     console.print(f"round {t}: eval {_eval_line(result)}")
     return result

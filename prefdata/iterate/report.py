@@ -32,7 +32,7 @@ def collect(layout, plan, models: dict[int, str], evals: dict[int, dict]) -> dic
     rounds = []
     for t in sorted(models):
         entry = {"round": t, "model": str(Path(models[t]).relative_to(layout.root)) if t else models[t],
-                 "eval": evals[t]["judges"]}
+                 "eval": evals[t]["judges"], **({"ifeval": evals[t]["ifeval"]} if "ifeval" in evals[t] else {})}
         if t:
             run = RunDir(layout.round(t) / "run")
             entry["funnel"] = run_funnel(run.root)
@@ -66,7 +66,7 @@ def markdown(report: dict) -> str:
              "", "![rounds](plots/rounds.png)", "", "## Held-out evaluation (greedy answers)", ""]
     head = ["round", "pairs trained", "final loss", "reward acc."]
     for j in judges:
-        head += [f"{j} mean", f"{j} pass", f"{j} win vs pi_0"]
+        head += [f"{j} mean", f"{j} pass", f"{j} win vs pi_0", f"{j} vs pi_0 [95% CI]"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for entry in report["rounds"]:
         train = entry.get("train", {})
@@ -74,8 +74,10 @@ def markdown(report: dict) -> str:
                fmt_number(train.get("reward_accuracy"))]
         for j in judges:
             r = entry["eval"].get(j, {})
-            row += [fmt_number(r.get("mean")), _pct(r.get("pass_rate")), _pct(r.get("win_rate_vs_initial"))]
+            row += [fmt_number(r.get("mean")), _pct(r.get("pass_rate")), _pct(r.get("win_rate_vs_initial")),
+                    _difference(r.get("vs_initial"), percent="pass_rate" in r)]
         lines.append("| " + " | ".join(row) + " |")
+    lines += _ifeval_markdown(report["rounds"])
     for entry in report["rounds"][1:]:
         alarms = ", ".join(entry["train"]["alarms"]) or "none"
         lines += ["", f"## Round {entry['round']}", "", f"Model: `{entry['model']}`; training alarms: {alarms}.", "",
@@ -106,6 +108,31 @@ def plot_rounds(report: dict, path: Path) -> Path:
     for ax in (left, right):
         ax.set_xticks(rounds)
     return save_figure(fig, path)
+
+
+def _ifeval_markdown(rounds: list[dict]) -> list[str]:
+    """IFEval's accuracies per round and judge, scored and compared as `prefdata eval` does."""
+    if not any("ifeval" in r for r in rounds):
+        return []
+    head = ["round", "judge", "prompt strict", "vs pi_0 [95% CI]", "instruction loose", "vs pi_0 [95% CI]",
+            "relevance"]
+    lines = ["", "IFEval accuracy (scored as by `prefdata eval`; differences paired over the held-out prompts):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rounds:
+        for judge, e in (r.get("ifeval") or {}).items():
+            vs = e.get("vs_initial", {})
+            lines.append(f"| {r['round']} | {judge} | {_pct(e['prompt_strict'])} | "
+                         f"{_difference(vs.get('prompt_strict'))} | {_pct(e['instruction_loose'])} | "
+                         f"{_difference(vs.get('instruction_loose'))} | {fmt_number(e['relevance'])} |")
+    return lines
+
+
+def _difference(d: dict | None, percent: bool = True) -> str:
+    """'+5.0 [+1.0, +9.0] holds': in points for rates, as it is for scores."""
+    if not d or d.get("prompts", 0) == 0:
+        return "-"
+    f = (lambda x: f"{100 * x:+.1f}") if percent else (lambda x: f"{x:+.3f}")
+    return f"{f(d['diff'])} [{f(d['low'])}, {f(d['high'])}] {d['verdict']}"
 
 
 def fmt_number(value) -> str:

@@ -36,3 +36,14 @@ def test_a_held_out_prompt_without_an_answer_counts_as_missing_and_failed(tmp_pa
     assert scores["score"].to_list() == [1.0, 1.0, None]
     out = summarize_eval(scores, None, pass_score=1.0)["exact"]
     assert out["prompts"] == 3 and out["missing"] == 1 and out["pass_rate"] == pytest.approx(2 / 3)
+
+
+def test_the_difference_from_pi0_is_paired_with_an_interval_as_prefdata_eval_compares_models():
+    mine, base = _scores([1.0] * 30 + [None] * 2), _scores([0.0] * 20 + [1.0] * 12)
+    out = summarize_eval(mine, base, pass_score=1.0)["exact"]["vs_initial"]
+    # pass rates 30/32 vs 12/32: a missing score fails, so all 32 prompts are paired
+    assert out["prompts"] == 32 and out["diff"] == pytest.approx(18 / 32)
+    assert 0 < out["low"] < out["diff"] < out["high"] and out["verdict"] == "holds"
+    rm = summarize_eval(_scores([0.5, None, 0.1], "rm", "reward_model"), _scores([0.3, 0.2, 0.4], "rm", "reward_model"),
+                        pass_score=1.0)["rm"]["vs_initial"]
+    assert rm["prompts"] == 2 and rm["diff"] == pytest.approx((0.2 - 0.3) / 2)  # scores, where both have one

@@ -48,7 +48,10 @@ def test_each_round_samples_from_the_previous_rounds_model_and_is_evaluated(two_
     for entry in report["rounds"]:
         exact = entry["eval"]["exact"]
         assert exact["prompts"] == 200 and 0 <= exact["pass_rate"] <= 1
-        assert (entry["round"] == 0) == ("win_rate_vs_initial" not in exact)
+        assert (entry["round"] == 0) == ("win_rate_vs_initial" not in exact) == ("vs_initial" not in exact)
+        if entry["round"]:  # the pass rate's paired difference from pi_0, over every held-out prompt
+            vs = exact["vs_initial"]
+            assert vs["prompts"] == 200 and vs["low"] <= vs["diff"] <= vs["high"]
     sampled_from = {t: set(pl.read_parquet(out / f"rounds/{t}/run/stages/sample/data.parquet")["model"])
                     for t in (1, 2)}
     assert sampled_from == {1: {str(addition_policy / "models/sft")}, 2: {str(out / "rounds/1/model")}}
