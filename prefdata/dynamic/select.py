@@ -3,8 +3,8 @@
     stages/select.2/data.parquet      the prompt records sampled again in round 2
     stages/select.2/rejects.parquet   every other prompt, with why: has_pair, max_per_prompt, budget, ...
 
-It pairs every candidate so far exactly as the pair stage will (build_pairs with the recipe's
-pair section and seed). A prompt without a pair for a reason more answers can change (tie,
+It pairs every candidate so far exactly as the pair stage will (its driver, pair_partitions,
+with the recipe's pair section and seed: in partitions, and on Ray, as the pair stage is). A prompt without a pair for a reason more answers can change (tie,
 below_margin, too_few_candidates, missing_score, invalid_score) is chosen while another round
 keeps it within `max_per_prompt` and the run within `budget`; when the budget does not cover
 them all, the prompts with the fewest candidates go first (then a seeded order).
@@ -24,7 +24,8 @@ import polars as pl
 
 from prefdata.dynamic.config import DynamicConfig
 from prefdata.ledger import empty_rejects, rejects_from
-from prefdata.pairing.build import PairConfig, build_pairs
+from prefdata.pairing.build import PairConfig
+from prefdata.partition.pairs import pair_partitions
 from prefdata.stages.base import Stage, StageContext, StageOutput
 
 # no pair yet, for a reason another answer can change (no_candidates: the sampler refused the prompt)
@@ -35,6 +36,7 @@ class SelectStage(Stage):
     name, Config = "select", DynamicConfig
     inputs, output, unit = ("prompts", "candidates", "judgments"), "resample", "prompts"
     keeps_none_quietly = True  # selecting nobody is how the rounds end
+    lazy_inputs = True
 
     def __init__(self, config: DynamicConfig, round: int, per_round: int, pair: PairConfig):
         super().__init__(config)
@@ -50,12 +52,15 @@ class SelectStage(Stage):
 
         return [*super().code_files(), *PairStage(self.pair).code_files()]
 
-    def run(self, inputs: dict[str, pl.DataFrame], ctx: StageContext) -> StageOutput:
-        prompts, candidates = inputs["prompts"], inputs["candidates"]
+    def run(self, inputs: dict[str, pl.LazyFrame], ctx: StageContext) -> StageOutput:
+        prompts, candidates, judgments = (inputs[name].lazy() for name in self.inputs)
         seed = self.pair.seed if self.pair.seed is not None else ctx.seed
-        pairs, no_pair, _, pair_stats = build_pairs(prompts, candidates, inputs["judgments"], self.pair, seed)
-        table = self._table(prompts, candidates, no_pair, seed)
-        used, budget = candidates.height, self.config.budget
+        # the pair stage's own driver: the same pairs, in partitions above pair.partition_prompts
+        paired = pair_partitions(prompts, candidates, judgments, self.pair, seed, ctx.stage_dir, key=ctx.key)
+        no_pair, prompts = paired.rejects, prompts.collect()
+        counts = candidates.group_by("prompt_id").len("n").collect()
+        table = self._table(prompts, counts, no_pair, seed)
+        used, budget = int(counts["n"].sum()), self.config.budget
         room = None if budget is None else max(budget - used, 0) // self.per_round
         helped = pl.col("no_pair").is_in(RESAMPLED_REASONS)
         fits = pl.col("n") + self.per_round <= self.config.max_per_prompt
@@ -71,9 +76,9 @@ class SelectStage(Stage):
         data = prompts.filter(pl.col("prompt_id").is_in(chosen.implode()))
         stats = {
             "round": self.round, "candidates": used, "prompts": prompts.height,
-            "prompts_with_pair": pair_stats["prompts_paired"],
-            "prompts_without_pair": prompts.height - pair_stats["prompts_paired"], "pairs": pairs.height,
-            "yield_per_1k_candidates": round(1000 * pairs.height / used, 1) if used else None,
+            "prompts_with_pair": paired.stats["prompts_paired"],
+            "prompts_without_pair": prompts.height - paired.stats["prompts_paired"], "pairs": paired.stats["pairs"],
+            "yield_per_1k_candidates": round(1000 * paired.stats["pairs"] / used, 1) if used else None,
             "no_pair": dict(sorted(no_pair["reason"].value_counts().iter_rows())) if no_pair.height else {},
             "selected": data.height, "candidates_requested": data.height * self.per_round,
             "budget": budget, "budget_left": None if budget is None else budget - used,
@@ -81,11 +86,10 @@ class SelectStage(Stage):
         return StageOutput(data=data, rejects=self._rejects(table), rows_in=prompts.height, rows_kept=data.height,
                            stats=stats)
 
-    def _table(self, prompts: pl.DataFrame, candidates: pl.DataFrame, no_pair: pl.DataFrame,
+    def _table(self, prompts: pl.DataFrame, counts: pl.DataFrame, no_pair: pl.DataFrame,
                seed: int) -> pl.DataFrame:
-        """prompt_id, n (candidates so far), no_pair (build_pairs' reason, null: paired), order (a
+        """prompt_id, n (candidates so far), no_pair (the pair stage's reason, null: paired), order (a
         seeded draw that breaks ties in the budget's queue)."""
-        counts = candidates.group_by("prompt_id").len("n")
         reasons = no_pair.select(pl.col("row_id").alias("prompt_id"), pl.col("reason").alias("no_pair"))
         return (prompts.select("prompt_id")
                 .join(counts, on="prompt_id", how="left", maintain_order="left")

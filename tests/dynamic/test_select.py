@@ -20,8 +20,9 @@ from prefdata.stages.base import StageContext
 from stages.test_pair import make_tables
 
 
-def select(table: dict, tmp_path, per_round: int = 2, **limits):
-    stage = SelectStage(DynamicConfig(**limits), round=1, per_round=per_round, pair=PairConfig())
+def select(table: dict, tmp_path, per_round: int = 2, partition_prompts: int = 100_000, **limits):
+    pair = PairConfig(partition_prompts=partition_prompts)
+    stage = SelectStage(DynamicConfig(**limits), round=1, per_round=per_round, pair=pair)
     prompts, candidates, judgments = make_tables(table)
     out = stage.run({"prompts": prompts, "candidates": candidates, "judgments": judgments},
                     StageContext(run_dir=tmp_path, stage_dir=tmp_path))
@@ -30,14 +31,15 @@ def select(table: dict, tmp_path, per_round: int = 2, **limits):
     return set(out.data["prompt_id"]), why, out.stats
 
 
-def test_prompts_without_a_pair_are_sampled_again_and_the_others_say_why(tmp_path):
+@pytest.mark.parametrize("partition_prompts", [100_000, 2])  # pairs in one partition or three, as the pair stage
+def test_prompts_without_a_pair_are_sampled_again_and_the_others_say_why(tmp_path, partition_prompts):
     chosen, why, stats = select({
         "paired": [1.0, 0.0],
         "tie": [1.0, 1.0],
         "one_scored": [1.0, None],
         "full_tie": [0.0, 0.0, 0.0, 0.0],  # 4 already: another 2 would pass max_per_prompt 5
         "no_answers": [],
-    }, tmp_path, max_per_prompt=5)
+    }, tmp_path, max_per_prompt=5, partition_prompts=partition_prompts)
     assert chosen == {"tie", "one_scored"}
     assert why == {"paired": "has_pair", "full_tie": "max_per_prompt", "no_answers": "cannot_help"}
     assert stats["prompts_with_pair"] == 1 and stats["prompts_without_pair"] == 4 and stats["pairs"] == 1
