@@ -79,7 +79,7 @@ def build(run: Path, overrides: list[str]) -> None:
     print("$ prefdata " + " ".join(cmd[3:]), flush=True)
     subprocess.run(cmd, check=True)
     manifest = json.loads((run / "manifest.json").read_text())
-    from prefdata.dynamic.table import rounds_table
+    from prefdata.report import rounds_table
 
     rounds = rounds_table((s["name"], json.loads(s["stats"])) for s in manifest["stages"])
     (run / "rounds.json").write_text(json.dumps(rounds, indent=2))

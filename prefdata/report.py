@@ -14,12 +14,12 @@ keeps + drops exactly its input.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from prefdata.dynamic.table import rounds_table, rounds_text
 from prefdata.errors import DataError
 from prefdata.ledger import check_balance, funnel_entry, provenance_of
 from prefdata.lengths import gap_summary, length_gap_expr
@@ -294,4 +294,27 @@ def format_summary(summary: dict[str, Any]) -> str:
         if gap["mean"] is not None:
             lines.append(f"length gap (chosen - rejected chars): mean {gap['mean']:+.1f}  median {gap['median']:+.1f}  "
                          f"chosen longer in {gap['chosen_longer_share']:.0%}")
+    return "\n".join(lines)
+
+
+def rounds_table(stage_stats: Iterable[tuple[str, dict]]) -> list[dict]:
+    """Dynamic sampling (prefdata/dynamic/), one row per round: the candidates after it, the prompts
+    still without a pair, the pairs and the yield (pairs per 1,000 candidates), and how many
+    prompts the next round sampled again; from the select stages' statistics. Empty for a run
+    without dynamic sampling."""
+    rows = []
+    for name, stats in stage_stats:
+        if name.startswith("select."):
+            rows.append({"round": stats["round"] - 1, "candidates": stats["candidates"],
+                         "prompts_without_pair": stats["prompts_without_pair"], "pairs": stats["pairs"],
+                         "yield_per_1k_candidates": stats["yield_per_1k_candidates"],
+                         "sampled_again": stats["selected"]})
+    return rows
+
+
+def rounds_text(rows: list[dict]) -> str:
+    lines = [f"{'round':>5}{'candidates':>12}{'no pair':>9}{'pairs':>8}{'pairs/1k cand':>15}{'sampled again':>15}"]
+    for r in rows:
+        lines.append(f"{r['round']:>5}{r['candidates']:>12}{r['prompts_without_pair']:>9}{r['pairs']:>8}"
+                     f"{r['yield_per_1k_candidates'] or 0:>15.1f}{r['sampled_again']:>15}")
     return "\n".join(lines)

@@ -43,7 +43,7 @@ def build(
                                           "engine output (always in RUN_DIR/logs/<stage>.log).")] = False,
 ) -> None:
     """Run the recipe's stages (prompts -> sample -> label -> pair -> filter -> export)."""
-    from prefdata.dynamic.table import rounds_table, rounds_text
+    from prefdata.report import rounds_table, rounds_text
     from prefdata.errors import PrefdataError
     from prefdata.logs import terminal_console
     from prefdata.report import funnel_table, run_funnel

@@ -10,12 +10,13 @@ samples k more answers per model for them as new shards, and labels only those w
 same judges. The pair stage then sees every round's candidates. Rounds stop when every
 prompt has a pair, would pass `max_per_prompt`, or the `budget` of candidates is spent.
 
-config.py   the recipe section (sample.dynamic)
 select.py   the `select.<r>` stage: which prompts get round r, and why the others do not
 stages.py   `sample.<r>` and `label.<r>`: the sample and label stages on those prompts, their
             outputs the union of every round so far
-rounds.py   the round stages in order, and the per-round table (yield per 1,000 candidates)
+rounds.py   the round stages in order, and the budget's check
 
 Each round's stages are ordinary stages of the run (stages/select.1, stages/sample.1, ...):
-content-addressed, reused when unchanged, resumed shard by shard after a kill.
+content-addressed, reused when unchanged, resumed shard by shard after a kill. The recipe
+section is `DynamicConfig` in stages/sample.py; the per-round table (yield per 1,000
+candidates) is `rounds_table` in report.py.
 """

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from prefdata.dynamic.config import DynamicConfig
+from prefdata.stages.sample import DynamicConfig
 from prefdata.ledger import empty_rejects, rejects_from
 from prefdata.pairing.build import PairConfig
 from prefdata.partition.pairs import pair_partitions

@@ -32,7 +32,6 @@ from pydantic import Field, model_validator
 from prefdata.backends import SamplerConfig, make_sampler
 from prefdata.backends.base import Request, Sampler, SamplingParams
 from prefdata.config import StrictModel, stable_hash
-from prefdata.dynamic.config import DynamicConfig
 from prefdata.fingerprint import code_fingerprint
 from prefdata.plugins import plugin_files
 from prefdata.faults import crash_point
@@ -50,6 +49,14 @@ MAX_K = 1024
 TRUNCATION_WARNING = 0.2  # share of candidates cut at max_tokens above which the console says so
 STALL_HINT = ("On a slow CPU: lower sampling.max_tokens, max_model_len or max_num_seqs, set dtype: float32, or "
               "try backend: transformers; `prefdata doctor RECIPE` shows the engine settings and a time estimate.")
+
+
+class DynamicConfig(StrictModel):
+    max_per_prompt: int = Field(
+        ge=2, description="Candidates one prompt may have over all rounds and models; a round adds k per model.")
+    budget: int | None = Field(
+        None, ge=1, description="Candidates the whole run may sample, the first round included (None: only "
+        "max_per_prompt limits it). When a round does not fit, the prompts with the fewest candidates go first.")
 
 
 class SampleConfig(StrictModel):

@@ -20,6 +20,7 @@ import yaml
 from prefdata import runner
 from prefdata.errors import PrefdataError
 from prefdata.pairing.build import PairConfig, build_pairs
+from prefdata.report import format_summary, summarize
 
 K, MAX = 2, 8
 SAME = ["candidate_id", "prompt_id", "text", "seed", "sample_index"]
@@ -89,6 +90,9 @@ def test_each_round_samples_exactly_the_prompts_still_without_a_pair(reference):
     pair = json.loads(next(s for s in manifest.stages if s.name == "pair").stats)
     first = json.loads(next(s for s in manifest.stages if s.name == "select.1").stats)
     assert pair["candidates"] == final.height and pair["pairs"] > first["pairs"]  # more prompts paired
+    table = summarize(run_dir)["rounds"]  # what `prefdata build` and `prefdata report` show, one row per round
+    assert [r["round"] for r in table] == [0, *done] and table[-1]["candidates"] == final.height
+    assert table[-1]["pairs"] == pair["pairs"] and "pairs/1k cand" in format_summary(summarize(run_dir))
 
 
 @pytest.mark.timeout(300)

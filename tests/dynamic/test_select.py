@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from prefdata.dynamic.config import DynamicConfig
+from prefdata.stages.sample import DynamicConfig
 from prefdata.dynamic.select import SelectStage
 from prefdata.errors import ConfigError
 from prefdata.ledger import check_balance
