@@ -5,7 +5,8 @@
 
 It pairs every candidate so far exactly as the pair stage will (its driver, pair_partitions,
 with the recipe's pair section and seed: in partitions, and on Ray, as the pair stage is). A prompt without a pair for a reason more answers can change (tie,
-below_margin, too_few_candidates, missing_score, invalid_score) is chosen while another round
+below_margin, too_few_candidates, truncated with pair.complete_only, missing_score,
+invalid_score) is chosen while another round
 keeps it within `max_per_prompt` and the run within `budget`; when the budget does not cover
 them all, the prompts with the fewest candidates go first (then a seeded order).
 
@@ -29,7 +30,7 @@ from prefdata.partition.pairs import pair_partitions
 from prefdata.stages.base import Stage, StageContext, StageOutput
 
 # no pair yet, for a reason another answer can change (no_candidates: the sampler refused the prompt)
-RESAMPLED_REASONS = ("tie", "below_margin", "too_few_candidates", "missing_score", "invalid_score")
+RESAMPLED_REASONS = ("tie", "below_margin", "too_few_candidates", "truncated", "missing_score", "invalid_score")
 
 
 class SelectStage(Stage):

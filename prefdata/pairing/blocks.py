@@ -47,10 +47,11 @@ def _label_rows(judgments: pl.DataFrame, label: str, use_rank: bool) -> pl.LazyF
 
 
 def candidate_values(candidates: pl.DataFrame, judgments: pl.DataFrame, label: str, use_rank: bool,
-                     per_annotator: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+                     per_annotator: bool, complete_only: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(usable values: prompt_id, [annotator], candidate_id, value, length; candidate status).
 
-    status has one row per candidate: ok | missing_score | invalid_score (NaN/inf only).
+    status has one row per candidate: ok | truncated (`complete_only`: cut at max_tokens) |
+    missing_score | invalid_score (NaN/inf only).
     """
     rows = _label_rows(judgments, label, use_rank)
     finite = pl.col("v").is_not_null() & pl.col("v").is_finite()
@@ -73,18 +74,20 @@ def candidate_values(candidates: pl.DataFrame, judgments: pl.DataFrame, label: s
         per_candidate = (per_candidate.join(several, on="candidate_id", how="left")
                          .with_columns(pl.coalesce("_mean", "value").alias("value")).drop("_mean"))
     per_candidate = per_candidate.lazy()
+    cut = (pl.col("finish_reason") == "length").fill_null(False) if complete_only else pl.lit(False)
     cands = candidates.lazy().select("prompt_id", "candidate_id",
-                                     pl.col("text").str.len_chars().alias("length"))
+                                     pl.col("text").str.len_chars().alias("length"), cut.alias("_cut"))
     status = (
         cands.join(per_candidate, on="candidate_id", how="left")
         .with_columns(
-            pl.when(pl.col("n_finite").fill_null(0) > 0).then(pl.lit("ok"))
+            pl.when(pl.col("_cut")).then(pl.lit("truncated"))
+            .when(pl.col("n_finite").fill_null(0) > 0).then(pl.lit("ok"))
             .when(pl.col("n_nonfinite").fill_null(0) > 0).then(pl.lit("invalid_score"))
             .otherwise(pl.lit("missing_score")).alias("status"))
-        .collect()
+        .drop("_cut").collect()
     )
     if per_annotator:
-        values = (cands.join(rows.filter(finite), on="candidate_id", how="inner")
+        values = (cands.filter(~pl.col("_cut")).drop("_cut").join(rows.filter(finite), on="candidate_id", how="inner")
                   .select("prompt_id", "annotator", "candidate_id", pl.col("v").alias("value"), "length").collect())
     else:
         values = status.filter(pl.col("status") == "ok").select("prompt_id", "candidate_id", "value", "length")
@@ -100,6 +103,9 @@ def candidate_rejects(status: pl.DataFrame) -> pl.DataFrame:
         rejects_from(status.filter(pl.col("status") == "invalid_score"), stage=STAGE, reason="invalid_score",
                      message="candidate score is NaN or infinite; fix the judge output", id_column="candidate_id",
                      value_columns=["bad_score", "prompt_id"]),
+        rejects_from(status.filter(pl.col("status") == "truncated"), stage=STAGE, reason="truncated",
+                     message="candidate was cut at max_tokens (finish_reason length); pair.complete_only leaves it "
+                     "out of pairing", id_column="candidate_id", value_columns=["prompt_id"]),
     ]
     return pl.concat(parts)
 
@@ -193,6 +199,7 @@ def prompt_rejects(prompts: pl.DataFrame, candidates: pl.DataFrame, status: pl.D
         (pl.col("status") == "ok").sum().alias("n_scored"),
         (pl.col("status") == "missing_score").sum().alias("n_missing_score"),
         (pl.col("status") == "invalid_score").sum().alias("n_invalid_score"),
+        (pl.col("status") == "truncated").sum().alias("n_truncated"),
     )
     group = ["prompt_id"] + (["annotator"] if "annotator" in values.columns else [])
     distinct = (values.group_by(group).agg(pl.col("value").n_unique().alias("d"), pl.len().alias("n"))
@@ -206,6 +213,7 @@ def prompt_rejects(prompts: pl.DataFrame, candidates: pl.DataFrame, status: pl.D
         pl.when(pl.col("n_pairs") > 0).then(None)
         .when(pl.col("n_candidates") == 0).then(pl.lit("no_candidates"))
         .when(~pl.col("has_prompt")).then(pl.lit("unknown_prompt"))
+        .when((pl.col("n_usable") < 2) & (pl.col("n_truncated") > 0)).then(pl.lit("truncated"))
         .when((pl.col("n_usable") < 2) & (pl.col("n_invalid_score") > 0)).then(pl.lit("invalid_score"))
         .when((pl.col("n_usable") < 2) & (pl.col("n_missing_score") > 0)).then(pl.lit("missing_score"))
         .when(pl.col("n_usable") < 2).then(pl.lit("too_few_candidates"))
@@ -216,13 +224,15 @@ def prompt_rejects(prompts: pl.DataFrame, candidates: pl.DataFrame, status: pl.D
     messages = {
         "no_candidates": "prompt has no candidates: nothing to pair",
         "unknown_prompt": "candidates refer to a prompt_id with no prompt record; check the sample stage input",
+        "truncated": "fewer than 2 complete candidates with a score: the others were cut at max_tokens "
+                     "(pair.complete_only)",
         "invalid_score": "fewer than 2 candidates with a finite score: the others are NaN/inf",
         "missing_score": "fewer than 2 candidates with a score: the others have no label",
         "too_few_candidates": "prompt has fewer than 2 candidates; sample more (sample.k >= 2)",
         "tie": "all scored candidates have the same score: no preference to learn",
         "below_margin": "no pair of candidates differs by more than pair.min_margin",
     }
-    columns = ["n_candidates", "n_scored", "n_missing_score", "n_invalid_score", "n_distinct"]
+    columns = ["n_candidates", "n_scored", "n_missing_score", "n_invalid_score", "n_truncated", "n_distinct"]
     parts = [rejects_from(table.filter(pl.col("reason") == code), stage=STAGE, reason=code, message=msg,
                           id_column="prompt_id", value_columns=columns) for code, msg in messages.items()]
     rejects = pl.concat(parts) if parts else empty_rejects()

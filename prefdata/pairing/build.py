@@ -40,6 +40,10 @@ class PairConfig(StrictModel):
         "aggregate", description="Several labels per candidate: average first, or pair per annotator."
     )
     max_pairs_per_prompt: int | None = Field(None, ge=1, description="Cap for all_pairs/ranking (widest margins).")
+    complete_only: bool = Field(
+        False, description="Pair only answers that ended on their own: one cut at max_tokens (finish_reason length) "
+        "is left out (reason truncated), so a prompt pairs its best complete answers instead of losing the pair "
+        "to the quality filter's truncation check.")
     seed: int | None = Field(None, description="Seed for best_vs_random_lower; default: the recipe seed.")
     partition_prompts: int = Field(
         100_000, ge=1, description="More prompts than this are paired in partitions of this many (same result).")
@@ -66,7 +70,7 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
     check_types(judgments)
     label, use_rank = plan or pair_plan(judgments, config)
     per_annotator = config.annotators == "per_annotator"
-    values, status = candidate_values(candidates, judgments, label, use_rank, per_annotator)
+    values, status = candidate_values(candidates, judgments, label, use_rank, per_annotator, config.complete_only)
     candidate_drops = (pl.concat([candidate_rejects(status), orphan_judgments(judgments, candidates)])
                        .sort(["reason", "row_id"]))
     raw = generate_pairs(values, config.strategy, config.min_margin, seed, config.max_pairs_per_prompt)
@@ -81,6 +85,7 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
         "candidates": candidates.height,
         "candidates_missing_score": int((candidate_drops["reason"] == "missing_score").sum()),
         "candidates_invalid_score": int((candidate_drops["reason"] == "invalid_score").sum()),
+        "candidates_truncated": int((candidate_drops["reason"] == "truncated").sum()),
         "orphan_judgments": int((candidate_drops["reason"] == "orphan_judgment").sum()),
         "margin": describe(pairs["margin"]),
     }
@@ -94,7 +99,7 @@ def build_pairs(prompts: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
 PAIR_STATS = {
     "label_source": AGREE, "value": AGREE, "strategy": AGREE,
     "prompts_in": SUM, "prompts_paired": SUM, "pairs": SUM, "candidates": SUM, "candidates_missing_score": SUM,
-    "candidates_invalid_score": SUM, "orphan_judgments": SUM, "provenance": SUM,
+    "candidates_invalid_score": SUM, "candidates_truncated": SUM, "orphan_judgments": SUM, "provenance": SUM,
     "margin": RECOMPUTE,
 }
 

@@ -5,6 +5,7 @@
       min_margin: 0.0                # a pair needs chosen_score - rejected_score > min_margin
       label_source: null             # judge id; default: the aggregate judge, else the only judge
       annotators: aggregate          # | per_annotator (several human labels per candidate)
+      complete_only: false           # true: answers cut at max_tokens are left out of pairing
       partition_prompts: 100000      # more prompts than this: paired in partitions (same result, bounded memory)
       executor: local                # | ray: the partitions as Ray Data tasks (prefdata/partition/)
 
@@ -29,9 +30,9 @@ pairwise, else from every pairwise judge.
 Accounting unit: the prompt. rows_in = prompts with candidates or a prompt record,
 rows_kept = prompts that produced >= 1 pair, and each other prompt is one reject:
 `no_candidates`, `unknown_prompt` (candidates whose prompt record is missing),
-`invalid_score` / `missing_score` / `too_few_candidates` (< 2 usable scores), `tie` (all
+`truncated` (complete_only) / `invalid_score` / `missing_score` / `too_few_candidates` (< 2 usable scores), `tie` (all
 usable scores equal) or `below_margin`. Candidates left out for a missing or NaN/inf score
-are counted in the stats and listed in `<stage dir>/candidate_rejects.parquet`.
+(or cut at max_tokens, with complete_only) are counted in the stats and listed in `<stage dir>/candidate_rejects.parquet`.
 """
 
 from __future__ import annotations

@@ -258,3 +258,18 @@ def test_every_pair_statistic_declares_how_it_combines_over_partitions():
         combine_stats([stats, {**stats, "label_source": "other"}], PAIR_STATS)
     with pytest.raises(AssertionError, match=r"without a combine rule: \['new_count'\]"):
         combine_stats([{**stats, "new_count": 1}], PAIR_STATS)
+
+
+def test_complete_only_pairs_the_best_complete_answers_and_says_which_were_cut():
+    prompts, cands, judgments = make_tables({"p1": [1.0, 0.0, 0.5], "p2": [1.0, 0.0], "p3": [0.0, 1.0]})
+    cut = {"p1:0:0", "p2:0:1"}  # p1's best and p2's worst answer ran into max_tokens
+    cands = cands.with_columns(pl.when(pl.col("candidate_id").is_in(list(cut))).then(pl.lit("length"))
+                               .otherwise(pl.col("finish_reason")).alias("finish_reason"))
+    pairs, rejects, drops, stats = build_pairs(prompts, cands, judgments, PairConfig())
+    assert set(pairs["chosen_id"]) == {"p1:0:0", "p2:0:0", "p3:0:1"}  # by default a cut answer pairs as any other
+    pairs, rejects, drops, stats = build_pairs(prompts, cands, judgments, PairConfig(complete_only=True))
+    assert dict(zip(pairs["prompt_id"], zip(pairs["chosen_id"], pairs["rejected_id"]))) == {
+        "p1": ("p1:0:2", "p1:0:1"), "p3": ("p3:0:1", "p3:0:0")}
+    assert dict(zip(rejects["row_id"], rejects["reason"])) == {"p2": "truncated"}
+    assert set(drops.filter(pl.col("reason") == "truncated")["row_id"]) == cut
+    assert stats["candidates_truncated"] == 2 and stats["prompts_in"] == stats["prompts_paired"] + rejects.height
