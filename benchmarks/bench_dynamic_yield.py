@@ -12,9 +12,15 @@ never a held-out prompt), three ways:
 - dynamic: k=4 first, then `sample.dynamic` with max_per_prompt 16 and a budget of 8 per
   prompt, so it spends exactly as many candidates as fixed k=8, where they are needed.
   Its first round is the fixed k=4 run itself (copied, then reused by key).
+Each also with `pair.complete_only` (`+complete`): answers cut at max_tokens are left out of
+pairing, so the quality filter's truncation check no longer drops the pair, and dynamic
+sampling resamples the prompts left without a complete pair. The fixed arms' `+complete`
+runs reuse their samples and labels (copied, then reused by key): only pairing differs.
 Per arm: candidates, prompts with a pair, pairs, pairs kept by the quality filter, and the
-yield (kept pairs per 1,000 candidates); dynamic / fixed k=8 and dynamic / fixed k=4 as
-yield ratios with 95% bootstrap intervals over prompts (the same prompts in every arm).
+yield (kept pairs per 1,000 candidates); yield ratios with 95% bootstrap intervals over
+prompts (the same prompts in every arm): dynamic / fixed k=8 (equal candidates) and
+dynamic / fixed k=4, each as is and with complete_only, and the whole change (dynamic
++complete / fixed k=4, today's recipe).
 Target (issue "Make the data choices pay"): dynamic >= 2x the yield of fixed k at equal
 candidates. Every command is its own process; a finished arm is reused, a killed one resumes.
 """
@@ -59,14 +65,19 @@ def main() -> None:
             "sample.k=4"]
     arms = {"fixed_k4": sets, "fixed_k8": [*sets, "sample.k=8"],
             "dynamic": [*sets, "sample.dynamic.max_per_prompt=16", f"sample.dynamic.budget={8 * args.dev}"]}
+    arms.update({f"{arm}+complete": [*o, "pair.complete_only=true"] for arm, o in list(arms.items())})
+    # what each arm's run starts from: its samples and labels (or round 0) are reused by key
+    start = {"dynamic": "fixed_k4", "fixed_k4+complete": "fixed_k4", "fixed_k8+complete": "fixed_k8",
+             "dynamic+complete": "fixed_k4+complete"}
     for arm, overrides in arms.items():
-        run = out / "runs" / arm
-        if arm == "dynamic" and not run.exists() and (out / "runs" / "fixed_k4" / "manifest.json").is_file():
-            shutil.copytree(out / "runs" / "fixed_k4", run)  # round 0 is the fixed k=4 run: reused by key
+        run, origin = out / "runs" / arm, out / "runs" / start.get(arm, "")
+        if arm in start and not run.exists() and (origin / "manifest.json").is_file():
+            shutil.copytree(origin, run)
         build(run, overrides)
     per_prompt = {arm: per_prompt_counts(out / "runs" / arm) for arm in arms}
     report = summarize(per_prompt)
-    report["rounds"] = json.loads((out / "runs" / "dynamic" / "rounds.json").read_text())
+    report["rounds"] = {arm: json.loads((out / "runs" / arm / "rounds.json").read_text())
+                        for arm in ("dynamic", "dynamic+complete")}
     report["settings"] = {"dev_prompts": args.dev, "model": str(model), "max_tokens": args.max_tokens}
     (out / "summary.json").write_text(json.dumps(report, indent=2))
     (out / "summary.md").write_text(markdown(report))
@@ -118,8 +129,12 @@ def summarize(per_prompt: dict[str, pl.DataFrame], n_boot: int = 10_000) -> dict
         low, high = np.percentile(boot, [2.5, 97.5])
         return {"ratio": round(float(point), 3), "ci95": [round(float(low), 3), round(float(high), 3)]}
 
-    return {"arms": arms, "dynamic_vs_fixed_k8": ratio("dynamic", "fixed_k8"),
-            "dynamic_vs_fixed_k4": ratio("dynamic", "fixed_k4")}
+    return {"arms": arms, "ratios": {f"{a} / {b}": ratio(a, b) for a, b in RATIOS}}
+
+
+RATIOS = (("dynamic", "fixed_k8"), ("dynamic", "fixed_k4"), ("dynamic+complete", "fixed_k8+complete"),
+          ("dynamic+complete", "fixed_k4+complete"), ("fixed_k4+complete", "fixed_k4"),
+          ("dynamic+complete", "fixed_k8"), ("dynamic+complete", "fixed_k4"))
 
 
 def markdown(report: dict) -> str:
@@ -130,13 +145,14 @@ def markdown(report: dict) -> str:
     for arm, a in report["arms"].items():
         lines.append(f"| {arm} | {a['candidates']} | {a['prompts_paired']} of {a['prompts']} | {a['pairs']} | "
                      f"{a['kept']} | {a['yield_per_1k']} |")
-    for other in ("fixed_k8", "fixed_k4"):
-        r = report[f"dynamic_vs_{other}"]
-        lines.append(f"\ndynamic / {other} yield: {r['ratio']:.2f}x [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
-    lines += ["", "dynamic, by round:", "", "| round | candidates | prompts without a pair | pairs | yield (pairs, "
-              "before the filter) | sampled again |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['round']} | {r['candidates']} | {r['prompts_without_pair']} | {r['pairs']} | "
-              f"{r['yield_per_1k_candidates']} | {r['sampled_again']} |" for r in report["rounds"]]
+    lines += ["", "| yield ratio | 95% interval |", "|---|---|"]
+    lines += [f"| {name} | {r['ratio']:.2f}x [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] |"
+              for name, r in report["ratios"].items()]
+    for arm, rounds in report["rounds"].items():
+        lines += ["", f"{arm}, by round:", "", "| round | candidates | prompts without a pair | pairs | yield (pairs, "
+                  "before the filter) | sampled again |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['round']} | {r['candidates']} | {r['prompts_without_pair']} | {r['pairs']} | "
+                  f"{r['yield_per_1k_candidates']} | {r['sampled_again']} |" for r in rounds]
     return "\n".join(lines)
 
 

@@ -90,3 +90,24 @@ def test_active_benchmark_runs_every_setting_at_a_tiny_size(tmp_path):
     assert settings["random@0.5"]["human_prompts"] == 20
     assert "implicit_margin@0.25 - random@0.25" in summary["paired"]
     assert "| human |" in proc.stdout
+
+
+def test_bench_dynamic_yield_compares_yields_at_equal_candidates():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_dynamic_yield
+    import polars as pl
+
+    def arm(kept, candidates):
+        return pl.DataFrame({"prompt_id": [f"p{i}" for i in range(len(kept))], "candidates": candidates,
+                             "pairs": kept, "kept": kept})
+
+    per_prompt = {a: arm([1, 0] * 20, [8] * 40) for a in ("fixed_k4", "fixed_k8", "dynamic", "fixed_k4+complete",
+                                                          "fixed_k8+complete", "dynamic+complete")}
+    per_prompt["fixed_k4"] = arm([1, 0] * 20, [4] * 40)
+    per_prompt["dynamic"] = arm([1, 1] * 20, [4, 12] * 20)  # 8 per prompt on average, every prompt paired
+    report = bench_dynamic_yield.summarize(per_prompt, n_boot=500)
+    assert report["arms"]["dynamic"] == {"candidates": 320, "prompts": 40, "prompts_paired": 40, "pairs": 40,
+                                         "kept": 40, "yield_per_1k": 125.0}
+    equal = report["ratios"]["dynamic / fixed_k8"]  # 125 vs 62.5 kept pairs per 1,000 candidates
+    assert equal["ratio"] == 2.0 and equal["ci95"][0] <= 2.0 <= equal["ci95"][1]
+    assert report["ratios"]["dynamic / fixed_k4"]["ratio"] == 1.0  # 125 vs 125: k=4 spends half as much
