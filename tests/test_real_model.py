@@ -37,9 +37,9 @@ QUESTIONS = [
     "What are some healthy breakfast ideas?", "How do plants make food from sunlight?",
     "What is the best way to learn a new language?",
 ]
-# short answers keep the test fast: they are cut at 48 tokens, so the quality filter keeps cut answers here
+# short answers keep the test fast: they are cut at 48 tokens, so pairing and the quality filter keep cut answers here
 SMALL = ["sample.k=4", "sample.sampling.max_tokens=48", "sample.models.0.max_model_len=512",
-         "sample.models.0.enforce_eager=true", "sample.models.0.dtype=float32",
+         "sample.models.0.enforce_eager=true", "sample.models.0.dtype=float32", "pair.complete_only=false",
          "filter.steps=[{type: quality, drop_truncated: false}]", "export.test_size=0.0"]
 
 
