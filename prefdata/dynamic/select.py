@@ -58,6 +58,8 @@ class SelectStage(Stage):
         seed = self.pair.seed if self.pair.seed is not None else ctx.seed
         # the pair stage's own driver: the same pairs, in partitions above pair.partition_prompts
         paired = pair_partitions(prompts, candidates, judgments, self.pair, seed, ctx.stage_dir, key=ctx.key)
+        if isinstance(paired.data, Path):  # partitioned: the pairs went to a file; only their counts matter here
+            paired.data.unlink(missing_ok=True)
         no_pair, prompts = paired.rejects, prompts.collect()
         counts = candidates.group_by("prompt_id").len("n").collect()
         table = self._table(prompts, counts, no_pair, seed)

@@ -7,8 +7,10 @@ Round r's answers are new shards (their own seeds, candidate ids numbered from r
 killed round resumes shard by shard and gives the candidates of an uninterrupted one. Only
 the new candidates are judged; with several judges the aggregate (mean: z-scores over the
 run; rank and majority: within each prompt) is recomputed over every round's labels, so it
-is what one label stage over all the candidates would give. Accounting covers the round's own
-work: sample.<r> counts its (prompt, model) requests, label.<r> the candidates it judged.
+is what one label stage over all the candidates would give. The new candidates are judged in
+the label stage's partitions; the union (and its aggregate) is assembled in memory, so a round
+holds every judgment of the run at once. Accounting covers the round's own work: sample.<r>
+counts its (prompt, model) requests, label.<r> the candidates it judged.
 """
 
 from __future__ import annotations
