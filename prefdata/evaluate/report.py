@@ -26,9 +26,14 @@ def value(metric: str, x: float | None) -> str:
 
 
 def difference(metric: str, d: dict[str, Any] | None) -> str:
+    scale, digits = (100, 1) if metric in ACCURACY else (1, 3 if metric == "relevance" else 0)
+    return paired_text(d, scale, digits)
+
+
+def paired_text(d: dict[str, Any] | None, scale: float, digits: int) -> str:
+    """'+3.0 [+0.5, +5.5] holds' of a paired difference (evaluate/compare.py), `scale`d; '' without prompts."""
     if not d or d["verdict"] == "no prompts":
         return ""
-    scale, digits = (100, 1) if metric in ACCURACY else (1, 3 if metric == "relevance" else 0)
     f = f"{{:+.{digits}f}}"
     return (f"{f.format(scale * d['diff'])} [{f.format(scale * d['low'])}, {f.format(scale * d['high'])}] "
             f"{d['verdict']}")

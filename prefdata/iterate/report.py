@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from prefdata.evaluate.report import difference, paired_text, value
 from prefdata.report import funnel_markdown, plot_funnel, pyplot, run_funnel, save_figure
 from prefdata.rundir import RunDir
 from prefdata.atomic import write_text_atomic
@@ -74,8 +75,10 @@ def markdown(report: dict) -> str:
                fmt_number(train.get("reward_accuracy"))]
         for j in judges:
             r = entry["eval"].get(j, {})
+            # the pass rate's difference in points, a score's as it is
+            scale, digits = (100, 1) if "pass_rate" in r else (1, 3)
             row += [fmt_number(r.get("mean")), _pct(r.get("pass_rate")), _pct(r.get("win_rate_vs_initial")),
-                    _difference(r.get("vs_initial"), percent="pass_rate" in r)]
+                    paired_text(r.get("vs_initial"), scale, digits) or "-"]
         lines.append("| " + " | ".join(row) + " |")
     lines += _ifeval_markdown(report["rounds"])
     for entry in report["rounds"][1:]:
@@ -121,18 +124,10 @@ def _ifeval_markdown(rounds: list[dict]) -> list[str]:
     for r in rounds:
         for judge, e in (r.get("ifeval") or {}).items():
             vs = e.get("vs_initial", {})
-            lines.append(f"| {r['round']} | {judge} | {_pct(e['prompt_strict'])} | "
-                         f"{_difference(vs.get('prompt_strict'))} | {_pct(e['instruction_loose'])} | "
-                         f"{_difference(vs.get('instruction_loose'))} | {fmt_number(e['relevance'])} |")
+            cells = [f"{value(m, e[m])} | {difference(m, vs.get(m)) or '-'}"
+                     for m in ("prompt_strict", "instruction_loose")]
+            lines.append(f"| {r['round']} | {judge} | {' | '.join(cells)} | {value('relevance', e['relevance'])} |")
     return lines
-
-
-def _difference(d: dict | None, percent: bool = True) -> str:
-    """'+5.0 [+1.0, +9.0] holds': in points for rates, as it is for scores."""
-    if not d or d.get("prompts", 0) == 0:
-        return "-"
-    f = (lambda x: f"{100 * x:+.1f}") if percent else (lambda x: f"{x:+.3f}")
-    return f"{f(d['diff'])} [{f(d['low'])}, {f(d['high'])}] {d['verdict']}"
 
 
 def fmt_number(value) -> str:
