@@ -4,11 +4,12 @@
     stages/select.2/rejects.parquet   every other prompt, with why: has_pair, max_per_prompt, budget, ...
 
 It pairs every candidate so far exactly as the pair stage will (its driver, pair_partitions,
-with the recipe's pair section and seed: in partitions, and on Ray, as the pair stage is). A prompt without a pair for a reason more answers can change (tie,
-below_margin, too_few_candidates, truncated with pair.complete_only, missing_score,
-invalid_score) is chosen while another round
-keeps it within `max_per_prompt` and the run within `budget`; when the budget does not cover
-them all, the prompts with the fewest candidates go first (then a seeded order).
+with the recipe's pair section and seed: in partitions, and on Ray, as the pair stage is). A
+prompt without a pair for a reason more answers can change (tie, below_margin,
+too_few_candidates, truncated with pair.complete_only, missing_score, invalid_score) is chosen
+while another round keeps it within `max_per_prompt` and the run within `budget`; when the
+budget does not cover them all, the prompts with the fewest candidates go first (then a seeded
+order).
 
 Accounting unit: the prompt; every prompt of the prompts artifact is kept (sampled again) or
 a reject with its reason. The stats are the state the round starts from: candidates so far,
@@ -24,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from prefdata.stages.sample import DynamicConfig
-from prefdata.ledger import empty_rejects, rejects_from
+from prefdata.ledger import rejects_from
 from prefdata.pairing.build import PairConfig
 from prefdata.partition.pairs import pair_partitions
 from prefdata.stages.base import Stage, StageContext, StageOutput
@@ -64,16 +65,17 @@ class SelectStage(Stage):
         counts = candidates.group_by("prompt_id").len("n").collect()
         table = self._table(prompts, counts, no_pair, seed)
         used, budget = int(counts["n"].sum()), self.config.budget
-        room = None if budget is None else max(budget - used, 0) // self.per_round
         helped = pl.col("no_pair").is_in(RESAMPLED_REASONS)
         fits = pl.col("n") + self.per_round <= self.config.max_per_prompt
         # the budget's queue among the prompts another round may help: fewest candidates first
         queue = table.filter(helped & fits).sort("n", "order").with_row_index("queue").select("prompt_id", "queue")
+        over_budget = (pl.lit(False) if budget is None
+                       else pl.col("queue") >= max(budget - used, 0) // self.per_round)  # rounds fit whole
         table = table.join(queue, on="prompt_id", how="left", maintain_order="left").with_columns(
             pl.when(pl.col("no_pair").is_null()).then(pl.lit("has_pair"))
             .when(~helped).then(pl.lit("cannot_help"))
             .when(~fits).then(pl.lit("max_per_prompt"))
-            .when(pl.lit(room is not None) & (pl.col("queue") >= (room or 0))).then(pl.lit("budget"))
+            .when(over_budget).then(pl.lit("budget"))
             .alias("reason"))
         chosen = table.filter(pl.col("reason").is_null())["prompt_id"]
         data = prompts.filter(pl.col("prompt_id").is_in(chosen.implode()))
@@ -113,7 +115,7 @@ class SelectStage(Stage):
         parts = [rejects_from(table.filter(pl.col("reason") == code), stage=self.name, reason=code, message=message,
                               id_column="prompt_id", value_columns=["n", "no_pair"])
                  for code, message in messages.items()]
-        return pl.concat(parts).sort("row_id") if parts else empty_rejects()
+        return pl.concat(parts).sort("row_id")
 
 
 def _draw(seed: int, round: int, prompt_id: str) -> int:
