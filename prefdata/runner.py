@@ -259,6 +259,7 @@ def _build(recipe: RecipeBase, recipe_path: str, run: RunDir, overrides: list[st
         raise PrefdataError(f"--artifact {unknown}: no stage of this recipe produces it; "
                             f"artifacts are {', '.join(outputs)}")
     artifacts, manifests, force = Artifacts(), [], False
+    dynamic = getattr(recipe, "sample", None) is not None and recipe.sample.dynamic is not None
     for name in stages:
         stage = recipe.stage(name)
         force = force or name == force_stage
@@ -268,7 +269,6 @@ def _build(recipe: RecipeBase, recipe_path: str, run: RunDir, overrides: list[st
             manifest = run_stage(stage, recipe, run, artifacts, force, console, verbose)
         manifests.append(manifest)
         artifacts.add(name, stage.output, run.stage(name).data, manifest.output_hash)
-        dynamic = getattr(recipe, "sample", None) is not None and recipe.sample.dynamic is not None
         if dynamic and name == "prompts":
             check_budget(recipe, manifest.rows_kept, recipe_path)
         if dynamic and name == "label":

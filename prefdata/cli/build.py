@@ -43,10 +43,9 @@ def build(
                                           "engine output (always in RUN_DIR/logs/<stage>.log).")] = False,
 ) -> None:
     """Run the recipe's stages (prompts -> sample -> label -> pair -> filter -> export)."""
-    from prefdata.report import rounds_table, rounds_text
     from prefdata.errors import PrefdataError
     from prefdata.logs import terminal_console
-    from prefdata.report import funnel_table, run_funnel
+    from prefdata.report import funnel_table, rounds_table, rounds_text, run_funnel
     from prefdata.rundir import RunDir
     from prefdata.runner import build as run_build
 

@@ -11,24 +11,19 @@ from prefdata.dynamic.stages import RoundLabelStage, RoundSampleStage
 from prefdata.errors import PrefdataError
 
 
-def per_round(recipe) -> int:
-    """Candidates one round adds to a prompt: k per model."""
-    return recipe.sample.k * len(recipe.sample.models)
-
-
 def max_rounds(recipe) -> int:
     """Rounds after the first that max_per_prompt leaves room for."""
-    return recipe.sample.dynamic.max_per_prompt // per_round(recipe) - 1
+    return recipe.sample.dynamic.max_per_prompt // recipe.sample.per_round - 1
 
 
 def round_stages(recipe, r: int) -> tuple[SelectStage, RoundSampleStage, RoundLabelStage]:
-    return (SelectStage(recipe.sample.dynamic, r, per_round(recipe), recipe.pair),
+    return (SelectStage(recipe.sample.dynamic, r, recipe.sample.per_round, recipe.pair),
             RoundSampleStage(recipe.sample, r), RoundLabelStage(recipe.label, r))
 
 
 def check_budget(recipe, prompts: int, source: str) -> None:
     """A budget smaller than the first round is refused before any model loads."""
-    budget, first = recipe.sample.dynamic.budget, prompts * per_round(recipe)
+    budget, first = recipe.sample.dynamic.budget, prompts * recipe.sample.per_round
     if budget is not None and budget < first:
         raise PrefdataError(
             f"{source}: sample.dynamic.budget {budget} is smaller than the first round: {prompts} prompts x k="

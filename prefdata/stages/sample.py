@@ -70,9 +70,14 @@ class SampleConfig(StrictModel):
         None, description="Dynamic sampling: prompts whose answers give no pair get k more per model, in rounds "
         "(prefdata/dynamic/).")
 
+    @property
+    def per_round(self) -> int:
+        """Candidates one round of sampling gives a prompt: k per model."""
+        return self.k * len(self.models)
+
     @model_validator(mode="after")
     def _room_for_a_round(self):
-        per_round = self.k * len(self.models)
+        per_round = self.per_round
         if self.dynamic is not None and self.dynamic.max_per_prompt < 2 * per_round:
             raise ValueError(
                 f"dynamic.max_per_prompt {self.dynamic.max_per_prompt} leaves no room for a second round of k={self.k} "
