@@ -42,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from real_prompts import write_split  # noqa: E402
 
+from prefdata.gguf import smollm2  # noqa: E402
+
 RECIPE = HERE / "real.yaml"
 TRAIN_PROMPTS, HELDOUT_PROMPTS = 160, 100  # bench_real's CPU split: dev prompts are the first of its training ones
 
@@ -57,7 +59,7 @@ def main() -> None:
     out = args.out.resolve()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # measured 2.4x faster on 2 cores
-    model = (args.model or _smollm2()).resolve()
+    model = (args.model or smollm2()).resolve()
     train, _ = write_split(args.shared, out / "prompts", max(TRAIN_PROMPTS, args.dev), HELDOUT_PROMPTS)
     dev = out / "prompts" / "dev.jsonl"
     dev.write_text("".join(train.read_text().splitlines(keepends=True)[: args.dev]))
@@ -154,12 +156,6 @@ def markdown(report: dict) -> str:
         lines += [f"| {r['round']} | {r['candidates']} | {r['prompts_without_pair']} | {r['pairs']} | "
                   f"{r['yield_per_1k_candidates']} | {r['sampled_again']} |" for r in rounds]
     return "\n".join(lines)
-
-
-def _smollm2() -> Path:
-    from prefdata.gguf import smollm2
-
-    return smollm2()
 
 
 if __name__ == "__main__":
