@@ -98,18 +98,17 @@ def build(run: Path, overrides: list[str]) -> None:
     (run / "rounds.json").write_text(json.dumps(rounds, indent=2))
 
 
-def per_prompt_counts(run: Path) -> pl.DataFrame:
-    """prompt_id, candidates, pairs (pair stage), kept (after the quality filter), in prompt_id order."""
+def per_prompt_counts(run: Path, candidates: Path | None = None) -> pl.DataFrame:
+    """prompt_id, candidates, pairs (pair stage), kept (after the filters), in prompt_id order.
+    `candidates`: the candidates file, where the run was given them (`--artifact candidates=`)."""
     stages = [s["name"] for s in json.loads((run / "manifest.json").read_text())["stages"]]
     sample = [s for s in stages if s.split(".")[0] == "sample"][-1]  # the last round's: every candidate
     prompts = pl.read_parquet(run / "stages" / "prompts" / "data.parquet").select("prompt_id")
-
-    def count(stage: str, name: str) -> pl.DataFrame:
-        return pl.read_parquet(run / "stages" / stage / "data.parquet").group_by("prompt_id").len(name)
-
+    files = {"candidates": candidates or run / "stages" / sample / "data.parquet",
+             "pairs": run / "stages" / "pair" / "data.parquet", "kept": run / "stages" / "filter" / "data.parquet"}
     table = prompts
-    for stage, name in ((sample, "candidates"), ("pair", "pairs"), ("filter", "kept")):
-        table = table.join(count(stage, name), on="prompt_id", how="left")
+    for name, path in files.items():
+        table = table.join(pl.read_parquet(path).group_by("prompt_id").len(name), on="prompt_id", how="left")
     return table.fill_null(0).sort("prompt_id")
 
 
@@ -120,18 +119,20 @@ def summarize(per_prompt: dict[str, pl.DataFrame], n_boot: int = 10_000) -> dict
         arms[arm] = {"candidates": int(n), "prompts": t.height, "prompts_paired": int((t["pairs"] > 0).sum()),
                      "pairs": int(t["pairs"].sum()), "kept": int(t["kept"].sum()),
                      "yield_per_1k": round(1000 * t["kept"].sum() / n, 1) if n else None}
-    rng = np.random.default_rng(0)
-    draws = rng.integers(0, per_prompt["dynamic"].height, size=(n_boot, per_prompt["dynamic"].height))
+    return {"arms": arms, "ratios": {f"{a} / {b}": yield_ratio(per_prompt[a], per_prompt[b], n_boot)
+                                     for a, b in RATIOS}}
 
-    def ratio(a: str, b: str) -> dict:
-        ka, ca = (per_prompt[a][c].to_numpy() for c in ("kept", "candidates"))
-        kb, cb = (per_prompt[b][c].to_numpy() for c in ("kept", "candidates"))
-        point = (ka.sum() / ca.sum()) / (kb.sum() / cb.sum())
-        boot = (ka[draws].sum(1) / ca[draws].sum(1)) / np.maximum(kb[draws].sum(1), 1e-9) * cb[draws].sum(1)
-        low, high = np.percentile(boot, [2.5, 97.5])
-        return {"ratio": round(float(point), 3), "ci95": [round(float(low), 3), round(float(high), 3)]}
 
-    return {"arms": arms, "ratios": {f"{a} / {b}": ratio(a, b) for a, b in RATIOS}}
+def yield_ratio(a: pl.DataFrame, b: pl.DataFrame, n_boot: int = 10_000, seed: int = 0) -> dict:
+    """Kept pairs per candidate of `a` over `b`, with a 95% bootstrap interval over rows (the same
+    prompts, in the same order, in both)."""
+    ka, ca = (a[c].to_numpy() for c in ("kept", "candidates"))
+    kb, cb = (b[c].to_numpy() for c in ("kept", "candidates"))
+    draws = np.random.default_rng(seed).integers(0, a.height, size=(n_boot, a.height))
+    point = (ka.sum() / ca.sum()) / max(kb.sum() / cb.sum(), 1e-9)
+    boot = (ka[draws].sum(1) / ca[draws].sum(1)) / np.maximum(kb[draws].sum(1), 1e-9) * cb[draws].sum(1)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return {"ratio": round(float(point), 3), "ci95": [round(float(low), 3), round(float(high), 3)]}
 
 
 RATIOS = (("dynamic", "fixed_k8"), ("dynamic", "fixed_k4"), ("dynamic+complete", "fixed_k8+complete"),

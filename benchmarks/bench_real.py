@@ -1,42 +1,51 @@
 """Does prefdata's data pay off on a real model? SmolLM2-135M-Instruct, verifiable instructions.
 
-    python benchmarks/bench_real.py --out runs/bench-real                       # CPU size, 1 seed
+    python benchmarks/bench_real.py --out runs/bench-real                       # CPU size, seeds 0 1 2
+    python benchmarks/bench_real.py --out runs/bench-real --seeds 0             # one seed (rerun: resumes)
     python benchmarks/bench_real.py --out runs/bench-real --prompts P.jsonl --heldout H.jsonl
-    bash benchmarks/gpu/run.sh --real                                           # GPU size (full fine-tune, 3 seeds)
+    bash benchmarks/gpu/run.sh --real                                           # GPU size (full fine-tune)
 
-Per seed, everything through the real CLI (`prefdata build / train / merge / iterate`), each
-command its own process, every step reused when its output is complete (a killed benchmark
-reruns where it stopped):
+Everything goes through the real CLI (`prefdata build / train / merge / iterate / eval`), each
+command its own process, every step reused when its output is complete: a killed benchmark
+reruns where it stopped, and seeds run one after another (or one per call, in the background).
 1. Prompts: real user questions from the shared data (benchmarks/real_prompts.py; or
    --prompts/--heldout), 2 IFEval instructions appended to each by the recipe
-   (benchmarks/real.yaml, `prompts.add_instructions`).
-2. One build to the label stage: k answers per prompt from the base model, scored by IFEval's
-   checkers, alone (`ifeval`) and with the relevance guard (`guarded`). Every arm below pairs
-   these same candidates and scores.
+   (benchmarks/real.yaml, `prompts.add_instructions`). The held-out prompts and their
+   instructions are the same for every seed (built once with seed 0); seeds change the
+   training prompts' instructions, the answers, the pairs and the training.
+2. Every arm spends the same candidate budget, `per_prompt` answers per training prompt:
+   - one build to the label stage with k = per_prompt (fixed k), scored by IFEval's checkers
+     alone (`ifeval`) and with the relevance guard (`guarded`). The UF rule, max-vs-min and
+     prefdata's defaults all pair these same candidates and scores;
+   - `prefdata+dynamic` samples its own: k = per_prompt / 2 first, then `sample.dynamic`
+     (budget = per_prompt x prompts) spends the rest on the prompts still without a pair.
 3. Training sets: (a) the UltraFeedback-binarized rule (best vs a random other answer, ties
    kept) and (b) distilabel's max-vs-min, both on the `ifeval` scores as those tools would
-   write them (no prefdata pairing, filters or data checks); (c) prefdata's defaults:
-   tie-free best-vs-worst on `guarded` + the quality filter; (d) (c) + margin_quantile (top
-   half). Each trains LoRA DPO for the same number of steps (benchmarks/real_train.yaml).
-4. Iterative: `prefdata iterate` for 2 rounds on the two halves of the training prompts
-   (round 2 sampled from round 1's model, reference = the base model), each round half the
-   steps; against (e) one offline round: (c)'s set trained on as many pairs as the 2 rounds
-   together (a seeded random subset), for all the steps.
-5. Evaluation on the held-out prompts (instructions added the same way), greedy: IFEval's
-   prompt-level strict accuracy, instruction-level loose accuracy (2 instructions per prompt,
-   so the mean per prompt is IFEval's micro average), the relevance of the answer to the
-   question (MiniLM cosine, so an arm that wins by ignoring questions shows it) and the
-   answer length. Every arm is compared with (a) as a paired difference over held-out prompts
-   with a 95% bootstrap interval (over prompts, and over seeds where there are several), and
-   iterative with (e). Verdict: holds when the interval lies above 0.
-6. The relevance guard read by hand: 40 random kept pairs of (c) without the guard (pairs on
-   `ifeval`) and 40 with it, written to guard_reading.md with each chosen answer's relevance.
+   write them (no prefdata pairing, filters or data checks); (c) `prefdata`: the defaults of
+   `prefdata init --template verifiable` (tie-free best-vs-worst on `guarded` among complete
+   answers, then the quality, length and dedup filters); (d) `prefdata+dynamic`: (c) with
+   dynamic sampling. Each trains LoRA DPO for the same number of steps
+   (benchmarks/real_train.yaml). (c) is also built on `ifeval` alone (no guard), only to be
+   read by hand (6).
+4. Iterative (`iterative`): `prefdata iterate` with (c)'s settings for 2 rounds on the two
+   halves of the training prompts (round 2 sampled from round 1's model, reference = the
+   base model), each round half the steps: as many candidates and steps as the other arms.
+5. Evaluation on the held-out prompts, greedy, by one `prefdata eval` for the whole benchmark
+   (the base model is answered once for every seed): IFEval's prompt-level strict accuracy,
+   instruction-level loose accuracy (2 instructions per prompt, so the mean per prompt is
+   IFEval's micro average), the relevance of the answer to the question (MiniLM cosine, so an
+   arm that wins by ignoring questions shows it) and the answer length. Every arm is
+   compared with the UF rule and with the base model as a paired difference with a 95%
+   bootstrap interval over seeds and prompts. Verdict: holds when the interval lies above 0.
+   The yield (pairs kept per 1,000 candidates) of (d) against (c), at equal candidates, with
+   a bootstrap interval over prompts. The issue's targets, each marked met or missed.
+6. The relevance guard read by hand: 40 random kept pairs of (c) without the guard and 40
+   with it, written to seedN/guard_reading.md with each chosen answer's relevance.
 
-Sizes (`--size`): cpu (160 training prompts, 100 held out, k=4, 160 tokens, 16 LoRA steps at
-batch 4; 63 minutes measured on 2 CPU cores shared with other jobs: vLLM about 1 answer/s,
-LoRA 17-23 s/step), gpu (2,000 / 500, k=8, 512 tokens, full fine-tune,
+Sizes (`--size`): cpu (160 training prompts, 500 held out, 4 answers per prompt, 160 tokens,
+16 LoRA steps at batch 4), gpu (2,000 / 500, 8 per prompt, 512 tokens, full fine-tune,
 200 steps at batch 16) and tiny (a smoke run for tests/test_benchmarks.py; any --model).
-Every setting was fixed in a commit before the first run.
+Each seed writes seedN/timings.json (seconds per command that ran, and the CPU).
 """
 
 from __future__ import annotations
@@ -44,9 +53,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,45 +66,68 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from prefdata.stats import paired_interval, verdict  # noqa: E402
+from bench_dynamic_yield import per_prompt_counts, yield_ratio  # noqa: E402
 from real_prompts import write_split  # noqa: E402
+
+from prefdata.gguf import smollm2  # noqa: E402
+from prefdata.stats import paired_interval, verdict  # noqa: E402
 
 RECIPE, TRAIN = HERE / "real.yaml", HERE / "real_train.yaml"
 EVAL_JUDGES = ("strict_prompt", "loose_instruction")
 NAIVE = {"ultrafeedback": "UltraFeedback-binarized: best vs a random other, ties kept",
          "max_min": "distilabel max-vs-min"}
-PREFDATA = {"prefdata": "prefdata defaults: tie-free best-vs-worst + quality + relevance guard",
-            "margin_quantile": "prefdata defaults + margin_quantile (top half)"}
-ARM_STEPS = {"prefdata": [], "unguarded": [], "margin_quantile": ["{type: margin_quantile, keep: 0.5}"]}
-ARM_OVERRIDES = {"unguarded": ["pair.label_source=ifeval"]}
+PREFDATA = {"prefdata": "prefdata defaults (prefdata init --template verifiable): complete answers, guard, filters",
+            "prefdata+dynamic": "prefdata defaults + dynamic sampling, at the same candidate budget"}
 BASELINE = "ultrafeedback"
 GUARD_READING = 40
+# the issue's targets, fixed before the first run: (arm, other, metric, least difference)
+TARGETS = (("prefdata", "ultrafeedback", "strict_prompt", 0.03), ("prefdata", "base", "strict_prompt", 0.08),
+           ("prefdata", "base", "relevance", None))
+YIELD_TARGET = 2.0  # prefdata+dynamic / prefdata pairs per 1,000 candidates
 
 
 @dataclass(frozen=True)
 class Size:
     train_prompts: int
     heldout_prompts: int
-    k: int
+    per_prompt: int  # candidates per training prompt, every arm: fixed k, or dynamic sampling's budget
     max_tokens: int
     steps: int
     batch: int
     full: bool = False  # full fine-tune (GPU) instead of LoRA
+    complete_only: bool = True  # the defaults' `pair.complete_only`
     quality: str = "{type: quality}"  # the prefdata arms' first filter step
     eval_prompts_iterate: int = 10  # `prefdata iterate`'s own per-round evaluation (the benchmark evaluates itself)
     overrides: tuple[str, ...] = ()  # recipe settings of this size
     max_length: int = 384  # DPO max_length: prompt (about 100 tokens with the system turn) + answer
 
+    @property
+    def filters(self) -> str:
+        """The verifiable template's filter steps."""
+        return f"filter.steps=[{self.quality}, {{type: length, max_ratio: 3.0, symmetric: true}}, {{type: dedup}}]"
+
+    @property
+    def defaults(self) -> list[str]:
+        return [f"pair.complete_only={str(self.complete_only).lower()}", self.filters]
+
+    @property
+    def dynamic(self) -> list[str]:
+        """Half the budget in the first round, the rest where no pair was found."""
+        first = self.per_prompt // 2
+        return [f"sample.k={first}", f"sample.dynamic.max_per_prompt={2 * self.per_prompt}",
+                f"sample.dynamic.budget={self.per_prompt * self.train_prompts}"]
+
 
 SIZES = {
-    "cpu": Size(train_prompts=160, heldout_prompts=100, k=4, max_tokens=160, steps=16, batch=4),
-    "gpu": Size(train_prompts=2000, heldout_prompts=500, k=8, max_tokens=512, steps=200, batch=16, full=True,
+    "cpu": Size(train_prompts=160, heldout_prompts=500, per_prompt=4, max_tokens=160, steps=16, batch=4),
+    "gpu": Size(train_prompts=2000, heldout_prompts=500, per_prompt=8, max_tokens=512, steps=200, batch=16, full=True,
                 max_length=768, overrides=("sample.models.0.max_model_len=1024", "sample.models.0.enforce_eager=false",
                                            "sample.models.0.max_num_seqs=256")),
     # the tiny test model writes random tokens: its smoke run keeps truncated answers and has
     # no relevance guard (every answer is off-topic), so that every arm gets pairs
-    "tiny": Size(train_prompts=40, heldout_prompts=4, k=4, max_tokens=16, steps=2, batch=2, eval_prompts_iterate=2,
-                 quality="{type: quality, drop_truncated: false}", overrides=("label.judges.1.min_relevance=-1.0",)),
+    "tiny": Size(train_prompts=40, heldout_prompts=4, per_prompt=4, max_tokens=16, steps=2, batch=2,
+                 eval_prompts_iterate=2, complete_only=False, quality="{type: quality, drop_truncated: false}",
+                 overrides=("label.judges.1.min_relevance=-1.0",)),
 }
 
 
@@ -104,19 +138,26 @@ def main() -> None:
     parser.add_argument("--heldout", type=Path, help="Held-out prompts (.jsonl with a `prompt` field).")
     parser.add_argument("--model", type=Path, help="Model directory (default: SmolLM2-135M-Instruct from PyPI).")
     parser.add_argument("--size", choices=sorted(SIZES), default="cpu")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--shared", type=Path, default=HERE.parents[1] / "shared" / "data")
     args = parser.parse_args()
     size, out = SIZES[args.size], args.out.resolve()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # vLLM's multiprocess engine keeps one of the cores for its front end: measured 2.4x slower on 2 cores
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    model = (args.model or _smollm2()).resolve()
+    model = (args.model or smollm2()).resolve()
     prompts, heldout = args.prompts, args.heldout
     if prompts is None or heldout is None:
         prompts, heldout = write_split(args.shared, out / "prompts", size.train_prompts, size.heldout_prompts)
-    per_seed = {seed: one_seed(out / f"seed{seed}", seed, size, model, prompts.resolve(), heldout.resolve())
-                for seed in args.seeds}
+    sizing = [f"sample.models.0.model={model}", f"sample.sampling.max_tokens={size.max_tokens}", *size.overrides]
+    prefdata("build", RECIPE, "--out", out / "heldout", "--until-stage", "prompts",
+             *_sets("seed=0", sizing, f"prompts.path={heldout.resolve()}"))
+    heldout_prompts = out / "heldout" / "stages" / "prompts" / "data.parquet"
+    per_seed = {}
+    for seed in args.seeds:
+        timings = Timings(out / f"seed{seed}" / "timings.json")
+        per_seed[seed] = one_seed(out / f"seed{seed}", seed, size, model, prompts.resolve(), heldout.resolve(), timings)
+        per_seed[seed]["arms"] = evaluated(out / "eval", per_seed[seed], model, heldout_prompts, size, timings)
     summary = summarize(per_seed)
     report = {"size": args.size, "settings": asdict(size), "model": str(model), "seeds": args.seeds,
               "summary": summary, "per_seed": {s: r["arms"] for s, r in per_seed.items()}}
@@ -125,46 +166,67 @@ def main() -> None:
     print(markdown(summary, size, args.seeds))
 
 
-def one_seed(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldout: Path) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    sizing = [f"seed={seed}", f"sample.models.0.model={model}", f"sample.k={size.k}",
-              f"sample.sampling.max_tokens={size.max_tokens}", *size.overrides]
+def one_seed(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldout: Path, timings: Timings) -> dict:
+    """Build, train and merge every arm of one seed; returns its models and data statistics."""
+    sizing = [f"seed={seed}", f"sample.models.0.model={model}", f"sample.sampling.max_tokens={size.max_tokens}",
+              *size.overrides]
     labels = out / "labels"
-    prefdata("build", RECIPE, "--out", labels, "--until-stage", "label", *_sets(sizing, f"prompts.path={prompts}"))
+    timings.run("labels", "build", RECIPE, "--out", labels, "--until-stage", "label",
+                *_sets(sizing, f"sample.k={size.per_prompt}", f"prompts.path={prompts}"))
     shared = {name: labels / "stages" / stage / "data.parquet"
               for name, stage in (("prompts", "prompts"), ("candidates", "sample"), ("judgments", "label"))}
-    prefdata("build", RECIPE, "--out", out / "heldout", "--until-stage", "prompts",
-             *_sets(sizing, f"prompts.path={heldout}"))
-    heldout_prompts = out / "heldout" / "stages" / "prompts" / "data.parquet"
 
-    datasets = {}
-    for rule in NAIVE:
-        datasets[rule] = naive(rule, shared, out / "datasets" / rule, seed)
-    for arm, steps in ARM_STEPS.items():
-        run = out / "runs" / arm
-        extra = [f"filter.steps=[{', '.join([size.quality, *steps])}]", *ARM_OVERRIDES.get(arm, [])]
-        prefdata("build", RECIPE, "--out", run, "--artifact", f"candidates={shared['candidates']}",
-                 "--artifact", f"judgments={shared['judgments']}", *_sets(sizing, f"prompts.path={prompts}", *extra))
-        datasets[arm] = run / "dataset"
-    models = {"base": model}
+    datasets = {rule: naive(rule, shared, out / "datasets" / rule, seed) for rule in NAIVE}
+    fixed = ["--artifact", f"candidates={shared['candidates']}", "--artifact", f"judgments={shared['judgments']}"]
+    builds = {"prefdata": [*fixed, *_sets(sizing, f"sample.k={size.per_prompt}", *size.defaults)],
+              "unguarded": [*fixed, *_sets(sizing, f"sample.k={size.per_prompt}", *size.defaults,
+                                           "pair.label_source=ifeval")],
+              "prefdata+dynamic": _sets(sizing, *size.dynamic, *size.defaults)}
+    for arm, args in builds.items():
+        timings.run(f"build {arm}", "build", RECIPE, "--out", out / "runs" / arm, *args,
+                    *_sets(f"prompts.path={prompts}"))
+        datasets[arm] = out / "runs" / arm / "dataset"
+    models = {}
     for arm in (*NAIVE, *PREFDATA):
-        models[arm] = train(out / "models" / arm, datasets[arm], model, size, seed, size.steps,
+        models[arm] = train(out / "models" / arm, datasets[arm], model, size, seed, size.steps, timings,
                             check=arm not in NAIVE)
-
-    report = iterate(out / "iterate", size, sizing, prompts, heldout)
-    iter_pairs = sum(r["train"]["pairs"] for r in report["rounds"][1:])
-    offline_pairs = pairs_in(datasets["prefdata"])
-    fraction = min(1.0, iter_pairs / offline_pairs) if offline_pairs else 1.0
+    report = iterate(out / "iterate", size, sizing, prompts, heldout, timings)
     models["iterative"] = out / "iterate" / "rounds" / "2" / "model"
-    models["offline"] = train(out / "models" / "offline", datasets["prefdata"], model, size, seed, size.steps,
-                              extra=[f"data.fraction={fraction}", f"data.seed={seed}"])
 
-    per_prompt = evaluate(out / "eval", models, heldout_prompts, size)
-    arms = {arm: {"per_prompt": per_prompt[arm], **data_stats(arm, datasets, out, report)} for arm in models}
+    counts = {arm: per_prompt_counts(out / "runs" / arm, candidates=shared["candidates"] if arm == "prefdata" else None)
+              for arm in PREFDATA}
+    stats = {arm: data_stats(arm, datasets, out, report) for arm in models}
     guard_reading(out / "guard_reading.md", datasets["unguarded"], datasets["prefdata"], shared, seed)
-    result = {"seed": seed, "arms": arms, "iterate_pairs": iter_pairs, "offline_pairs_available": offline_pairs}
+    result = {"seed": seed, "models": {a: str(m) for a, m in models.items()}, "data": stats,
+              "yield": {arm: t.to_dicts() for arm, t in counts.items()}}
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+class Timings:
+    """Seconds per step of a seed, each time it ran (a reused step takes about none), with the CPU."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.data = json.loads(path.read_text()) if path.is_file() else {"cpu": _cpu(), "commands": []}
+
+    def run(self, step: str, *args) -> None:
+        start = time.monotonic()
+        prefdata(*args)
+        self.data["commands"].append({"step": step, "seconds": round(time.monotonic() - start)})
+        self.path.write_text(json.dumps(self.data, indent=2))
+
+
+def _cpu() -> str:
+    """The CPU's name and whether it has AVX-512 (the two CPU kinds differ several times in speed)."""
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:40] if ":" in line)
+    except OSError:
+        return platform.processor() or "unknown"
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    vector = "AVX-512" if "avx512f" in info.get("flags", "").split() else "no AVX-512"
+    return f"{info.get('model name', 'unknown')}, {vector}, {os.cpu_count()} cores"
 
 
 def prefdata(*args) -> None:
@@ -179,12 +241,6 @@ def _sets(*groups) -> list[str]:
     return [a for item in items for a in ("--set", item)]
 
 
-def _smollm2() -> Path:
-    from prefdata.gguf import smollm2
-
-    return smollm2()
-
-
 def naive(rule: str, shared: dict[str, Path], out: Path, seed: int) -> Path:
     """A peer tool's binarization of the `ifeval` scores, written as a dataset dir TRL loads."""
     from prefdata.demo.variants import naive_dataset
@@ -194,22 +250,23 @@ def naive(rule: str, shared: dict[str, Path], out: Path, seed: int) -> Path:
     return out
 
 
-def train(out: Path, dataset: Path, model: Path, size: Size, seed: int, steps: int, *, check: bool = True,
-          extra: list[str] = ()) -> Path:
+def train(out: Path, dataset: Path, model: Path, size: Size, seed: int, steps: int, timings: Timings, *,
+          check: bool = True) -> Path:
     """LoRA DPO (or a full fine-tune at the GPU size), merged into OUT/model; OUT/done.json last."""
     merged = out / "model"
     if (out / "done.json").is_file():
         return merged
     sets = [f"model.path={model}", f"dpo.max_steps={steps}", f"dpo.seed={seed}",
-            f"dpo.per_device_train_batch_size={size.batch}", f"dpo.max_length={size.max_length}", *extra,
+            f"dpo.per_device_train_batch_size={size.batch}", f"dpo.max_length={size.max_length}",
             *([] if check else ["data.check=false"])]
     if size.full:
         sets += ["peft.mode=full", "reference.strategy=model"]
     trained = out / ("model" if size.full else "adapter")
-    prefdata("train", "--config", TRAIN, "--data", dataset, "--out", trained, "--overwrite", *_sets(sets))
+    timings.run(f"train {out.name}", "train", "--config", TRAIN, "--data", dataset, "--out", trained, "--overwrite",
+                *_sets(sets))
     if not size.full:
         shutil.rmtree(out / "merging", ignore_errors=True)
-        prefdata("merge", trained, "--base", model, "--out", out / "merging")
+        timings.run(f"merge {out.name}", "merge", trained, "--base", model, "--out", out / "merging")
         shutil.rmtree(merged, ignore_errors=True)
         (out / "merging").rename(merged)
     rows = json.loads((trained / "train_stats.json").read_text())["rows"]
@@ -217,9 +274,9 @@ def train(out: Path, dataset: Path, model: Path, size: Size, seed: int, steps: i
     return merged
 
 
-def iterate(out: Path, size: Size, sizing: list[str], prompts: Path, heldout: Path) -> dict:
-    """`prefdata iterate`: 2 rounds of half the prompts each, half the steps each (`sizing`: the
-    seed, model and sampling settings every build of this seed uses)."""
+def iterate(out: Path, size: Size, sizing: list[str], prompts: Path, heldout: Path, timings: Timings) -> dict:
+    """`prefdata iterate` with the defaults: 2 rounds of half the prompts each, half the steps each
+    (`sizing`: the seed, model and sampling settings every build of this seed uses)."""
     recipe = yaml.safe_load(RECIPE.read_text())
     train_config = yaml.safe_load(TRAIN.read_text())
     train_config["model"].pop("path")  # round 1 trains the sampled model, later rounds the previous one
@@ -236,42 +293,41 @@ def iterate(out: Path, size: Size, sizing: list[str], prompts: Path, heldout: Pa
         "init": "previous", "eval": {"prompts": str(eval_file), "judges": list(EVAL_JUDGES)}}})
     path = out / "iterate.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    prefdata("iterate", path, "--out", out, *_sets(sizing, f"prompts.path={prompts}", f"filter.steps=[{size.quality}]"))
+    timings.run("iterate", "iterate", path, "--out", out,
+                *_sets(sizing, f"sample.k={size.per_prompt}", f"prompts.path={prompts}", *size.defaults))
     return json.loads((out / "report.json").read_text())
 
 
-def evaluate(run: Path, models: dict[str, Path], heldout_prompts: Path, size: Size) -> dict[str, dict[str, list]]:
-    """Greedy answers of every arm's model on the held-out prompts, scored by one `prefdata eval`
-    (one process, each model resumable) with the recipe's engine settings: per arm, per prompt,
-    in prompt_id order."""
+def evaluated(run: Path, result: dict, base: Path, heldout_prompts: Path, size: Size,
+              timings: Timings) -> dict[str, dict]:
+    """Greedy answers of the base model and of every arm's model on the held-out prompts, scored
+    by one `prefdata eval` (each model resumable; the base model's answers are shared by every
+    seed) with the recipe's engine settings: per arm, per prompt in prompt_id order, and the
+    arm's data statistics."""
     from prefdata.evaluate.answers import model_slug
 
+    models = {"base": str(base), **result["models"]}
     sampler = {k: v for k, v in yaml.safe_load(RECIPE.read_text())["sample"]["models"][0].items() if k != "model"}
+    sampler = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sampler.items()]
     engine = [o.removeprefix("sample.models.0.") for o in size.overrides if o.startswith("sample.models.0.")]
-    prefdata("eval", *models.values(), "--baseline", models["base"], "--prompts", heldout_prompts, "--out", run,
-             "--max-tokens", size.max_tokens,
-             *_sets([f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sampler.items()], engine))
+    timings.run("eval", "eval", *models.values(), "--baseline", base, "--prompts", heldout_prompts, "--out", run,
+                "--max-tokens", size.max_tokens, *_sets(sampler, engine))
     per_arm = {}
     for arm, model in models.items():
-        table = pl.read_parquet(run / "models" / model_slug(str(model)) / "scores.parquet").sort("prompt_id")
+        table = pl.read_parquet(run / "models" / model_slug(model) / "scores.parquet").sort("prompt_id")
         # a prompt without an answer fails (prefdata eval counts it, never leaves it out of the accuracy)
-        per_arm[arm] = {"prompt_id": table["prompt_id"].to_list(), "strict_prompt": table["prompt_strict"].to_list(),
-                        "loose_instruction": table["instruction_loose"].to_list(),
-                        "relevance": table["relevance"].to_list(), "num_tokens": table["answer_tokens"].to_list()}
+        per_prompt = {"prompt_id": table["prompt_id"].to_list(), "strict_prompt": table["prompt_strict"].to_list(),
+                      "loose_instruction": table["instruction_loose"].to_list(),
+                      "relevance": table["relevance"].to_list(), "num_tokens": table["answer_tokens"].to_list()}
+        per_arm[arm] = {"per_prompt": per_prompt, **result["data"].get(arm, {})}
     return per_arm
-
-
-def pairs_in(dataset: Path) -> int:
-    return sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in sorted(dataset.glob("train*.parquet")))
 
 
 def data_stats(arm: str, datasets: dict, out: Path, report: dict) -> dict:
     """Pairs trained on, and the training set's tied and identical pairs."""
-    if arm == "base":
-        return {}
     if arm == "iterative":
         return {"pairs": sum(r["train"]["pairs"] for r in report["rounds"][1:])}
-    rows = pl.read_parquet(sorted(datasets["prefdata" if arm == "offline" else arm].glob("train*.parquet")))
+    rows = pl.read_parquet(sorted(datasets[arm].glob("train*.parquet")))
     chosen = rows["chosen"].list.first().struct.field("content")
     rejected = rows["rejected"].list.first().struct.field("content")
     return {"pairs": json.loads((out / "models" / arm / "done.json").read_text())["pairs"],
@@ -318,23 +374,47 @@ METRICS = {"strict_prompt": "prompt-level strict", "loose_instruction": "instruc
 
 
 def summarize(per_seed: dict[int, dict]) -> dict:
-    """Per arm: metric means over seeds and prompts, paired differences with 95% bootstrap intervals."""
+    """Per arm: metric means over seeds and prompts, paired differences with 95% bootstrap
+    intervals; the dynamic arm's yield against the defaults'; the targets, met or missed."""
     arms = list(next(iter(per_seed.values()))["arms"])
-    out = {}
+    out = {"arms": {}}
     for arm in arms:
         entry = {"pairs": [r["arms"][arm].get("pairs") for r in per_seed.values()]}
         for metric in METRICS:
             values = [_values(r["arms"][arm]["per_prompt"][metric]) for r in per_seed.values()]
             entry[metric] = sum(sum(v) for v in values) / max(1, sum(len(v) for v in values))
-            for other in {BASELINE, "base"} | ({"offline"} if arm == "iterative" else set()):
+            for other in (BASELINE, "base"):
                 if arm == other:
                     continue
                 diffs = [_diff(r["arms"][arm]["per_prompt"][metric], r["arms"][other]["per_prompt"][metric])
                          for r in per_seed.values()]
                 mean, low, high = paired_interval(diffs, seed=0)
                 entry[f"{metric}_vs_{other}"] = {"diff": mean, "ci95": [low, high], "verdict": verdict(low, high)}
-        out[arm] = entry
+        out["arms"][arm] = entry
+    # rows are (seed, prompt): the bootstrap draws prompts of every seed
+    tables = {arm: pl.concat([pl.DataFrame(r["yield"][arm]).with_columns(seed=pl.lit(s)) for s, r in per_seed.items()])
+              for arm in PREFDATA}
+    out["yield"] = {arm: {"candidates": int(t["candidates"].sum()), "kept": int(t["kept"].sum()),
+                          "per_1k": round(1000 * t["kept"].sum() / max(1, t["candidates"].sum()), 1)}
+                    for arm, t in tables.items()}
+    out["yield"]["ratio"] = yield_ratio(tables["prefdata+dynamic"], tables["prefdata"])
+    out["targets"] = targets(out)
     return out
+
+
+def targets(summary: dict) -> list[dict]:
+    """Each target: met when the difference reaches it and its interval lies above 0 (relevance:
+    not below the base model's, so its interval must not lie below 0)."""
+    rows = []
+    for arm, other, metric, least in TARGETS:
+        d = summary["arms"][arm][f"{metric}_vs_{other}"]
+        met = d["verdict"] != "worse" if least is None else d["diff"] >= least and d["verdict"] == "holds"
+        goal = "not below" if least is None else f">= {100 * least:+.0f} points, interval above 0"
+        rows.append({"target": f"{arm} - {other}, {METRICS[metric]}: {goal}", "measured": d, "met": met})
+    r = summary["yield"]["ratio"]
+    rows.append({"target": f"yield prefdata+dynamic / prefdata (equal candidates) >= {YIELD_TARGET:.0f}x",
+                 "measured": r, "met": r["ratio"] >= YIELD_TARGET and r["ci95"][0] > 1.0})
+    return rows
 
 
 def _values(column: list) -> list[float]:
@@ -346,29 +426,37 @@ def _diff(a: list, b: list) -> list[float]:
     return [float(x) - float(y) for x, y in zip(a, b) if x is not None and y is not None]
 
 
-def markdown(summary: dict, size: Size, seeds: list[int]) -> str:
-    def cell(entry, metric, other, percent=True):
-        d = entry.get(f"{metric}_vs_{other}")
-        if d is None:
-            return "-"
-        f = (lambda x: f"{100 * x:+.1f}") if percent else (lambda x: f"{x:+.3f}")
-        return f"{f(d['diff'])} [{f(d['ci95'][0])}, {f(d['ci95'][1])}] {d['verdict']}"
+def _cell(entry: dict, metric: str, other: str, percent: bool = True) -> str:
+    d = entry.get(f"{metric}_vs_{other}")
+    if d is None:
+        return "-"
+    f = (lambda x: f"{100 * x:+.1f}") if percent else (lambda x: f"{x:+.3f}")
+    return f"{f(d['diff'])} [{f(d['ci95'][0])}, {f(d['ci95'][1])}] {d['verdict']}"
 
-    lines = [f"{len(seeds)} seed(s), {size.heldout_prompts} held-out prompts; differences are paired, with 95% "
-             "bootstrap intervals; `holds`: the interval is above 0, `worse`: below 0.", "",
-             "| arm | pairs | prompt-level strict | vs UF rule | instruction-level loose | vs UF rule | relevance | "
-             "vs UF rule | answer tokens |", "|---|---|---|---|---|---|---|---|---|"]
-    for arm, e in summary.items():
+
+def markdown(summary: dict, size: Size, seeds: list[int]) -> str:
+    lines = [f"{len(seeds)} seed(s), {size.heldout_prompts} held-out prompts, {size.per_prompt} candidates per "
+             f"training prompt in every arm; differences are paired, with 95% bootstrap intervals over seeds and "
+             "prompts; `holds`: the interval is above 0, `worse`: below 0.", "",
+             "| arm | pairs | prompt-level strict | vs UF rule | vs base | instruction-level loose | vs UF rule | "
+             "relevance | vs base | answer tokens |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for arm, e in summary["arms"].items():
         pairs = "/".join(str(p) for p in e["pairs"]) if any(p is not None for p in e["pairs"]) else "-"
-        lines.append(f"| {arm} | {pairs} | {100 * e['strict_prompt']:.1f}% | {cell(e, 'strict_prompt', BASELINE)} | "
-                     f"{100 * e['loose_instruction']:.1f}% | {cell(e, 'loose_instruction', BASELINE)} | "
-                     f"{e['relevance']:.3f} | {cell(e, 'relevance', BASELINE, False)} | {e['num_tokens']:.0f} |")
-    it = summary.get("iterative", {})
-    lines += ["", "iterative - offline (equal pairs): prompt-level strict "
-              f"{cell(it, 'strict_prompt', 'offline')}, instruction-level loose {cell(it, 'loose_instruction', 'offline')}, "
-              f"relevance {cell(it, 'relevance', 'offline', False)}",
-              "every arm - base: " + "; ".join(f"{arm} {cell(e, 'strict_prompt', 'base')}"
-                                               for arm, e in summary.items() if arm != "base")]
+        lines.append(f"| {arm} | {pairs} | {100 * e['strict_prompt']:.1f}% | {_cell(e, 'strict_prompt', BASELINE)} | "
+                     f"{_cell(e, 'strict_prompt', 'base')} | {100 * e['loose_instruction']:.1f}% | "
+                     f"{_cell(e, 'loose_instruction', BASELINE)} | {e['relevance']:.3f} | "
+                     f"{_cell(e, 'relevance', 'base', False)} | {e['num_tokens']:.0f} |")
+    y = summary["yield"]
+    lines += ["", "Yield (pairs kept per 1,000 candidates): " + "; ".join(
+        f"{arm} {y[arm]['kept']} of {y[arm]['candidates']} = {y[arm]['per_1k']}" for arm in PREFDATA)
+        + f"; ratio {y['ratio']['ratio']:.2f}x [{y['ratio']['ci95'][0]:.2f}, {y['ratio']['ci95'][1]:.2f}]",
+        "", "| target | measured | |", "|---|---|---|"]
+    for t in summary["targets"]:
+        m = t["measured"]
+        measured = (f"{m['ratio']:.2f}x [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]" if "ratio" in m else
+                    f"{m['diff']:+.3f} [{m['ci95'][0]:+.3f}, {m['ci95'][1]:+.3f}]" if "relevance" in t["target"] else
+                    f"{100 * m['diff']:+.1f} [{100 * m['ci95'][0]:+.1f}, {100 * m['ci95'][1]:+.1f}]")
+        lines.append(f"| {t['target']} | {measured} | {'met' if t['met'] else 'missed'} |")
     return "\n".join(lines)
 
 

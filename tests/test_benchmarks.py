@@ -43,25 +43,57 @@ def test_pairing_10m_benchmark_runs_partitioned_at_a_tiny_size(tmp_path):
 @pytest.mark.timeout(1500)  # about 10 minutes on the slower CPU kind: a stall fails, a slow machine passes
 def test_real_model_benchmark_runs_every_arm_at_a_tiny_size(tmp_path, tiny_model_dir, shared_data):
     out = tmp_path / "real"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_real.py"), "--size", "tiny", "--model",
-                           str(tiny_model_dir), "--out", str(out), "--shared", str(shared_data)],
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_real.py"), "--size", "tiny", "--seeds", "0",
+                           "--model", str(tiny_model_dir), "--out", str(out), "--shared", str(shared_data)],
                           capture_output=True, text=True, timeout=1400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())["summary"]
-    assert list(summary) == ["base", "ultrafeedback", "max_min", "prefdata", "margin_quantile", "iterative",
-                             "offline"]
-    for arm, entry in summary.items():
+    assert list(summary["arms"]) == ["base", "ultrafeedback", "max_min", "prefdata", "prefdata+dynamic", "iterative"]
+    for arm, entry in summary["arms"].items():
         assert 0.0 <= entry["strict_prompt"] <= 1.0 and entry["num_tokens"] > 0
         if arm not in ("base", "ultrafeedback"):
             low, high = entry["strict_prompt_vs_ultrafeedback"]["ci95"]
             assert low <= entry["strict_prompt_vs_ultrafeedback"]["diff"] <= high
-    assert summary["offline"]["pairs"] == summary["iterative"]["pairs"]  # one offline round at equal pairs
-    assert "| prefdata |" in (out / "summary.md").read_text()
+    # equal candidate budgets: 40 prompts x 4, fixed or spent by dynamic sampling
+    assert summary["yield"]["prefdata"]["candidates"] == 160
+    assert 80 < summary["yield"]["prefdata+dynamic"]["candidates"] <= 160
+    assert [t["met"] in (True, False) for t in summary["targets"]] == [True] * 4
+    timings = json.loads((out / "seed0" / "timings.json").read_text())
+    steps = {c["step"] for c in timings["commands"]}
+    assert timings["cpu"] and steps >= {"labels", "build prefdata+dynamic", "train prefdata", "iterate", "eval"}
+    assert "| prefdata+dynamic |" in (out / "summary.md").read_text()
     iterate = json.loads((out / "seed0" / "iterate" / "report.json").read_text())  # scored as by prefdata eval
     assert all(set(r["ifeval"]) == {"strict_prompt", "loose_instruction"} for r in iterate["rounds"])
     assert iterate["rounds"][2]["ifeval"]["strict_prompt"]["vs_initial"]["prompt_strict"]["prompts"] == 2
     reading = (out / "seed0" / "guard_reading.md").read_text()
     assert "## without the guard" in reading and "## with the guard" in reading
+
+
+def test_bench_real_pools_seeds_and_marks_each_target():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_real
+
+    def arm(strict, kept, candidates):
+        n = len(strict)
+        return {"per_prompt": {"prompt_id": [f"p{i}" for i in range(n)], "strict_prompt": strict,
+                               "loose_instruction": strict, "relevance": [0.5] * n, "num_tokens": [10] * n},
+                "pairs": sum(kept), "yield": {"prompt_id": [f"p{i}" for i in range(n)], "candidates": candidates,
+                                              "pairs": kept, "kept": kept}}
+
+    def seed(prefdata):
+        arms = {"base": arm([0] * 20, [0] * 20, [4] * 20), "ultrafeedback": arm([1, 0] * 10, [1] * 20, [4] * 20),
+                "prefdata": arm(prefdata, [1, 0] * 10, [4] * 20), "prefdata+dynamic": arm(prefdata, [1] * 20, [4] * 20)}
+        return {"arms": arms, "yield": {a: arms[a].pop("yield") for a in bench_real.PREFDATA}}
+
+    summary = bench_real.summarize({0: seed([1] * 20), 1: seed([1] * 18 + [0, 0])})
+    vs_uf = summary["arms"]["prefdata"]["strict_prompt_vs_ultrafeedback"]
+    assert vs_uf["diff"] == 0.45 and vs_uf["verdict"] == "holds"  # 38 of 40 against 20 of 40, over both seeds
+    assert summary["arms"]["prefdata"]["pairs"] == [10, 10]
+    assert summary["yield"]["ratio"]["ratio"] == 2.0 and summary["yield"]["prefdata"]["candidates"] == 160
+    assert [t["met"] for t in summary["targets"]] == [True, True, True, True]
+    worse = bench_real.summarize({0: seed([0] * 20)})
+    assert [t["met"] for t in worse["targets"]] == [False, False, True, True]
+    assert "| prefdata+dynamic |" in bench_real.markdown(summary, bench_real.SIZES["tiny"], [0, 1])
 
 
 def test_bench_evidence_compares_the_arms_that_ran():
