@@ -45,7 +45,7 @@ reruns where it stopped, and seeds run one after another (or one per call, in th
 Sizes (`--size`): cpu (160 training prompts, 500 held out, 4 answers per prompt, 160 tokens,
 16 LoRA steps at batch 4), gpu (2,000 / 500, 8 per prompt, 512 tokens, full fine-tune,
 200 steps at batch 16) and tiny (a smoke run for tests/test_benchmarks.py; any --model).
-Each seed writes seedN/timings.json (seconds per command that ran, and the CPU).
+Each seed writes seedN/timings.json (seconds per step that ran, and the machine: CPU, AVX-512 or not).
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -70,6 +69,7 @@ from bench_dynamic_yield import per_prompt_counts, yield_ratio  # noqa: E402
 from real_prompts import write_split  # noqa: E402
 
 from prefdata.gguf import smollm2  # noqa: E402
+from prefdata.hardware import machine_line  # noqa: E402
 from prefdata.stats import paired_interval, verdict  # noqa: E402
 
 RECIPE, TRAIN = HERE / "real.yaml", HERE / "real_train.yaml"
@@ -156,7 +156,8 @@ def main() -> None:
     per_seed = {}
     for seed in args.seeds:
         timings = Timings(out / f"seed{seed}" / "timings.json")
-        per_seed[seed] = one_seed(out / f"seed{seed}", seed, size, model, prompts.resolve(), heldout.resolve(), timings)
+        per_seed[seed] = one_seed(out / f"seed{seed}", seed, size, model, [f"seed={seed}", *sizing], prompts.resolve(),
+                                  heldout.resolve(), timings)
         per_seed[seed]["arms"] = evaluated(out / "eval", per_seed[seed], model, heldout_prompts, size, timings)
     summary = summarize(per_seed)
     report = {"size": args.size, "settings": asdict(size), "model": str(model), "seeds": args.seeds,
@@ -166,10 +167,10 @@ def main() -> None:
     print(markdown(summary, size, args.seeds))
 
 
-def one_seed(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldout: Path, timings: Timings) -> dict:
-    """Build, train and merge every arm of one seed; returns its models and data statistics."""
-    sizing = [f"seed={seed}", f"sample.models.0.model={model}", f"sample.sampling.max_tokens={size.max_tokens}",
-              *size.overrides]
+def one_seed(out: Path, seed: int, size: Size, model: Path, sizing: list[str], prompts: Path, heldout: Path,
+             timings: Timings) -> dict:
+    """Build, train and merge every arm of one seed (`sizing`: the seed, model and sampling settings
+    every build of this seed uses); returns its models and data statistics."""
     labels = out / "labels"
     timings.run("labels", "build", RECIPE, "--out", labels, "--until-stage", "label",
                 *_sets(sizing, f"sample.k={size.per_prompt}", f"prompts.path={prompts}"))
@@ -204,29 +205,18 @@ def one_seed(out: Path, seed: int, size: Size, model: Path, prompts: Path, heldo
 
 
 class Timings:
-    """Seconds per step of a seed, each time it ran (a reused step takes about none), with the CPU."""
+    """Seconds per step of a seed, each time it ran (a reused step takes about none), with the machine."""
 
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.data = json.loads(path.read_text()) if path.is_file() else {"cpu": _cpu(), "commands": []}
+        self.data = json.loads(path.read_text()) if path.is_file() else {"cpu": machine_line(), "commands": []}
 
     def run(self, step: str, *args) -> None:
         start = time.monotonic()
         prefdata(*args)
         self.data["commands"].append({"step": step, "seconds": round(time.monotonic() - start)})
         self.path.write_text(json.dumps(self.data, indent=2))
-
-
-def _cpu() -> str:
-    """The CPU's name and whether it has AVX-512 (the two CPU kinds differ several times in speed)."""
-    try:
-        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:40] if ":" in line)
-    except OSError:
-        return platform.processor() or "unknown"
-    info = {k.strip(): v.strip() for k, v in info.items()}
-    vector = "AVX-512" if "avx512f" in info.get("flags", "").split() else "no AVX-512"
-    return f"{info.get('model name', 'unknown')}, {vector}, {os.cpu_count()} cores"
 
 
 def prefdata(*args) -> None:
